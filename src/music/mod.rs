@@ -1,0 +1,158 @@
+//! Composition at control rate: chord progressions, voicings and melodies, phrase by phrase.
+//! Pure and seeded: no I/O, no threads, no clocks; same seed and parameters, same music.
+//!
+//! A [`Composer`] turns [`SynthesisParameters`] into one 8-bar [`Phrase`] at a time: a
+//! [`ChordProgression`] (Markov chain over the mode's five chords), pad voicings that move by
+//! the fewest semitones, a bass line, and a [`MelodyPhrase`] constrained to the chords. The
+//! phrase's [`NoteEvent`]s are what the synthesizer plays. `compose` writes into a `Phrase`
+//! whose buffers were allocated once, so it can run on the render thread.
+
+pub mod harmony;
+pub mod melody;
+pub mod theory;
+
+use ambientctl::SynthesisParameters;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+
+pub use harmony::ChordProgression;
+pub use melody::{MelodyNote, MelodyPhrase};
+
+/// Bars in a phrase (the data model fixes 8).
+pub const PHRASE_BARS: usize = 8;
+/// Beats in a bar (4/4 time).
+pub const BEATS_PER_BAR: usize = 4;
+/// Upper bound on the note events of one phrase; `Phrase` buffers are allocated this large.
+pub const MAX_PHRASE_EVENTS: usize = 256;
+
+/// Which sound plays a note. The synthesizer owns the timbres; music only says who plays.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Instrument {
+    /// Slow-attack sustained chord tones.
+    Pad,
+    /// The chord's root, low.
+    Bass,
+    /// The soft melody.
+    Lead,
+}
+
+/// One note to play, timed from the start of its phrase.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct NoteEvent {
+    /// Who plays it.
+    pub instrument: Instrument,
+    /// MIDI pitch, 21..=127.
+    pub pitch: u8,
+    /// Loudness, 0.0..=1.0.
+    pub velocity: f32,
+    /// Seconds from the phrase's first downbeat to note-on (>= 0).
+    pub onset_sec: f64,
+    /// Seconds from note-on to note-off (> 0); the release sounds after it.
+    pub duration_sec: f64,
+}
+
+/// Errors found by the `validate` methods: a generated phrase that breaks a rule of the data
+/// model. They exist for tests and debug checks; generation never produces them.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum MusicError {
+    /// A chord progression broke a rule.
+    #[error("chord progression: {0}")]
+    Progression(String),
+    /// A melody broke a rule.
+    #[error("melody: {0}")]
+    Melody(String),
+    /// A note event broke a rule.
+    #[error("note event: {0}")]
+    Event(String),
+}
+
+/// One composed 8-bar phrase: its harmony, its melody, and every note to play.
+#[derive(Debug, Clone)]
+pub struct Phrase {
+    /// The parameters it was composed with.
+    pub params: SynthesisParameters,
+    /// Eight chords, one per bar.
+    pub progression: ChordProgression,
+    /// The lead line.
+    pub melody: MelodyPhrase,
+    /// Everything to play, pads, bass and lead, in onset order. Notes may ring past the
+    /// phrase's end (ties into the next phrase are expressed by the next phrase, not here).
+    pub events: Vec<NoteEvent>,
+}
+
+impl Phrase {
+    /// An empty phrase with every buffer allocated at its maximum size.
+    pub fn with_capacity() -> Self {
+        Phrase {
+            params: SynthesisParameters::default(),
+            progression: ChordProgression::default(),
+            melody: MelodyPhrase::with_capacity(),
+            events: Vec::with_capacity(MAX_PHRASE_EVENTS),
+        }
+    }
+
+    /// Seconds per beat at this phrase's tempo.
+    pub fn beat_sec(&self) -> f64 {
+        60.0 / f64::from(self.params.bpm())
+    }
+
+    /// Seconds per bar at this phrase's tempo.
+    pub fn bar_sec(&self) -> f64 {
+        self.beat_sec() * BEATS_PER_BAR as f64
+    }
+
+    /// Seconds from the first downbeat to the end of the eighth bar.
+    pub fn duration_sec(&self) -> f64 {
+        self.bar_sec() * PHRASE_BARS as f64
+    }
+}
+
+/// Writes phrase after phrase. Holds what carries from one phrase to the next (the random
+/// stream, the last pad voicing, the last melody pitch) so phrases join smoothly.
+#[derive(Debug, Clone)]
+pub struct Composer {
+    rng: ChaCha8Rng,
+    carry: harmony::Carry,
+    phrases_composed: u64,
+}
+
+impl Composer {
+    /// A composer whose music is fixed by `seed`.
+    pub fn new(seed: u64) -> Self {
+        Composer {
+            rng: ChaCha8Rng::seed_from_u64(seed),
+            carry: harmony::Carry::default(),
+            phrases_composed: 0,
+        }
+    }
+
+    /// How many phrases this composer has written.
+    pub fn phrases_composed(&self) -> u64 {
+        self.phrases_composed
+    }
+
+    /// Composes the next phrase into `out`, reusing its buffers (no allocation).
+    pub fn compose(&mut self, params: &SynthesisParameters, out: &mut Phrase) {
+        out.params = *params;
+        out.events.clear();
+        out.progression = harmony::progression(params.key(), &mut self.rng, &mut self.carry);
+        harmony::arrange(out, &mut self.rng, &mut self.carry);
+        melody::compose(out, &mut self.rng, &mut self.carry);
+        out.events
+            .sort_unstable_by(|a, b| a.onset_sec.total_cmp(&b.onset_sec));
+        self.phrases_composed += 1;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_phrase_at_70_bpm_lasts_27_4_seconds() {
+        let mut phrase = Phrase::with_capacity();
+        Composer::new(1).compose(&SynthesisParameters::default(), &mut phrase);
+        assert!((phrase.duration_sec() - 27.428).abs() < 0.001);
+        assert!(!phrase.events.is_empty());
+    }
+}
