@@ -4,5 +4,7 @@
 //! [`generator`] (the two joined, phrase after phrase, with parameter changes at bar lines).
 
 pub mod audio;
+pub mod generator;
 pub mod music;
+pub mod render;
 pub mod synth;

@@ -9,6 +9,8 @@
 pub mod bus;
 pub mod cpu;
 pub mod post;
+pub mod score;
+pub mod timbre;
 pub mod voice;
 
 use bus::BusBuffers;

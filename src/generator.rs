@@ -1,0 +1,233 @@
+//! The generator: composer and synthesizer joined on one frame timeline, phrase after phrase,
+//! with parameter changes at bar lines. Deterministic, single-threaded, and allocation-free
+//! after [`Generator::new`], so the daemon's render thread and the offline renderer share it.
+
+use ambientctl::SynthesisParameters;
+
+use crate::audio::{BLOCK_FRAMES, CHANNELS, SAMPLE_RATE};
+use crate::music::{Composer, Phrase};
+use crate::synth::VoiceStage;
+use crate::synth::bus::BusBuffers;
+use crate::synth::cpu::CpuVoiceStage;
+use crate::synth::post::{PostControls, PostStage};
+use crate::synth::score::{MAX_VOICES, Score};
+use crate::synth::voice::Voice;
+
+/// Seconds for the audible intensity to cover ~63% of the way to a new value.
+const INTENSITY_GLIDE_SEC: f32 = 2.0;
+
+/// Renders endless music for a set of parameters.
+///
+/// Guarantees: the same parameters (seed included) and the same sequence of `set_params`
+/// calls at the same frames give the same samples, bit for bit, on the CPU back-end. A new
+/// key, tempo or seed begins a new phrase at the next bar line; notes held there are released
+/// into their natural tails and the reverb carries on, so the change never clicks or gaps.
+/// A new intensity glides in at once and shapes the next phrase's density.
+pub struct Generator {
+    /// Parameters of the phrase playing now.
+    playing: SynthesisParameters,
+    /// Parameters most recently asked for; they become `playing` at `boundary`.
+    requested: SynthesisParameters,
+    composer: Composer,
+    phrase: Phrase,
+    phrase_start: u64,
+    bar_frames: f64,
+    /// Frame at which the next phrase begins.
+    boundary: u64,
+    /// Whether `boundary` was brought forward (a change or a skip): the score is cut there.
+    cut_at_boundary: bool,
+    phrases_started: u64,
+    score: Score,
+    voices: Vec<Voice>,
+    buses: BusBuffers,
+    stage: Box<dyn VoiceStage>,
+    cpu: CpuVoiceStage,
+    stage_failures: u64,
+    post: PostStage,
+    /// The intensity heard now (glides toward `requested.intensity()`).
+    intensity: f32,
+    frame: u64,
+}
+
+impl std::fmt::Debug for Generator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Generator")
+            .field("playing", &self.playing)
+            .field("requested", &self.requested)
+            .field("frame", &self.frame)
+            .field("stage", &self.stage.name())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Generator {
+    /// A generator on the CPU back-end.
+    pub fn new(params: SynthesisParameters) -> Self {
+        Self::with_stage(params, Box::new(CpuVoiceStage::default()))
+    }
+
+    /// A generator whose voice stage is `stage`; on any error from it the block is rendered
+    /// again on the CPU and the CPU is used from then on.
+    pub fn with_stage(params: SynthesisParameters, stage: Box<dyn VoiceStage>) -> Self {
+        Generator {
+            playing: params,
+            requested: params,
+            composer: Composer::new(params.seed()),
+            phrase: Phrase::with_capacity(),
+            phrase_start: 0,
+            bar_frames: 0.0,
+            boundary: 0,
+            cut_at_boundary: false,
+            phrases_started: 0,
+            score: Score::new(SAMPLE_RATE),
+            voices: Vec::with_capacity(MAX_VOICES),
+            buses: BusBuffers::new(),
+            stage,
+            cpu: CpuVoiceStage::default(),
+            stage_failures: 0,
+            post: PostStage::new(SAMPLE_RATE),
+            intensity: params.intensity(),
+            frame: 0,
+        }
+    }
+
+    /// Frames rendered so far.
+    pub fn frame(&self) -> u64 {
+        self.frame
+    }
+
+    /// The parameters of the phrase playing now.
+    pub fn playing(&self) -> &SynthesisParameters {
+        &self.playing
+    }
+
+    /// The parameters most recently asked for (playing from the next bar line at the latest).
+    pub fn requested(&self) -> &SynthesisParameters {
+        &self.requested
+    }
+
+    /// The phrase playing now (or the next one, if none has started yet).
+    pub fn phrase(&self) -> &Phrase {
+        &self.phrase
+    }
+
+    /// Frame of the current phrase's first downbeat.
+    pub fn phrase_start(&self) -> u64 {
+        self.phrase_start
+    }
+
+    /// Phrases begun so far (a number that changes exactly when a new phrase starts).
+    pub fn phrases_started(&self) -> u64 {
+        self.phrases_started
+    }
+
+    /// The voice stage in use ("cpu" after a fallback).
+    pub fn stage_name(&self) -> &'static str {
+        if self.stage_failures > 0 {
+            self.cpu.name()
+        } else {
+            self.stage.name()
+        }
+    }
+
+    /// How many times the primary voice stage failed (after the first, the CPU renders).
+    pub fn stage_failures(&self) -> u64 {
+        self.stage_failures
+    }
+
+    /// Asks for new parameters. Key, tempo and seed take effect at the next bar line (a new
+    /// phrase starts there); intensity starts gliding at once.
+    pub fn set_params(&mut self, params: SynthesisParameters) {
+        let structural = params.key() != self.playing.key()
+            || params.bpm() != self.playing.bpm()
+            || params.seed() != self.playing.seed();
+        self.requested = params;
+        if structural {
+            self.start_new_phrase_at_next_bar();
+        }
+    }
+
+    /// Starts a new phrase at the next bar line with the current parameters.
+    pub fn skip(&mut self) {
+        self.start_new_phrase_at_next_bar();
+    }
+
+    fn start_new_phrase_at_next_bar(&mut self) {
+        if self.phrases_started == 0 {
+            return; // nothing is playing yet: the first phrase will use the new values
+        }
+        let into_phrase = (self.frame - self.phrase_start) as f64;
+        let bars = (into_phrase / self.bar_frames).ceil();
+        let bar_line = self.phrase_start + (bars * self.bar_frames).round() as u64;
+        if bar_line < self.boundary {
+            self.boundary = bar_line.max(self.frame);
+            self.cut_at_boundary = true;
+        }
+    }
+
+    /// Renders the next `out.len() / 2` frames as interleaved stereo.
+    pub fn render(&mut self, out: &mut [f32]) {
+        debug_assert_eq!(out.len() % CHANNELS, 0);
+        let mut done = 0;
+        let total = out.len() / CHANNELS;
+        while done < total {
+            if self.frame == self.boundary {
+                self.begin_phrase();
+            }
+            let until_boundary = (self.boundary - self.frame) as usize;
+            let frames = BLOCK_FRAMES.min(total - done).min(until_boundary);
+            self.render_block(&mut out[done * CHANNELS..(done + frames) * CHANNELS]);
+            done += frames;
+        }
+    }
+
+    fn begin_phrase(&mut self) {
+        if self.cut_at_boundary {
+            self.score.cut_at(self.frame);
+            self.cut_at_boundary = false;
+        }
+        if self.requested.seed() != self.playing.seed() {
+            self.composer = Composer::new(self.requested.seed());
+        }
+        self.playing = self.requested;
+        self.composer.compose(&self.playing, &mut self.phrase);
+        self.score.add_phrase(&self.phrase, self.frame);
+        self.phrase_start = self.frame;
+        self.bar_frames = self.phrase.bar_sec() * f64::from(SAMPLE_RATE);
+        self.boundary =
+            self.frame + (self.phrase.duration_sec() * f64::from(SAMPLE_RATE)).round() as u64;
+        self.phrases_started += 1;
+    }
+
+    fn render_block(&mut self, out: &mut [f32]) {
+        let frames = out.len() / CHANNELS;
+        self.score.retire(self.frame);
+
+        let start_intensity = self.intensity;
+        let glide = 1.0 - (-(frames as f32) / (INTENSITY_GLIDE_SEC * SAMPLE_RATE as f32)).exp();
+        self.intensity += (self.requested.intensity() - self.intensity) * glide;
+
+        self.score.voices(
+            self.frame,
+            frames,
+            (start_intensity, self.intensity),
+            &mut self.voices,
+        );
+        self.buses.clear(frames);
+        let on_primary = self.stage_failures == 0;
+        if !(on_primary && self.stage.render(&self.voices, &mut self.buses).is_ok()) {
+            if on_primary {
+                self.buses.clear(frames); // drop whatever the failed stage half-wrote
+                self.stage_failures += 1;
+            }
+            // The CPU stage cannot fail; its result is what the primary would have given.
+            let _ = self.cpu.render(&self.voices, &mut self.buses);
+        }
+        let controls = PostControls {
+            intensity: self.intensity,
+            bpm: f32::from(self.playing.bpm()),
+        };
+        self.post.process(&self.buses, &controls, out);
+        self.frame += frames as u64;
+    }
+}
