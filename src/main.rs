@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use ambientctl::{Key, SynthesisParameters};
+use ambientctl::{Key, SynthesisParameters, params};
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 
@@ -19,22 +19,22 @@ enum Command {
     /// Renders music offline to a 16-bit stereo WAV file, through the daemon's own engine.
     Render {
         /// Length in seconds.
-        #[arg(long, default_value_t = 60.0)]
+        #[arg(long, default_value_t = 60.0, allow_hyphen_values = true)]
         seconds: f64,
         /// The WAV file to write.
         #[arg(long)]
         out: PathBuf,
         /// Composition seed (random if not given; printed either way).
-        #[arg(long)]
+        #[arg(long, value_parser = params::parse_seed, allow_hyphen_values = true)]
         seed: Option<u64>,
         /// Tempo, 40..=120.
-        #[arg(long, default_value_t = ambientctl::params::BPM_DEFAULT)]
+        #[arg(long, default_value_t = params::BPM_DEFAULT, value_parser = params::parse_bpm, allow_hyphen_values = true)]
         bpm: u16,
         /// Key, e.g. "D minor", "F#m", "C".
         #[arg(long, default_value = "A minor")]
         key: Key,
         /// Intensity, 0.0..=1.0.
-        #[arg(long, default_value_t = ambientctl::params::INTENSITY_DEFAULT)]
+        #[arg(long, default_value_t = params::INTENSITY_DEFAULT, value_parser = params::parse_intensity, allow_hyphen_values = true)]
         intensity: f32,
     },
 }

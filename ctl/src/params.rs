@@ -224,6 +224,30 @@ pub fn validate_intensity(intensity: f32) -> Result<f32, ParamError> {
     }
 }
 
+/// Parses and checks a tempo written as text.
+pub fn parse_bpm(text: &str) -> Result<u16, ParamError> {
+    let text = text.trim();
+    validate_bpm(
+        text.parse()
+            .map_err(|_| ParamError::Bpm(text.to_string()))?,
+    )
+}
+
+/// Parses and checks an intensity written as text.
+pub fn parse_intensity(text: &str) -> Result<f32, ParamError> {
+    let text = text.trim();
+    validate_intensity(
+        text.parse()
+            .map_err(|_| ParamError::Intensity(text.to_string()))?,
+    )
+}
+
+/// Parses a seed written as text.
+pub fn parse_seed(text: &str) -> Result<u64, ParamError> {
+    let text = text.trim();
+    text.parse().map_err(|_| ParamError::Seed(text.to_string()))
+}
+
 /// The names of the parameters that can be read and set one at a time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

@@ -1,0 +1,83 @@
+//! The render path never allocates: a counting global allocator watches the generator render
+//! minutes of music through phrase boundaries, key/tempo/seed changes and skips.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+
+use ambientctl::SynthesisParameters;
+use ambientd::generator::Generator;
+
+struct Counting;
+
+thread_local! {
+    static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
+}
+
+// SAFETY: forwards to the system allocator unchanged; only counts calls on this thread.
+#[allow(unsafe_code)]
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        let _ = ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
+        // SAFETY: same contract as the caller's.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        let _ = ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
+        // SAFETY: same contract as the caller's.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        let _ = ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
+        // SAFETY: same contract as the caller's.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+fn allocations() -> u64 {
+    ALLOCATIONS.with(Cell::get)
+}
+
+#[test]
+fn rendering_allocates_nothing_after_construction() {
+    let start = SynthesisParameters::new("A minor".parse().unwrap(), 70, 0.5, 5).unwrap();
+    let mut generator = Generator::new(start);
+    let mut block = vec![0.0f32; 2 * 4_410]; // one 100 ms chunk, as the daemon renders
+    let changes = {
+        let mut p = start;
+        let mut list = Vec::new();
+        p.set_key("C# minor".parse().unwrap());
+        list.push(p);
+        p.set_bpm(120).unwrap();
+        list.push(p);
+        p.set_intensity(1.0).unwrap();
+        list.push(p);
+        p.set_seed(77);
+        list.push(p);
+        p.set_intensity(0.0).unwrap();
+        p.set_bpm(40).unwrap();
+        list.push(p);
+        list
+    };
+    let before = allocations();
+    for chunk in 0..3_000u32 {
+        // five minutes of audio
+        if chunk % 500 == 250 && chunk < 2_500 {
+            generator.set_params(changes[(chunk / 500) as usize]);
+        }
+        if chunk == 2_900 {
+            generator.skip();
+        }
+        generator.render(&mut block);
+    }
+    let during = allocations() - before;
+    assert!(generator.phrases_started() > 8);
+    assert_eq!(
+        during, 0,
+        "the render path allocated or freed {during} times"
+    );
+    let _probe = vec![0u8; 16];
+    assert!(allocations() > before, "the counter counts");
+}
