@@ -47,6 +47,8 @@ pub struct Generator {
     /// The intensity heard now (glides toward `requested.intensity()`).
     intensity: f32,
     frame: u64,
+    /// Sum over blocks of voices × frames: the voice stage's work so far.
+    voice_frames: u64,
 }
 
 impl std::fmt::Debug for Generator {
@@ -88,12 +90,18 @@ impl Generator {
             post: PostStage::new(SAMPLE_RATE),
             intensity: params.intensity(),
             frame: 0,
+            voice_frames: 0,
         }
     }
 
     /// Frames rendered so far.
     pub fn frame(&self) -> u64 {
         self.frame
+    }
+
+    /// Voice-frames rendered so far (each sounding oscillator counts once per frame).
+    pub fn voice_frames(&self) -> u64 {
+        self.voice_frames
     }
 
     /// The parameters of the phrase playing now.
@@ -213,6 +221,7 @@ impl Generator {
             (start_intensity, self.intensity),
             &mut self.voices,
         );
+        self.voice_frames += (self.voices.len() * frames) as u64;
         self.buses.clear(frames);
         let on_primary = self.stage_failures == 0;
         if !(on_primary && self.stage.render(&self.voices, &mut self.buses).is_ok()) {
