@@ -28,16 +28,20 @@ fn compose(c: &mut Criterion) {
     let mut composer = Composer::new(7);
     let mut phrase = Phrase::with_capacity();
     let p = params();
-    c.bench_function("compose one 8-bar phrase (chords, voicings, bass, melody)", |b| {
-        b.iter(|| composer.compose(black_box(&p), &mut phrase))
-    });
+    c.bench_function(
+        "compose one 8-bar phrase (chords, voicings, bass, melody)",
+        |b| b.iter(|| composer.compose(black_box(&p), &mut phrase)),
+    );
 }
 
 fn render_phrase(c: &mut Criterion) {
     let frames = phrase_frames();
     let mut group = c.benchmark_group("render one 8-bar phrase at 70 bpm, full chain, one core");
     group.sample_size(10);
-    for (label, simd) in [("dispatched SIMD", Simd::Dispatch), ("SSE2 baseline", Simd::Baseline)] {
+    for (label, simd) in [
+        ("dispatched SIMD", Simd::Dispatch),
+        ("SSE2 baseline", Simd::Baseline),
+    ] {
         // Each iteration renders the same phrase from a fresh generator, as the daemon would
         // render its first phrase; the construction is outside the timing.
         let mut out = vec![0.0f32; frames * CHANNELS];
@@ -69,7 +73,10 @@ fn voice_stage(c: &mut Criterion) {
     let mut buses = BusBuffers::new();
     let mut group = c.benchmark_group(format!("voice stage, one {BLOCK_FRAMES}-frame block"));
     group.throughput(Throughput::Elements((voices.len() * BLOCK_FRAMES) as u64));
-    for (label, simd) in [("dispatched SIMD", Simd::Dispatch), ("SSE2 baseline", Simd::Baseline)] {
+    for (label, simd) in [
+        ("dispatched SIMD", Simd::Dispatch),
+        ("SSE2 baseline", Simd::Baseline),
+    ] {
         let mut stage = CpuVoiceStage::new(simd);
         group.bench_function(format!("{label}, {} voices", voices.len()), |b| {
             b.iter(|| {

@@ -4,7 +4,7 @@
 use multiversion::multiversion;
 
 use super::bus::{Bus, BusBuffers};
-use super::voice::{Voice, envelope, oscillator, sin_turns};
+use super::voice::{Voice, decay_level, envelope, is_steady, oscillator, sin_turns};
 use super::{RenderError, VoiceStage};
 
 /// Which instruction set the CPU voice stage uses.
@@ -70,20 +70,28 @@ fn render_voice_dispatch(voice: &Voice, left: &mut [f32], right: &mut [f32]) {
 fn render_voice_body(v: &Voice, left: &mut [f32], right: &mut [f32]) {
     let frames = left.len().min(right.len());
     let (left, right) = (&mut left[..frames], &mut right[..frames]);
-    if v.is_pure_sine() {
-        for (i, (l, r)) in left.iter_mut().zip(right.iter_mut()).enumerate() {
-            let t = i as f32;
-            let s = envelope(v, t) * sin_turns(v.carrier_phase + v.carrier_inc * t);
-            *l += s * v.gain_l;
-            *r += s * v.gain_r;
-        }
-    } else {
-        for (i, (l, r)) in left.iter_mut().zip(right.iter_mut()).enumerate() {
-            let t = i as f32;
-            let s = envelope(v, t) * oscillator(v, t);
-            *l += s * v.gain_l;
-            *r += s * v.gain_r;
-        }
+    // Four loops, chosen once per voice, so the common cases skip work they do not need;
+    // each computes exactly what `voice_sample` would (see `is_steady`).
+    match (v.is_pure_sine(), is_steady(v, frames)) {
+        (true, true) => mix(v, left, right, |t| decay_level(v, t) * pure_sine(v, t)),
+        (true, false) => mix(v, left, right, |t| envelope(v, t) * pure_sine(v, t)),
+        (false, true) => mix(v, left, right, |t| decay_level(v, t) * oscillator(v, t)),
+        (false, false) => mix(v, left, right, |t| envelope(v, t) * oscillator(v, t)),
+    }
+}
+
+/// The carrier alone, for voices without FM.
+#[inline(always)]
+fn pure_sine(v: &Voice, t: f32) -> f32 {
+    sin_turns(v.carrier_phase + v.carrier_inc * t)
+}
+
+#[inline(always)]
+fn mix(v: &Voice, left: &mut [f32], right: &mut [f32], sample: impl Fn(f32) -> f32) {
+    for (i, (l, r)) in left.iter_mut().zip(right.iter_mut()).enumerate() {
+        let s = sample(i as f32);
+        *l += s * v.gain_l;
+        *r += s * v.gain_r;
     }
 }
 

@@ -202,7 +202,7 @@ mod tests {
     #[test]
     fn voices_cover_exactly_the_sounding_notes_with_exact_phase() {
         let mut score = Score::new(44_100);
-        let release = (timbre(Instrument::Lead).release_sec * 44_100.0).ceil() as u64;
+        let release = (f64::from(timbre(Instrument::Lead).release_sec) * 44_100.0).ceil() as u64;
         score
             .notes
             .extend([note(1_000, 2_000), note(100_000, 200_000)]);
