@@ -32,3 +32,47 @@ pub trait VoiceStage: Send {
     /// Adds every voice's samples for `out.frames()` frames into `out` (already cleared).
     fn render(&mut self, voices: &[Voice], out: &mut BusBuffers) -> Result<(), RenderError>;
 }
+
+/// Which voice stage the operator asked for (`[synth] backend` in the config).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BackendChoice {
+    /// CUDA when a usable GPU is there, else the CPU.
+    #[default]
+    Auto,
+    /// CUDA; if it cannot start, the CPU with a warning.
+    Cuda,
+    /// The CPU only.
+    Cpu,
+}
+
+/// The voice stage that was chosen, and why (for logs, status and the `hello` message).
+pub struct SelectedStage {
+    /// The stage to render with.
+    pub stage: Box<dyn VoiceStage>,
+    /// One line: why this stage, e.g. "cpu: no libcuda" or "cuda: NVIDIA H100".
+    pub reason: String,
+}
+
+impl std::fmt::Debug for SelectedStage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SelectedStage")
+            .field("stage", &self.stage.name())
+            .field("reason", &self.reason)
+            .finish()
+    }
+}
+
+/// Builds the voice stage for `choice`, falling back to the CPU when CUDA cannot be used.
+pub fn select_stage(choice: BackendChoice) -> SelectedStage {
+    let reason = match choice {
+        BackendChoice::Cpu => "cpu: chosen in the config".to_string(),
+        BackendChoice::Auto | BackendChoice::Cuda => {
+            "cpu: CUDA support is not built yet".to_string()
+        }
+    };
+    SelectedStage {
+        stage: Box::new(cpu::CpuVoiceStage::default()),
+        reason,
+    }
+}
