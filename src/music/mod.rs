@@ -10,12 +10,13 @@
 pub mod harmony;
 pub mod melody;
 pub mod theory;
+pub mod voicing;
 
 use ambientctl::SynthesisParameters;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
-pub use harmony::ChordProgression;
+pub use harmony::{ChordLabel, ChordProgression};
 pub use melody::{MelodyNote, MelodyPhrase};
 
 /// Bars in a phrase (the data model fixes 8).
@@ -105,6 +106,54 @@ impl Phrase {
     pub fn duration_sec(&self) -> f64 {
         self.bar_sec() * PHRASE_BARS as f64
     }
+
+    /// Checks every rule of the data model: the progression, the melody against it, and
+    /// every note event (pitch 21..=127, velocity 0..=1, onset inside the phrase, duration
+    /// positive, events in onset order).
+    pub fn validate(&self) -> Result<(), MusicError> {
+        self.progression.validate()?;
+        self.melody.validate(&self.progression)?;
+        if self.progression.root_midi != self.params.key().root_midi() {
+            return Err(MusicError::Progression(
+                "root differs from the key's".into(),
+            ));
+        }
+        let end = self.duration_sec();
+        let mut previous = 0.0;
+        for (i, event) in self.events.iter().enumerate() {
+            let bad = |what: &str| Err(MusicError::Event(format!("event {i} {event:?}: {what}")));
+            if !(21..=127).contains(&event.pitch) {
+                return bad("pitch outside 21..=127");
+            }
+            if !(0.0..=1.0).contains(&event.velocity) {
+                return bad("velocity outside 0..=1");
+            }
+            if !(event.onset_sec >= previous && event.onset_sec < end) {
+                return bad("onset out of order or outside the phrase");
+            }
+            if !(event.duration_sec > 0.0 && event.duration_sec.is_finite()) {
+                return bad("duration not positive");
+            }
+            previous = event.onset_sec;
+        }
+        if self.events.len() > MAX_PHRASE_EVENTS {
+            return Err(MusicError::Event(format!("{} events", self.events.len())));
+        }
+        Ok(())
+    }
+}
+
+/// What one phrase hands to the next so they join smoothly.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Carry {
+    /// The key of the last phrase (a new key restarts the chain on its tonic).
+    pub last_key: Option<ambientctl::Key>,
+    /// The last chord of the last phrase, where the Markov chain continues.
+    pub last_chord: Option<u8>,
+    /// The pad voicing that sounded last, for voice leading across the boundary.
+    pub voicing: voicing::Voicing,
+    /// The last melody pitch, so the line continues stepwise.
+    pub last_melody: Option<u8>,
 }
 
 /// Writes phrase after phrase. Holds what carries from one phrase to the next (the random
@@ -112,7 +161,7 @@ impl Phrase {
 #[derive(Debug, Clone)]
 pub struct Composer {
     rng: ChaCha8Rng,
-    carry: harmony::Carry,
+    carry: Carry,
     phrases_composed: u64,
 }
 
@@ -121,7 +170,7 @@ impl Composer {
     pub fn new(seed: u64) -> Self {
         Composer {
             rng: ChaCha8Rng::seed_from_u64(seed),
-            carry: harmony::Carry::default(),
+            carry: Carry::default(),
             phrases_composed: 0,
         }
     }
@@ -136,10 +185,15 @@ impl Composer {
         out.params = *params;
         out.events.clear();
         out.progression = harmony::progression(params.key(), &mut self.rng, &mut self.carry);
-        harmony::arrange(out, &mut self.rng, &mut self.carry);
+        voicing::arrange(out, &mut self.rng, &mut self.carry);
         melody::compose(out, &mut self.rng, &mut self.carry);
-        out.events
-            .sort_unstable_by(|a, b| a.onset_sec.total_cmp(&b.onset_sec));
+        // A total order (unstable sort: no allocation), so simultaneous notes always come in
+        // the same order whatever the sort algorithm does with ties.
+        out.events.sort_unstable_by(|a, b| {
+            (a.onset_sec.total_cmp(&b.onset_sec))
+                .then((a.instrument as u8).cmp(&(b.instrument as u8)))
+                .then(a.pitch.cmp(&b.pitch))
+        });
         self.phrases_composed += 1;
     }
 }
