@@ -192,7 +192,7 @@ fn phrase_end(bar_sec: f64) -> f64 {
 /// likelier than off-beats; the cell's last bar thins out toward its end (the breath), and a
 /// cell never stays empty, so the lead keeps its place in the texture.
 fn draw_rhythm(rhythm: &mut [bool; CELL_SLOTS], intensity: f32, rng: &mut ChaCha8Rng) {
-    let density = 0.10 + 0.40 * intensity;
+    let density = 0.12 + 0.45 * intensity;
     let off_beat = (intensity - 0.55).max(0.0) * 0.35;
     for (slot, on) in rhythm.iter_mut().enumerate() {
         let beat = slot / SLOTS_PER_BEAT;
