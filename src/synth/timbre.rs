@@ -120,7 +120,8 @@ pub fn timbre(instrument: Instrument) -> &'static Timbre {
         sustain: 0.55,
         release_sec: 1.6,
         index_attack_boost: 2.2,
-        gain: 0.13,
+        // One line against four or five pad voices: it needs to sit clearly on top.
+        gain: 0.20,
         bus: Bus::Lead,
     };
     match instrument {
