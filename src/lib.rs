@@ -5,6 +5,9 @@
 
 pub mod audio;
 pub mod generator;
+pub mod logging;
 pub mod music;
+pub mod notify;
 pub mod render;
+pub mod state;
 pub mod synth;

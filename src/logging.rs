@@ -1,0 +1,110 @@
+//! Where the daemon's logs go: the systemd journal (structured fields) when it runs under
+//! systemd or the config asks for it, plain stderr otherwise; never both, so a line is never
+//! logged twice in `journalctl`.
+
+use std::io;
+
+use serde::{Deserialize, Serialize};
+use tracing_subscriber::EnvFilter;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+
+/// The `[log] target` setting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogTarget {
+    /// The journal when stderr is connected to it (`JOURNAL_STREAM`), else stderr.
+    #[default]
+    Auto,
+    /// Always the journal (falls back to stderr, with a warning, if there is none).
+    Journal,
+    /// Always stderr.
+    Stderr,
+}
+
+/// Where logging ended up, and why, for the first log line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogSink {
+    /// The systemd journal.
+    Journal,
+    /// Standard error.
+    Stderr,
+    /// Standard error, because the journal was asked for but could not be reached.
+    StderrJournalUnavailable,
+}
+
+/// Installs the global subscriber. The level comes from `RUST_LOG` when set (full
+/// `EnvFilter` syntax), else from `level` (`error`, `warn`, `info`, `debug`, `trace`).
+/// Returns where logs go; fails only if `level` is not a valid filter.
+pub fn init(level: &str, target: LogTarget) -> Result<LogSink, String> {
+    let filter = match std::env::var("RUST_LOG") {
+        Ok(spec) if !spec.is_empty() => EnvFilter::try_new(&spec)
+            .map_err(|e| format!("RUST_LOG: {spec:?} is not a log filter: {e}"))?,
+        _ => EnvFilter::try_new(level).map_err(|e| {
+            format!("log.level: {level:?} is not a log level (allowed: error, warn, info, debug, trace): {e}")
+        })?,
+    };
+    let want_journal = match target {
+        LogTarget::Auto => stderr_is_journal(),
+        LogTarget::Journal => true,
+        LogTarget::Stderr => false,
+    };
+    let journal = if want_journal {
+        tracing_journald::layer()
+            .ok()
+            .map(|layer| layer.with_syslog_identifier("ambientd".into()))
+    } else {
+        None
+    };
+    let sink = match (&journal, want_journal) {
+        (Some(_), _) => LogSink::Journal,
+        (None, true) => LogSink::StderrJournalUnavailable,
+        (None, false) => LogSink::Stderr,
+    };
+    let stderr = journal.is_none().then(|| {
+        tracing_subscriber::fmt::layer()
+            .with_writer(io::stderr)
+            .with_target(false)
+    });
+    // try_init: a second initialisation (tests running `run` twice) keeps the first.
+    let _ = tracing_subscriber::registry()
+        .with(filter)
+        .with(journal)
+        .with(stderr)
+        .try_init();
+    Ok(sink)
+}
+
+/// Whether stderr is the journal's stream: systemd sets `JOURNAL_STREAM=<dev>:<inode>` of the
+/// stream it connected, which a child process may inherit, so compare it with our stderr.
+fn stderr_is_journal() -> bool {
+    use std::os::fd::AsFd;
+    use std::os::unix::fs::MetadataExt;
+    let Some(expected) = std::env::var_os("JOURNAL_STREAM") else {
+        return false;
+    };
+    let Ok(fd) = io::stderr().as_fd().try_clone_to_owned() else {
+        return false;
+    };
+    let Ok(meta) = std::fs::File::from(fd).metadata() else {
+        return false;
+    };
+    expected.to_string_lossy() == format!("{}:{}", meta.dev(), meta.ino())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn targets_parse_from_the_config_words() {
+        #[derive(Debug, Deserialize)]
+        struct Log {
+            target: LogTarget,
+        }
+        let parsed: Log = toml::from_str("target = \"journal\"").unwrap();
+        assert_eq!(parsed.target, LogTarget::Journal);
+        let bad = toml::from_str::<Log>("target = \"syslog\"").unwrap_err();
+        assert!(bad.to_string().contains("auto"), "{bad}");
+    }
+}

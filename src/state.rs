@@ -1,0 +1,186 @@
+//! Runtime parameters that survive a restart: saved atomically to the state directory on every
+//! accepted change, restored at start. The config file gives the defaults; this file, when it
+//! exists and parses, wins over them. A corrupt file is reported and ignored, never fatal.
+//!
+//! The file is TOML, e.g.
+//!
+//! ```toml
+//! key = "D minor"
+//! bpm = 80
+//! intensity = 0.3
+//! seed = 42
+//! ```
+//!
+//! Saving writes a temporary file beside the target, fsyncs it, renames it over the target and
+//! fsyncs the directory, so a crash or power cut leaves either the old or the new file whole.
+
+use std::fs::{self, File};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use ambientctl::SynthesisParameters;
+
+/// Name of the parameters file inside the state directory.
+pub const PARAMS_FILE: &str = "params.toml";
+
+/// Why the saved parameters could not be read or written.
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    /// The file exists but could not be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: io::Error,
+    },
+    /// The file is not valid parameters (a bad value, a truncated write by hand...).
+    #[error("ignoring {path}: {message}")]
+    Corrupt {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it, on one line.
+        message: String,
+    },
+    /// The file could not be written.
+    #[error("cannot save parameters to {path}: {source}")]
+    Write {
+        /// The file (or directory) being written.
+        path: PathBuf,
+        /// The I/O error.
+        source: io::Error,
+    },
+}
+
+/// Where the daemon keeps its state: `$STATE_DIRECTORY` (set by systemd's `StateDirectory=`,
+/// `/var/lib/ambientd`), else `$XDG_STATE_HOME/ambientd`, else `~/.local/state/ambientd`.
+/// `None` when none of them is known (then nothing is persisted).
+pub fn default_state_dir() -> Option<PathBuf> {
+    if let Some(dir) = std::env::var_os("STATE_DIRECTORY").filter(|d| !d.is_empty()) {
+        // systemd may pass several colon-separated directories; the first is ours.
+        let first = dir.to_string_lossy().split(':').next().map(PathBuf::from);
+        return first;
+    }
+    if let Some(dir) = std::env::var_os("XDG_STATE_HOME").filter(|d| !d.is_empty()) {
+        return Some(PathBuf::from(dir).join("ambientd"));
+    }
+    let home = std::env::var_os("HOME").filter(|d| !d.is_empty())?;
+    Some(PathBuf::from(home).join(".local/state/ambientd"))
+}
+
+/// The saved parameters in one directory.
+#[derive(Debug, Clone)]
+pub struct ParamsStore {
+    path: PathBuf,
+}
+
+impl ParamsStore {
+    /// A store for `dir/params.toml`. Nothing is touched until `load` or `save`.
+    pub fn in_dir(dir: &Path) -> Self {
+        ParamsStore {
+            path: dir.join(PARAMS_FILE),
+        }
+    }
+
+    /// The file's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The saved parameters: `Ok(None)` when nothing was saved yet, `Err` when the file exists
+    /// but cannot be used (the caller logs it and goes on with the config's values).
+    pub fn load(&self) -> Result<Option<SynthesisParameters>, StateError> {
+        let text = match fs::read_to_string(&self.path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(source) => {
+                return Err(StateError::Read {
+                    path: self.path.clone(),
+                    source,
+                });
+            }
+        };
+        toml::from_str(&text)
+            .map(Some)
+            .map_err(|e| StateError::Corrupt {
+                path: self.path.clone(),
+                message: e.message().replace('\n', " "),
+            })
+    }
+
+    /// Saves `params` atomically (write a temporary file, fsync, rename, fsync the directory),
+    /// creating the directory if needed.
+    pub fn save(&self, params: &SynthesisParameters) -> Result<(), StateError> {
+        let write_err = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| StateError::Write { path, source }
+        };
+        let dir = self.path.parent().unwrap_or(Path::new("."));
+        fs::create_dir_all(dir).map_err(write_err(dir))?;
+        let text = toml::to_string(params).expect("parameters always serialize");
+        let temporary = self.path.with_extension("toml.tmp");
+        let mut file = File::create(&temporary).map_err(write_err(&temporary))?;
+        file.write_all(text.as_bytes())
+            .and_then(|()| file.sync_all())
+            .map_err(write_err(&temporary))?;
+        drop(file);
+        fs::rename(&temporary, &self.path).map_err(write_err(&self.path))?;
+        File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(write_err(dir))?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn saved_parameters_come_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = ParamsStore::in_dir(&dir.path().join("nested"));
+        assert!(store.load().unwrap().is_none());
+        let params =
+            SynthesisParameters::new("F# minor".parse().unwrap(), 84, 0.25, u64::MAX).unwrap();
+        store.save(&params).unwrap();
+        assert_eq!(store.load().unwrap(), Some(params));
+        let again = SynthesisParameters::default();
+        store.save(&again).unwrap();
+        assert_eq!(store.load().unwrap(), Some(again));
+        let leftovers: Vec<_> = fs::read_dir(dir.path().join("nested")).unwrap().collect();
+        assert_eq!(leftovers.len(), 1, "no temporary file is left behind");
+    }
+
+    #[test]
+    fn a_corrupt_file_is_an_error_naming_the_file_and_the_field() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = ParamsStore::in_dir(dir.path());
+        fs::write(
+            store.path(),
+            "key = \"A minor\"\nbpm = 400\nintensity = 0.5\nseed = 1\n",
+        )
+        .unwrap();
+        let error = store.load().unwrap_err().to_string();
+        assert!(
+            error.contains("params.toml") && error.contains("bpm"),
+            "{error}"
+        );
+        assert!(!error.contains('\n'));
+        fs::write(store.path(), "key = ").unwrap();
+        assert!(matches!(store.load(), Err(StateError::Corrupt { .. })));
+    }
+
+    #[test]
+    fn an_unwritable_directory_is_reported() {
+        let dir = tempfile::tempdir().unwrap();
+        let blocker = dir.path().join("file");
+        fs::write(&blocker, "").unwrap();
+        let store = ParamsStore::in_dir(&blocker.join("sub"));
+        let error = store.save(&SynthesisParameters::default()).unwrap_err();
+        assert!(
+            error.to_string().contains("cannot save parameters"),
+            "{error}"
+        );
+    }
+}
