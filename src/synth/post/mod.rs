@@ -1,7 +1,45 @@
-//! The post stage: stateful effects on the bus mix (delay, filters, reverb, leveller,
-//! limiter), always on the CPU. Placeholder: sums the buses.
+//! The post stage: the stateful effects on the bus mix, always on the CPU. Pads through a
+//! brightness filter, the lead through a tempo-synced ping-pong delay, the bass kept dry and
+//! centred; pads, lead and echoes (and a little bass) into a large reverb; quiet "air" under
+//! it all; then a DC blocker, the loudness leveller and the master limiter.
+//!
+//! Each effect is one file; this one wires them. Every buffer is allocated in
+//! [`PostStage::new`]; [`PostStage::process`] never allocates, locks or logs, and the same
+//! input gives the same output, bit for bit.
+
+mod air;
+mod delay;
+mod filter;
+mod leveller;
+mod limiter;
+mod reverb;
+mod ring;
 
 use super::bus::{Bus, BusBuffers};
+use crate::audio::BLOCK_FRAMES;
+use air::Air;
+use delay::PingPongDelay;
+use filter::{DcBlocker, GlidingLowpass};
+use leveller::Leveller;
+use limiter::Limiter;
+use reverb::Reverb;
+
+/// Pad brightness: the pad lowpass's corner at intensity 0 and 1 (glides between, on a log
+/// scale).
+const PAD_CUTOFF_CALM_HZ: f32 = 900.0;
+const PAD_CUTOFF_BRIGHT_HZ: f32 = 7_000.0;
+/// Echo level against the dry lead at intensity 0 and 1.
+const ECHO_MIX_CALM: f32 = 0.22;
+const ECHO_MIX_BRIGHT: f32 = 0.4;
+/// How much of the bass's stereo difference is kept (0 = mono).
+const BASS_WIDTH: f32 = 0.3;
+/// Sends into the reverb.
+const PAD_SEND: f32 = 0.7;
+const LEAD_SEND: f32 = 0.6;
+const ECHO_SEND: f32 = 0.5;
+const BASS_SEND: f32 = 0.12;
+/// Reverb return level.
+const REVERB_WET: f32 = 0.55;
 
 /// Continuous controls the post stage follows; it smooths them itself.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -14,26 +52,102 @@ pub struct PostControls {
 
 /// The post-stage chain. All buffers are allocated in `new`; `process` never allocates.
 #[derive(Debug)]
-pub struct PostStage {}
+pub struct PostStage {
+    pad_filter: GlidingLowpass,
+    delay: PingPongDelay,
+    reverb: Reverb,
+    air: Air,
+    dc_blockers: [DcBlocker; 2],
+    leveller: Leveller,
+    limiter: Limiter,
+    /// Echo mix reached at the end of the last block (it glides with intensity).
+    echo_mix: f32,
+    /// Scratch, one block each: filtered pads, echoes, reverb send, and the mix.
+    pad: [Vec<f32>; 2],
+    echo: [Vec<f32>; 2],
+    send: Vec<f32>,
+    mix: [Vec<f32>; 2],
+}
+
+fn pad_cutoff(intensity: f32) -> f32 {
+    let t = intensity.clamp(0.0, 1.0);
+    PAD_CUTOFF_CALM_HZ * (PAD_CUTOFF_BRIGHT_HZ / PAD_CUTOFF_CALM_HZ).powf(t)
+}
+
+fn echo_mix(intensity: f32) -> f32 {
+    ECHO_MIX_CALM + (ECHO_MIX_BRIGHT - ECHO_MIX_CALM) * intensity.clamp(0.0, 1.0)
+}
 
 impl PostStage {
     /// A chain at the given sample rate, silent.
-    pub fn new(_sample_rate: u32) -> Self {
-        PostStage {}
+    pub fn new(sample_rate: u32) -> Self {
+        let rate = sample_rate as f32;
+        let block = || vec![0.0f32; BLOCK_FRAMES];
+        PostStage {
+            pad_filter: GlidingLowpass::new(rate, pad_cutoff(0.5)),
+            delay: PingPongDelay::new(rate),
+            reverb: Reverb::new(rate),
+            air: Air::new(0.5),
+            dc_blockers: [DcBlocker::new(rate), DcBlocker::new(rate)],
+            leveller: Leveller::new(rate),
+            limiter: Limiter::new(rate),
+            echo_mix: echo_mix(0.5),
+            pad: [block(), block()],
+            echo: [block(), block()],
+            send: block(),
+            mix: [block(), block()],
+        }
     }
 
     /// Processes one block: reads `buses` (`buses.frames()` frames) and writes interleaved
     /// stereo into `out` (`2 * buses.frames()` samples).
-    pub fn process(&mut self, buses: &BusBuffers, _controls: &PostControls, out: &mut [f32]) {
-        let frames = buses.frames();
-        assert_eq!(out.len(), 2 * frames);
-        for ch in 0..2 {
-            let pad = buses.channel(Bus::Pad, ch);
-            let bass = buses.channel(Bus::Bass, ch);
-            let lead = buses.channel(Bus::Lead, ch);
-            for i in 0..frames {
-                out[2 * i + ch] = (pad[i] + bass[i] + lead[i]) * 0.3;
-            }
+    pub fn process(&mut self, buses: &BusBuffers, controls: &PostControls, out: &mut [f32]) {
+        let n = buses.frames();
+        assert_eq!(out.len(), 2 * n);
+        let intensity = controls.intensity.clamp(0.0, 1.0);
+        let lead = [buses.channel(Bus::Lead, 0), buses.channel(Bus::Lead, 1)];
+        let bass = [buses.channel(Bus::Bass, 0), buses.channel(Bus::Bass, 1)];
+        let [pad_l, pad_r] = &mut self.pad;
+        let (pad_l, pad_r) = (&mut pad_l[..n], &mut pad_r[..n]);
+        self.pad_filter.process(
+            pad_cutoff(intensity),
+            [buses.channel(Bus::Pad, 0), buses.channel(Bus::Pad, 1)],
+            [&mut *pad_l, &mut *pad_r],
+        );
+        let [echo_l, echo_r] = &mut self.echo;
+        let (echo_l, echo_r) = (&mut echo_l[..n], &mut echo_r[..n]);
+        self.delay
+            .process(controls.bpm, lead, [&mut *echo_l, &mut *echo_r]);
+
+        let send = &mut self.send[..n];
+        for i in 0..n {
+            send[i] = 0.5
+                * (PAD_SEND * (pad_l[i] + pad_r[i])
+                    + LEAD_SEND * (lead[0][i] + lead[1][i])
+                    + ECHO_SEND * (echo_l[i] + echo_r[i])
+                    + BASS_SEND * (bass[0][i] + bass[1][i]));
         }
+
+        let [mix_l, mix_r] = &mut self.mix;
+        let (mix_l, mix_r) = (&mut mix_l[..n], &mut mix_r[..n]);
+        let start_mix = self.echo_mix;
+        let target_mix = echo_mix(intensity);
+        let mix_step = (target_mix - start_mix) / n.max(1) as f32;
+        for i in 0..n {
+            let echo = start_mix + mix_step * (i + 1) as f32;
+            let bass_mid = 0.5 * (bass[0][i] + bass[1][i]);
+            let bass_side = 0.5 * (bass[0][i] - bass[1][i]) * BASS_WIDTH;
+            mix_l[i] = pad_l[i] + lead[0][i] + echo * echo_l[i] + bass_mid + bass_side;
+            mix_r[i] = pad_r[i] + lead[1][i] + echo * echo_r[i] + bass_mid - bass_side;
+        }
+        self.echo_mix = target_mix;
+        // The reverb adds its return (scaled below) on top of the dry mix.
+        self.reverb.process(send, REVERB_WET, mix_l, mix_r);
+        self.air.add(intensity, [&mut *mix_l, &mut *mix_r]);
+        for (dc, channel) in self.dc_blockers.iter_mut().zip([&mut *mix_l, &mut *mix_r]) {
+            dc.process(channel);
+        }
+        self.leveller.process(mix_l, mix_r);
+        self.limiter.process(mix_l, mix_r, out);
     }
 }
