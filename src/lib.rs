@@ -4,6 +4,7 @@
 //! [`generator`] (the two joined, phrase after phrase, with parameter changes at bar lines).
 
 pub mod audio;
+pub mod config;
 pub mod generator;
 pub mod music;
 pub mod render;
