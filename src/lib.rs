@@ -2,10 +2,16 @@
 //!
 //! The audio path runs one way: [`music`] (what to play) → [`synth`] (how it sounds) →
 //! [`generator`] (the two joined, phrase after phrase, with parameter changes at bar lines).
+//! The daemon ([`daemon::run`]) renders on its own thread ([`audio::engine`]) into a ring
+//! and [`stream`]s 100 ms chunks to WebSocket and HTTP listeners; [`config`] is its file.
 
 pub mod audio;
 pub mod config;
+pub mod daemon;
 pub mod generator;
 pub mod music;
 pub mod render;
+pub mod stream;
 pub mod synth;
+
+pub use daemon::run;

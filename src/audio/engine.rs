@@ -81,7 +81,10 @@ pub enum EngineError {
 
 /// Handle to the generation thread. Dropping it stops and joins the thread.
 pub struct Engine {
-    thread: Option<JoinHandle<()>>,
+    /// The running thread; taken (and joined) by [`Engine::shutdown`].
+    thread: Mutex<Option<JoinHandle<()>>>,
+    /// The thread, to unpark it.
+    generation_thread: Thread,
     commands: Mutex<HeapProd<Command>>,
     stop: Arc<AtomicBool>,
     stats: Arc<EngineStats>,
@@ -167,7 +170,8 @@ impl Engine {
             generation_thread: handle.thread().clone(),
         };
         let engine = Engine {
-            thread: Some(handle),
+            generation_thread: handle.thread().clone(),
+            thread: Mutex::new(Some(handle)),
             commands: Mutex::new(commands),
             stop,
             stats,
@@ -183,9 +187,7 @@ impl Engine {
         let mut commands = self.commands.lock().unwrap_or_else(|e| e.into_inner());
         commands.try_push(command).map_err(|_| EngineError::Busy)?;
         drop(commands);
-        if let Some(thread) = &self.thread {
-            thread.thread().unpark();
-        }
+        self.generation_thread.unpark();
         Ok(())
     }
 
@@ -206,20 +208,33 @@ impl Engine {
 
     /// Whether the thread is running and turned its loop within `within`.
     pub fn is_alive(&self, within: Duration) -> bool {
-        let running = self.thread.as_ref().is_some_and(|t| !t.is_finished());
+        let running = self
+            .thread
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            .is_some_and(|t| !t.is_finished());
         let now_ms = self.started.elapsed().as_millis() as u64;
         let beat_ms = self.stats.heartbeat_ms.load(Ordering::Relaxed);
         running && now_ms.saturating_sub(beat_ms) <= within.as_millis() as u64
     }
 }
 
-impl Drop for Engine {
-    fn drop(&mut self) {
+impl Engine {
+    /// Stops the thread and waits for it to end. Idempotent.
+    pub fn shutdown(&self) {
         self.stop.store(true, Ordering::Release);
-        if let Some(thread) = self.thread.take() {
+        let thread = self.thread.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(thread) = thread {
             thread.thread().unpark();
             let _ = thread.join();
         }
+    }
+}
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        self.shutdown();
     }
 }
 
