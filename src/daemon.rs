@@ -49,7 +49,7 @@ pub async fn run(
         reason = engine.backend_reason(),
         "voice stage chosen"
     );
-    prime(&source).await;
+    let source = prime(source).await;
 
     let metrics = Arc::new(Metrics::default());
     let state = Arc::new(StreamState::new(
@@ -121,15 +121,17 @@ fn is_transient(err: &std::io::Error) -> bool {
 }
 
 /// Waits until the ring is half full (1 s of audio), so the first listeners hear no underrun.
-async fn prime(source: &AudioSource) {
+/// (It owns the source across the waits: the ring's consumer half is `Send` but not `Sync`.)
+async fn prime(source: AudioSource) -> AudioSource {
     let deadline = tokio::time::Instant::now() + PRIME_TIMEOUT;
     while source.buffered_samples() < RING_SAMPLES / 2 {
         if tokio::time::Instant::now() >= deadline {
             tracing::warn!("the ring did not fill in time; streaming anyway");
-            return;
+            break;
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
+    source
 }
 
 /// Logs what the generation thread may not log itself (panics, back-end fallbacks).
