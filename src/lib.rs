@@ -2,12 +2,19 @@
 //!
 //! The audio path runs one way: [`music`] (what to play) → [`synth`] (how it sounds) →
 //! [`generator`] (the two joined, phrase after phrase, with parameter changes at bar lines).
+//! The daemon ([`daemon::run`]) renders on its own thread ([`audio::engine`]) into a ring
+//! and [`stream`]s 100 ms chunks to WebSocket and HTTP listeners; [`config`] is its file.
 
 pub mod audio;
+pub mod config;
+pub mod daemon;
 pub mod generator;
 pub mod logging;
 pub mod music;
 pub mod notify;
 pub mod render;
 pub mod state;
+pub mod stream;
 pub mod synth;
+
+pub use daemon::run;

@@ -1,5 +1,6 @@
 //! `ambientd`: parses the command line and hands over to the library.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use ambientctl::{Key, SynthesisParameters, params};
@@ -12,6 +13,15 @@ use clap::{Parser, Subcommand};
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
+    /// Configuration file (TOML); without it, built-in defaults serve.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Address of the HTTP/WebSocket port (overrides `[server] listen`).
+    #[arg(long)]
+    listen: Option<SocketAddr>,
+    /// Path of the Unix control socket (overrides `[control] socket`).
+    #[arg(long)]
+    control_socket: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -70,8 +80,65 @@ fn main() -> anyhow::Result<()> {
             );
             Ok(())
         }
-        None => anyhow::bail!("the streaming daemon is not built yet; use `ambientd render`"),
+        None => daemon(cli.config, cli.listen, cli.control_socket),
     }
+}
+
+/// Daemon mode: config, logging, the bound port, then `ambientd::run` until SIGTERM/SIGINT.
+fn daemon(
+    config: Option<PathBuf>,
+    listen: Option<SocketAddr>,
+    control_socket: Option<PathBuf>,
+) -> anyhow::Result<()> {
+    let mut config = match &config {
+        Some(path) => ambientd::config::Config::load(path)?,
+        None => ambientd::config::Config::default(),
+    };
+    if let Some(listen) = listen {
+        config.server.listen = listen;
+    }
+    if let Some(socket) = control_socket {
+        config.control.socket = socket;
+    }
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(config.log.level.as_str()));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    runtime.block_on(async {
+        let address = config.server.listen;
+        let listener = tokio::net::TcpListener::bind(address)
+            .await
+            .with_context(|| format!("cannot listen on {address}"))?;
+        ambientd::run(config, listener, termination()).await?;
+        Ok(())
+    })
+}
+
+/// Completes at the first SIGTERM or SIGINT; a second one ends the process at once.
+async fn termination() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        tracing::error!("cannot install signal handlers; stop the daemon with SIGKILL");
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
+        tracing::warn!("second termination signal: exiting now");
+        std::process::exit(130);
+    });
 }
 
 /// A seed that differs from run to run, for when the user gives none.

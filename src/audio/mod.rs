@@ -1,5 +1,9 @@
 //! The audio format every stage agrees on (rate, channels, block and chunk sizes) and the
-//! conversions between its sample types.
+//! conversions between its sample types; the generation thread ([`engine`]) and the ring it
+//! fills ([`ring`]).
+
+pub mod engine;
+pub mod ring;
 
 /// Frames per second (44.1 kHz, as the data model says).
 pub const SAMPLE_RATE: u32 = 44_100;

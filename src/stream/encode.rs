@@ -1,0 +1,195 @@
+//! Encoding one 100 ms chunk into every wire format, once per tick, for all listeners.
+//!
+//! The result is reference-counted bytes: every listener of a format gets a cheap clone of the
+//! same buffer, so the cost of a tick does not grow with the number of listeners.
+
+use std::fmt::Write as _;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use bytes::{BufMut, Bytes, BytesMut};
+use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
+
+use crate::audio::ring::CHUNK_SAMPLES;
+use crate::audio::{CHANNELS, CHUNK_FRAMES, SAMPLE_RATE, f32_to_i16};
+
+/// How audio messages travel on a WebSocket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Encoding {
+    /// Text frames: the seed's AudioChunk JSON with base64 PCM.
+    Json,
+    /// Binary frames: `sequence` u64 LE, `timestamp` u64 LE (Unix ms), then PCM16 LE.
+    Binary,
+}
+
+impl Encoding {
+    /// The name used in the `encoding` query parameter.
+    pub fn name(self) -> &'static str {
+        match self {
+            Encoding::Json => "json",
+            Encoding::Binary => "binary",
+        }
+    }
+}
+
+/// A listener's audio format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Format {
+    /// 1 (mono, L+R mixed) or 2 (interleaved stereo).
+    pub channels: u8,
+    /// JSON text or binary frames.
+    pub encoding: Encoding,
+}
+
+impl Default for Format {
+    fn default() -> Self {
+        Format {
+            channels: 1,
+            encoding: Encoding::Json,
+        }
+    }
+}
+
+/// Bytes of the binary frame header (sequence and timestamp).
+pub const BINARY_HEADER_BYTES: usize = 16;
+
+/// One tick's audio in every format.
+#[derive(Debug, Clone)]
+pub struct EncodedChunk {
+    /// The stream's chunk number: +1 per tick, the same for every listener.
+    pub sequence: u64,
+    /// Unix time of the tick, in milliseconds.
+    pub timestamp_ms: u64,
+    /// JSON audio messages, `[mono, stereo]`.
+    json: [Utf8Bytes; 2],
+    /// Binary audio frames, `[mono, stereo]`.
+    binary: [Bytes; 2],
+}
+
+impl EncodedChunk {
+    /// The WebSocket message for a listener of `format`.
+    pub fn message(&self, format: Format) -> Message {
+        let index = usize::from(format.channels >= 2);
+        match format.encoding {
+            Encoding::Json => Message::Text(self.json[index].clone()),
+            Encoding::Binary => Message::Binary(self.binary[index].clone()),
+        }
+    }
+
+    /// Interleaved stereo PCM16 LE (what `/stream.wav` sends), sharing the binary frame's bytes.
+    pub fn pcm_stereo(&self) -> Bytes {
+        self.binary[1].slice(BINARY_HEADER_BYTES..)
+    }
+}
+
+/// Encodes `samples` (one chunk of interleaved stereo f32) into every format.
+pub fn encode_chunk(samples: &[f32], sequence: u64, timestamp_ms: u64) -> EncodedChunk {
+    assert_eq!(
+        samples.len(),
+        CHUNK_SAMPLES,
+        "a chunk is exactly 100 ms of stereo"
+    );
+    let mut binary = [
+        binary_frame(CHUNK_FRAMES * 2, sequence, timestamp_ms),
+        binary_frame(CHUNK_SAMPLES * 2, sequence, timestamp_ms),
+    ];
+    for frame in samples.chunks_exact(CHANNELS) {
+        let (left, right) = (frame[0], frame[1]);
+        binary[0].put_i16_le(f32_to_i16((left + right) * 0.5));
+        binary[1].put_i16_le(f32_to_i16(left));
+        binary[1].put_i16_le(f32_to_i16(right));
+    }
+    let binary = binary.map(BytesMut::freeze);
+    let json = [1u8, 2].map(|channels| {
+        let pcm = &binary[usize::from(channels) - 1][BINARY_HEADER_BYTES..];
+        audio_json(pcm, sequence, timestamp_ms, channels)
+    });
+    EncodedChunk {
+        sequence,
+        timestamp_ms,
+        json,
+        binary,
+    }
+}
+
+fn binary_frame(pcm_bytes: usize, sequence: u64, timestamp_ms: u64) -> BytesMut {
+    let mut frame = BytesMut::with_capacity(BINARY_HEADER_BYTES + pcm_bytes);
+    frame.put_u64_le(sequence);
+    frame.put_u64_le(timestamp_ms);
+    frame
+}
+
+/// `{"type":"audio","data":"<base64>","timestamp":..,"sequence":..,"sample_rate":44100,
+/// "format":"pcm16","channels":N}`, written directly (no intermediate JSON value).
+fn audio_json(pcm: &[u8], sequence: u64, timestamp_ms: u64, channels: u8) -> Utf8Bytes {
+    let mut text = String::with_capacity(pcm.len().div_ceil(3) * 4 + 160);
+    text.push_str(r#"{"type":"audio","data":""#);
+    STANDARD.encode_string(pcm, &mut text);
+    // Writing to a String cannot fail.
+    let _ = write!(
+        text,
+        r#"","timestamp":{timestamp_ms},"sequence":{sequence},"sample_rate":{SAMPLE_RATE},"format":"pcm16","channels":{channels}}}"#
+    );
+    Utf8Bytes::from(text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ramp() -> Vec<f32> {
+        (0..CHUNK_SAMPLES)
+            .map(|i| (i as f32 / CHUNK_SAMPLES as f32) - 0.5)
+            .collect()
+    }
+
+    #[test]
+    fn json_messages_follow_the_seed_format() {
+        let chunk = encode_chunk(&ramp(), 7, 1_700_000_000_123);
+        for channels in [1u8, 2] {
+            let Message::Text(text) = chunk.message(Format {
+                channels,
+                encoding: Encoding::Json,
+            }) else {
+                panic!("json audio is a text frame")
+            };
+            let value: serde_json::Value = serde_json::from_str(&text).unwrap();
+            assert_eq!(value["type"], "audio");
+            assert_eq!(value["sequence"], 7);
+            assert_eq!(value["timestamp"], 1_700_000_000_123u64);
+            assert_eq!(value["sample_rate"], 44_100);
+            assert_eq!(value["format"], "pcm16");
+            assert_eq!(value["channels"], channels);
+            let data = STANDARD.decode(value["data"].as_str().unwrap()).unwrap();
+            assert_eq!(data.len(), 8_820 * usize::from(channels));
+            assert_eq!(value.as_object().unwrap().len(), 7);
+        }
+    }
+
+    #[test]
+    fn binary_frames_carry_header_then_the_same_pcm() {
+        let samples = ramp();
+        let chunk = encode_chunk(&samples, 3, 42);
+        let Message::Binary(stereo) = chunk.message(Format {
+            channels: 2,
+            encoding: Encoding::Binary,
+        }) else {
+            panic!("binary audio is a binary frame")
+        };
+        assert_eq!(stereo.len(), 16 + 17_640);
+        assert_eq!(u64::from_le_bytes(stereo[0..8].try_into().unwrap()), 3);
+        assert_eq!(u64::from_le_bytes(stereo[8..16].try_into().unwrap()), 42);
+        let first_right = i16::from_le_bytes([stereo[18], stereo[19]]);
+        assert_eq!(first_right, f32_to_i16(samples[1]));
+        assert_eq!(chunk.pcm_stereo(), stereo.slice(16..));
+        let Message::Binary(mono) = chunk.message(Format {
+            channels: 1,
+            encoding: Encoding::Binary,
+        }) else {
+            panic!("binary audio is a binary frame")
+        };
+        assert_eq!(mono.len(), 16 + 8_820);
+        let first = i16::from_le_bytes([mono[16], mono[17]]);
+        assert_eq!(first, f32_to_i16((samples[0] + samples[1]) * 0.5));
+    }
+}

@@ -1,0 +1,321 @@
+//! The HTTP front on the daemon's one port: routes, query parsing, WebSocket upgrades.
+//!
+//! `/ws` (WebSocket audio), `/stream.wav`, `/healthz`, `/metrics`, `/api/status`, `/`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::header::{self, HeaderValue};
+use hyper::service::service_fn;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use serde_json::json;
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, watch};
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
+use tokio_tungstenite::tungstenite::protocol::Role;
+
+use super::encode::{Encoding, Format};
+use super::metrics::{Gauges, ring_fill};
+use super::{ResponseBody, StreamState, messages, wav, ws};
+
+/// Kernel send buffer asked for on each connection. Small on purpose: the per-listener queue
+/// (1 s) is the buffer that counts, and a large socket buffer would hide a stalled client
+/// from it for many seconds.
+pub const SEND_BUFFER_BYTES: usize = 32 << 10;
+/// How long a connection may take to finish after shutdown begins.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// What `/ws` accepts in its query string.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct WsQuery {
+    /// Channels and encoding.
+    pub format: Format,
+    /// Resume after this sequence.
+    pub resume: Option<u64>,
+}
+
+/// Parses `/ws`'s query; the error is one line naming the field and the allowed values.
+pub fn parse_ws_query(query: Option<&str>) -> Result<WsQuery, String> {
+    let mut parsed = WsQuery::default();
+    for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
+        let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+        match name {
+            "channels" => {
+                parsed.format.channels = match value {
+                    "1" => 1,
+                    "2" => 2,
+                    _ => {
+                        return Err(format!(
+                            "channels: {value:?} is not allowed (allowed: 1, 2)"
+                        ));
+                    }
+                }
+            }
+            "encoding" => {
+                parsed.format.encoding = match value {
+                    "json" => Encoding::Json,
+                    "binary" => Encoding::Binary,
+                    _ => {
+                        return Err(format!(
+                            "encoding: {value:?} is not allowed (allowed: json, binary)"
+                        ));
+                    }
+                }
+            }
+            "resume" => {
+                parsed.resume = Some(value.parse().map_err(|_| {
+                    format!("resume: {value:?} is not a sequence number (allowed: 0..=2^64-1)")
+                })?)
+            }
+            _ => {
+                return Err(format!(
+                    "unknown query parameter {name:?} (allowed: channels, encoding, resume)"
+                ));
+            }
+        }
+    }
+    Ok(parsed)
+}
+
+fn full(body: impl Into<Bytes>) -> ResponseBody {
+    Full::new(body.into())
+        .map_err(|never| match never {})
+        .boxed_unsync()
+}
+
+fn plain(status: StatusCode, text: impl Into<String>) -> Response<ResponseBody> {
+    let mut text = text.into();
+    text.push('\n');
+    let mut response = Response::new(full(text));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    response
+}
+
+fn with_type(body: impl Into<Bytes>, content_type: &'static str) -> Response<ResponseBody> {
+    let mut response = Response::new(full(body));
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    response
+}
+
+/// Serves one TCP connection until it ends or the daemon shuts down.
+pub async fn serve_connection(
+    stream: TcpStream,
+    state: Arc<StreamState>,
+    mut shutdown: watch::Receiver<bool>,
+    tracker: mpsc::Sender<()>,
+) {
+    let _ = stream.set_nodelay(true);
+    let _ = socket2::SockRef::from(&stream).set_send_buffer_size(SEND_BUFFER_BYTES);
+    let service = service_fn(move |request| {
+        let state = state.clone();
+        let tracker = tracker.clone();
+        async move { Ok::<_, std::convert::Infallible>(route(request, state, tracker)) }
+    });
+    let connection = hyper::server::conn::http1::Builder::new()
+        .serve_connection(TokioIo::new(stream), service)
+        .with_upgrades();
+    tokio::pin!(connection);
+    tokio::select! {
+        _ = connection.as_mut() => {}
+        () = super::pacer::stopped(&mut shutdown) => {
+            connection.as_mut().graceful_shutdown();
+            let _ = tokio::time::timeout(DRAIN_TIMEOUT, connection).await;
+        }
+    }
+}
+
+fn route(
+    request: Request<Incoming>,
+    state: Arc<StreamState>,
+    tracker: mpsc::Sender<()>,
+) -> Response<ResponseBody> {
+    let path = request.uri().path();
+    let known = matches!(
+        path,
+        "/" | "/ws" | "/stream.wav" | "/healthz" | "/metrics" | "/api/status"
+    );
+    if known && request.method() != Method::GET && request.method() != Method::HEAD {
+        return plain(StatusCode::METHOD_NOT_ALLOWED, "only GET is allowed here");
+    }
+    match path {
+        "/ws" => websocket(request, state, tracker),
+        "/stream.wav" => stream_wav(&state),
+        "/healthz" => match state.unhealthy() {
+            None => plain(StatusCode::OK, "ok"),
+            Some(why) => plain(StatusCode::SERVICE_UNAVAILABLE, why),
+        },
+        "/metrics" => with_type(
+            super::metrics::render_prometheus(&state.metrics, state.engine.stats(), gauges(&state)),
+            "text/plain; version=0.0.4; charset=utf-8",
+        ),
+        "/api/status" => with_type(status_json(&state), "application/json"),
+        "/" => with_type(INDEX_HTML, "text/html; charset=utf-8"),
+        _ => plain(StatusCode::NOT_FOUND, format!("no such page: {path}")),
+    }
+}
+
+fn gauges(state: &StreamState) -> Gauges {
+    Gauges {
+        listeners: state.fanout.listeners(),
+        uptime_seconds: state.started.elapsed().as_secs_f64(),
+        backend: state.engine.backend(),
+    }
+}
+
+fn status_json(state: &StreamState) -> String {
+    use std::sync::atomic::Ordering::Relaxed;
+    let stats = state.engine.stats();
+    json!({
+        "version": messages::VERSION,
+        "uptime_seconds": state.started.elapsed().as_secs_f64(),
+        "params": messages::params_json(&state.params()),
+        "backend": {
+            "name": state.engine.backend(),
+            "reason": state.engine.backend_reason(),
+            "fallbacks": stats.stage_failures.load(Relaxed),
+        },
+        "listeners": state.fanout.listeners(),
+        "max_listeners": state.max_listeners,
+        "ring_fill": ring_fill(&state.metrics),
+        "underruns": state.metrics.underruns.get(),
+        "chunks": state.metrics.chunks.get(),
+        "next_sequence": state.fanout.next_sequence(),
+        "render_panics": stats.panics.load(Relaxed),
+        "healthy": state.unhealthy().is_none(),
+    })
+    .to_string()
+}
+
+fn refuse_full(state: &StreamState) -> Response<ResponseBody> {
+    state.metrics.listeners_refused.add(1);
+    plain(
+        StatusCode::SERVICE_UNAVAILABLE,
+        format!(
+            "listener limit reached ({} connected, max_listeners = {}); try again later",
+            state.fanout.listeners(),
+            state.max_listeners
+        ),
+    )
+}
+
+fn stream_wav(state: &Arc<StreamState>) -> Response<ResponseBody> {
+    let Some(place) = state.fanout.reserve(state.max_listeners) else {
+        return refuse_full(state);
+    };
+    let Some(subscription) = state.fanout.subscribe(None) else {
+        return plain(StatusCode::SERVICE_UNAVAILABLE, "server shutting down");
+    };
+    state.metrics.wav_connections.add(1);
+    let body = wav::body(&state.fanout, subscription, state.metrics.clone(), place);
+    let mut response = Response::new(body);
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("audio/wav"));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+fn header_has(request: &Request<Incoming>, name: header::HeaderName, token: &str) -> bool {
+    request.headers().get_all(name).iter().any(|value| {
+        value
+            .to_str()
+            .unwrap_or("")
+            .split(',')
+            .any(|part| part.trim().eq_ignore_ascii_case(token))
+    })
+}
+
+fn websocket(
+    mut request: Request<Incoming>,
+    state: Arc<StreamState>,
+    tracker: mpsc::Sender<()>,
+) -> Response<ResponseBody> {
+    let query = match parse_ws_query(request.uri().query()) {
+        Ok(query) => query,
+        Err(message) => return plain(StatusCode::BAD_REQUEST, message),
+    };
+    let key = request.headers().get(header::SEC_WEBSOCKET_KEY).cloned();
+    let is_upgrade = header_has(&request, header::CONNECTION, "upgrade")
+        && header_has(&request, header::UPGRADE, "websocket")
+        && request.headers().get(header::SEC_WEBSOCKET_VERSION)
+            == Some(&HeaderValue::from_static("13"));
+    let (Some(key), true) = (key, is_upgrade) else {
+        return plain(
+            StatusCode::BAD_REQUEST,
+            "expected a WebSocket upgrade (Connection: Upgrade, Upgrade: websocket, version 13)",
+        );
+    };
+    let Some(place) = state.fanout.reserve(state.max_listeners) else {
+        return refuse_full(&state);
+    };
+    let upgrade = hyper::upgrade::on(&mut request);
+    tokio::spawn(async move {
+        let _tracker = tracker;
+        let Ok(upgraded) = upgrade.await else { return };
+        let socket = WebSocketStream::from_raw_socket(
+            TokioIo::new(upgraded),
+            Role::Server,
+            Some(ws::config()),
+        )
+        .await;
+        ws::serve(socket, state, query.format, query.resume, place).await;
+    });
+    let mut response = Response::new(full(Bytes::new()));
+    *response.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+    let headers = response.headers_mut();
+    headers.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
+    headers.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+    if let Ok(accept) = HeaderValue::from_str(&derive_accept_key(key.as_bytes())) {
+        headers.insert(header::SEC_WEBSOCKET_ACCEPT, accept);
+    }
+    response
+}
+
+/// A placeholder until the web client lands.
+const INDEX_HTML: &str = "<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>ambientd</title></head>\n\
+<body><h1>ambientd</h1>\n<p>Endless ambient music.</p>\n<ul>\n\
+<li><a href=\"/stream.wav\">/stream.wav</a>: listen (mpv, VLC, ffplay or this browser)</li>\n\
+<li><code>/ws?channels=1|2&amp;encoding=json|binary</code>: WebSocket stream</li>\n\
+<li><a href=\"/api/status\">/api/status</a>, <a href=\"/metrics\">/metrics</a>, <a href=\"/healthz\">/healthz</a></li>\n\
+</ul>\n<audio controls src=\"/stream.wav\"></audio>\n</body></html>\n";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn queries_parse_and_errors_name_field_and_allowed_values() {
+        let q = parse_ws_query(Some("channels=2&encoding=binary&resume=41")).unwrap();
+        assert_eq!(q.format.channels, 2);
+        assert_eq!(q.format.encoding, Encoding::Binary);
+        assert_eq!(q.resume, Some(41));
+        assert_eq!(parse_ws_query(None).unwrap(), WsQuery::default());
+        let err = parse_ws_query(Some("channels=3")).unwrap_err();
+        assert!(
+            err.starts_with("channels:") && err.contains("1, 2"),
+            "{err}"
+        );
+        let err = parse_ws_query(Some("encoding=opus")).unwrap_err();
+        assert!(
+            err.starts_with("encoding:") && err.contains("json, binary"),
+            "{err}"
+        );
+        let err = parse_ws_query(Some("resume=soon")).unwrap_err();
+        assert!(err.starts_with("resume:"), "{err}");
+        let err = parse_ws_query(Some("volume=11")).unwrap_err();
+        assert!(
+            err.contains("volume") && err.contains("channels, encoding, resume"),
+            "{err}"
+        );
+    }
+}

@@ -1,0 +1,219 @@
+//! The pacer: every 100 ms of wall-clock time it takes exactly one chunk from the ring,
+//! encodes it once and hands it to the fan-out. An empty ring gives silence, not a stall.
+//!
+//! Ticks fall on absolute deadlines (`start + n × 100 ms`, tokio's `interval`), so the stream
+//! does not drift over hours. If the process is stalled past several deadlines the missed ones
+//! are skipped rather than burst out, which would overflow every listener's queue at once.
+
+use std::collections::VecDeque;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use ringbuf::traits::{Consumer, Observer};
+use tokio::sync::watch;
+use tokio::time::{Instant, MissedTickBehavior};
+use tokio_tungstenite::tungstenite::Utf8Bytes;
+
+use super::encode::encode_chunk;
+use super::fanout::{Fanout, Tick};
+use super::messages;
+use super::metrics::Metrics;
+use crate::audio::engine::{AudioSource, PhraseInfo};
+use crate::audio::ring::CHUNK_SAMPLES;
+use crate::audio::{CHANNELS, CHUNK_FRAMES};
+
+/// Time between ticks: one chunk of audio.
+pub const TICK: Duration = Duration::from_millis(100);
+/// Frames over which audio fades out into an underrun's silence and back in after it (10 ms).
+const FADE_FRAMES: usize = 441;
+
+/// Text messages waiting to go out with the next tick (e.g. `params` after a change).
+#[derive(Debug, Default)]
+pub struct EventQueue(Mutex<Vec<Utf8Bytes>>);
+
+impl EventQueue {
+    /// Queues a message for the next tick.
+    pub fn push(&self, message: Utf8Bytes) {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(message);
+    }
+
+    fn take_into(&self, out: &mut Vec<Utf8Bytes>) {
+        out.append(&mut self.0.lock().unwrap_or_else(|e| e.into_inner()));
+    }
+}
+
+/// Completes once `stop` turns true (or its sender is gone).
+pub async fn stopped(stop: &mut watch::Receiver<bool>) {
+    // The guard `wait_for` returns must not live across an await (it is not `Send`).
+    let _ = stop.wait_for(|stop| *stop).await;
+}
+
+/// Current Unix time in milliseconds.
+pub fn unix_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// The pacer's state between ticks.
+pub struct Pacer {
+    source: AudioSource,
+    fanout: Arc<Fanout>,
+    metrics: Arc<Metrics>,
+    events: Arc<EventQueue>,
+    samples: Vec<f32>,
+    sequence: u64,
+    /// Generator frames taken from the ring so far (silence is not counted).
+    frames_taken: u64,
+    /// Phrases reported by the generator that have not started playing yet.
+    phrases: VecDeque<PhraseInfo>,
+    /// Whether the previous chunk ended in underrun silence (the next audio fades in).
+    silent: bool,
+    last_frame: [f32; CHANNELS],
+}
+
+impl std::fmt::Debug for Pacer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pacer")
+            .field("sequence", &self.sequence)
+            .field("silent", &self.silent)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Pacer {
+    /// A pacer reading `source` and feeding `fanout`.
+    pub fn new(
+        source: AudioSource,
+        fanout: Arc<Fanout>,
+        metrics: Arc<Metrics>,
+        events: Arc<EventQueue>,
+    ) -> Pacer {
+        Pacer {
+            source,
+            fanout,
+            metrics,
+            events,
+            samples: vec![0.0; CHUNK_SAMPLES],
+            sequence: 0,
+            frames_taken: 0,
+            phrases: VecDeque::new(),
+            silent: false,
+            last_frame: [0.0; CHANNELS],
+        }
+    }
+
+    /// Interleaved samples waiting in the ring.
+    pub fn buffered_samples(&self) -> usize {
+        self.source.audio.occupied_len()
+    }
+
+    /// Ticks until `shutdown` turns true.
+    pub async fn run(mut self, mut shutdown: watch::Receiver<bool>) {
+        let mut interval = tokio::time::interval_at(Instant::now(), TICK);
+        interval.set_missed_tick_behavior(MissedTickBehavior::Skip);
+        loop {
+            tokio::select! {
+                _ = interval.tick() => self.tick(),
+                () = stopped(&mut shutdown) => break,
+            }
+        }
+    }
+
+    /// Produces one chunk and hands it to every listener.
+    pub fn tick(&mut self) {
+        let timestamp_ms = unix_ms();
+        let sequence = self.sequence;
+        self.sequence += 1;
+        let got = self.source.audio.pop_slice(&mut self.samples) / CHANNELS;
+        self.source.wake_generator();
+
+        let mut events = Vec::new();
+        self.phrase_events(sequence, got, &mut events);
+        self.events.take_into(&mut events);
+
+        if self.silent && got > 0 {
+            fade(&mut self.samples[..got * CHANNELS], |i| {
+                i as f32 / FADE_FRAMES as f32
+            });
+        }
+        if got < CHUNK_FRAMES {
+            self.fill_with_fading_silence(got);
+            let total = self.metrics.underruns.get() + 1;
+            self.metrics.underruns.add(1);
+            events.push(messages::underrun(sequence, CHUNK_FRAMES - got, total));
+            if !self.silent {
+                tracing::warn!(
+                    sequence,
+                    missing_frames = CHUNK_FRAMES - got,
+                    "underrun: the generator fell behind; sending silence"
+                );
+            }
+            self.silent = true;
+        } else if self.silent {
+            tracing::info!(sequence, "generator caught up; audio resumes");
+            self.silent = false;
+        }
+        self.last_frame
+            .copy_from_slice(&self.samples[CHUNK_SAMPLES - CHANNELS..]);
+
+        let chunk = encode_chunk(&self.samples, sequence, timestamp_ms);
+        self.fanout.broadcast(Arc::new(Tick { chunk, events }));
+        self.metrics.chunks.add(1);
+        self.metrics
+            .ring_samples
+            .store(self.source.audio.occupied_len() as u64, Ordering::Relaxed);
+        self.metrics
+            .last_tick_unix_ms
+            .store(timestamp_ms, Ordering::Relaxed);
+    }
+
+    /// `phrase` messages for phrases that start within this chunk's `got` generator frames.
+    fn phrase_events(&mut self, sequence: u64, got: usize, events: &mut Vec<Utf8Bytes>) {
+        while let Some(phrase) = self.source.phrases.try_pop() {
+            self.phrases.push_back(phrase);
+        }
+        let end = self.frames_taken + got as u64;
+        while let Some(phrase) = self.phrases.front().filter(|p| p.start_frame < end) {
+            let offset = phrase.start_frame.saturating_sub(self.frames_taken);
+            events.push(messages::phrase(phrase, sequence, offset));
+            self.phrases.pop_front();
+        }
+        self.frames_taken = end;
+    }
+
+    /// After `got` frames of audio, fades from the last sample to zero and fills with zeros.
+    fn fill_with_fading_silence(&mut self, got: usize) {
+        let from = if got > 0 {
+            let at = (got - 1) * CHANNELS;
+            [self.samples[at], self.samples[at + 1]]
+        } else {
+            self.last_frame
+        };
+        for (i, frame) in self.samples[got * CHANNELS..]
+            .chunks_exact_mut(CHANNELS)
+            .enumerate()
+        {
+            let gain = 1.0 - ((i + 1) as f32 / FADE_FRAMES as f32).min(1.0);
+            frame[0] = from[0] * gain;
+            frame[1] = from[1] * gain;
+        }
+    }
+}
+
+/// Multiplies each frame `i` of `samples` by `gain(i)` over the first `FADE_FRAMES` frames.
+fn fade(samples: &mut [f32], gain: impl Fn(usize) -> f32) {
+    for (i, frame) in samples
+        .chunks_exact_mut(CHANNELS)
+        .take(FADE_FRAMES)
+        .enumerate()
+    {
+        let g = gain(i);
+        frame[0] *= g;
+        frame[1] *= g;
+    }
+}
