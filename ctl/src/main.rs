@@ -13,8 +13,11 @@ use anyhow::{Context, bail};
 use clap::error::{ContextKind, ContextValue, ErrorKind};
 use clap::{CommandFactory, Parser, Subcommand};
 
-/// Exit codes, documented in `--help` and the man page.
-const EXIT_CODES: &str = "\
+/// The environment and exit codes, documented in `--help` and the man page.
+const AFTER_HELP: &str = "\
+Environment:
+  AMBIENTD_SOCKET  the control socket, when --socket is not given
+
 Exit status:
   0  success
   1  ambientd refused the request, sent something unreadable, or a watch was cut off
@@ -23,7 +26,7 @@ Exit status:
 
 /// Steer a running ambientd: show and change the music it plays.
 #[derive(Debug, Parser)]
-#[command(name = "ambientctl", version, after_help = EXIT_CODES)]
+#[command(name = "ambientctl", version, after_help = AFTER_HELP)]
 struct Cli {
     /// Print the reply as JSON (one object per line) instead of aligned text.
     #[arg(long, global = true)]
@@ -46,8 +49,12 @@ enum Command {
         /// The shell to complete for.
         shell: clap_complete::Shell,
     },
-    /// Print the man page (roff) to stdout.
-    Manpage,
+    /// Print the man page (roff) to stdout, or write one page per command into a directory.
+    Manpage {
+        /// Write ambientctl.1 and ambientctl-<command>.1 here instead of printing.
+        #[arg(long, value_name = "DIR")]
+        out_dir: Option<PathBuf>,
+    },
 }
 
 /// Why the command failed, as the exit code says.
@@ -154,10 +161,15 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             clap_complete::generate(shell, &mut command, "ambientctl", &mut io::stdout());
             return Ok(());
         }
-        Command::Manpage => {
+        Command::Manpage { out_dir: None } => {
             clap_mangen::Man::new(Cli::command())
                 .render(&mut io::stdout())
                 .context("writing the man page")?;
+            return Ok(());
+        }
+        Command::Manpage { out_dir: Some(dir) } => {
+            clap_mangen::generate_to(Cli::command(), &dir)
+                .with_context(|| format!("writing man pages into {}", dir.display()))?;
             return Ok(());
         }
         Command::Control(request) => request,

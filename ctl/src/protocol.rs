@@ -43,6 +43,7 @@ pub enum Request {
     /// Show the musical parameters, or one of them.
     Get {
         /// The parameter to show; all of them when left out.
+        #[cfg_attr(feature = "cli", arg(ignore_case = true))]
         #[serde(default, skip_serializing_if = "Option::is_none")]
         param: Option<Param>,
     },
@@ -52,6 +53,7 @@ pub enum Request {
     /// applies it with [`crate::apply_set`].
     Set {
         /// The parameter to change.
+        #[cfg_attr(feature = "cli", arg(ignore_case = true))]
         param: Param,
         /// The new value, or a relative change like +5 or -5 for bpm, intensity and seed.
         #[cfg_attr(feature = "cli", arg(allow_hyphen_values = true))]
