@@ -7,9 +7,10 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::protocol::{
-    DecodeError, Event, MAX_LINE_BYTES, Request, Response, SOCKET_ENV, SYSTEM_SOCKET_PATH,
-    decode_event, decode_reply, default_socket_path, encode_request,
+    DecodeError, Event, MAX_LINE_BYTES, Request, Response, decode_event, decode_reply,
+    encode_request,
 };
+use crate::socket::SOCKET_ENV;
 
 /// How long a request waits for its reply before giving up, so a wedged daemon cannot hang
 /// a script. Watches wait for events without limit.
@@ -76,25 +77,6 @@ fn os_reason(err: &io::Error) -> String {
             .to_string(),
         None => text,
     }
-}
-
-/// The socket `ambientctl` talks to: `flag` (from `--socket`) if given, else
-/// `$AMBIENTD_SOCKET`, else [`default_socket_path`]; and when that default does not exist
-/// but the system service's socket does, the system one, so a user shell (which has
-/// `$XDG_RUNTIME_DIR`) reaches the packaged daemon with no flags.
-pub fn resolve_socket_path(flag: Option<&Path>) -> PathBuf {
-    if let Some(path) = flag {
-        return path.to_path_buf();
-    }
-    if let Some(path) = std::env::var_os(SOCKET_ENV).filter(|p| !p.is_empty()) {
-        return PathBuf::from(path);
-    }
-    let default = default_socket_path();
-    let system = Path::new(SYSTEM_SOCKET_PATH);
-    if !default.exists() && system.exists() {
-        return system.to_path_buf();
-    }
-    default
 }
 
 /// One connection to the daemon.
@@ -247,11 +229,5 @@ mod tests {
                 path.display()
             )
         );
-    }
-
-    #[test]
-    fn an_explicit_flag_wins() {
-        let flag = Path::new("/tmp/x.sock");
-        assert_eq!(resolve_socket_path(Some(flag)), flag);
     }
 }

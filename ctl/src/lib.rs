@@ -123,13 +123,17 @@ pub mod params;
 pub mod protocol;
 pub mod server;
 pub mod set;
+pub mod socket;
 
-pub use client::{Client, ClientError, Events, WatchLine, resolve_socket_path};
+pub use client::{Client, ClientError, Events, WatchLine};
 pub use params::{Key, Mode, Param, ParamError, SynthesisParameters};
 pub use protocol::{
-    DecodeError, Event, MAX_LINE_BYTES, PROTOCOL_VERSION, Reply, Request, Response, SOCKET_ENV,
-    SOCKET_FILE_NAME, SYSTEM_SOCKET_PATH, Status, decode_event, decode_reply, decode_request,
-    default_socket_path, encode_event, encode_reply, encode_request, socket_path_from,
+    DecodeError, Event, MAX_LINE_BYTES, PROTOCOL_VERSION, Reply, Request, Response, Status,
+    decode_event, decode_reply, decode_request, encode_event, encode_reply, encode_request,
 };
 pub use server::{Served, handle_line, serve_connection};
 pub use set::{apply_set, check_set_value, is_relative};
+pub use socket::{
+    SOCKET_ENV, SOCKET_FILE_NAME, SYSTEM_SOCKET_PATH, default_socket_path, resolve_socket_path,
+    socket_path_from,
+};

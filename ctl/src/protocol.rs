@@ -1,8 +1,5 @@
 //! The control-socket wire types: requests, replies, watch events, their one-line JSON
-//! encoding, and where the socket lives. The exchange itself is specified in the crate docs.
-
-use std::ffi::OsStr;
-use std::path::PathBuf;
+//! encoding. The exchange itself is specified in the crate docs.
 
 use serde::{Deserialize, Serialize};
 
@@ -15,16 +12,6 @@ pub const PROTOCOL_VERSION: u32 = 1;
 /// The longest line either side accepts, in bytes. Requests are tiny; the bound keeps a
 /// misbehaving peer from making the other side buffer without limit.
 pub const MAX_LINE_BYTES: usize = 64 * 1024;
-
-/// File name of the control socket inside the runtime directory.
-pub const SOCKET_FILE_NAME: &str = "control.sock";
-
-/// The socket path used when neither `$RUNTIME_DIRECTORY` nor `$XDG_RUNTIME_DIR` is set,
-/// which is also where the packaged system service puts it.
-pub const SYSTEM_SOCKET_PATH: &str = "/run/ambientd/control.sock";
-
-/// Environment variable that points `ambientctl` at a socket (the `--socket` flag wins).
-pub const SOCKET_ENV: &str = "AMBIENTD_SOCKET";
 
 /// One request, sent by the client as one JSON line: `{"type":"<verb>", ...}`.
 ///
@@ -278,39 +265,6 @@ pub fn one_line(text: &str) -> String {
         .join("; ")
 }
 
-/// Where the control socket lives by default, for the daemon and the client alike:
-/// `$RUNTIME_DIRECTORY/control.sock` (set by systemd's `RuntimeDirectory=`), else
-/// `$XDG_RUNTIME_DIR/ambientd/control.sock` (a user session), else
-/// `/run/ambientd/control.sock`.
-pub fn default_socket_path() -> PathBuf {
-    socket_path_from(
-        std::env::var_os("RUNTIME_DIRECTORY").as_deref(),
-        std::env::var_os("XDG_RUNTIME_DIR").as_deref(),
-    )
-}
-
-/// [`default_socket_path`] for given values of `$RUNTIME_DIRECTORY` and `$XDG_RUNTIME_DIR`
-/// (empty counts as unset). systemd joins several runtime directories with `:`; the first
-/// one is ours.
-pub fn socket_path_from(
-    runtime_directory: Option<&OsStr>,
-    xdg_runtime_dir: Option<&OsStr>,
-) -> PathBuf {
-    let set = |value: Option<&OsStr>| value.filter(|v| !v.is_empty()).map(PathBuf::from);
-    if let Some(dir) = set(runtime_directory) {
-        let first = dir
-            .to_str()
-            .and_then(|d| d.split(':').next())
-            .map(PathBuf::from)
-            .unwrap_or(dir);
-        return first.join(SOCKET_FILE_NAME);
-    }
-    if let Some(dir) = set(xdg_runtime_dir) {
-        return dir.join("ambientd").join(SOCKET_FILE_NAME);
-    }
-    PathBuf::from(SYSTEM_SOCKET_PATH)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -493,30 +447,5 @@ mod tests {
     fn refusals_are_one_line() {
         let line = encode_reply(&Err("config: line 3\n  unknown key `bmp`\n".into()));
         assert_eq!(line, "{\"error\":\"config: line 3; unknown key `bmp`\"}\n");
-    }
-
-    #[test]
-    fn socket_path_prefers_systemd_then_the_user_session_then_run() {
-        let os = |s: &'static str| Some(OsStr::new(s));
-        assert_eq!(
-            socket_path_from(os("/run/ambientd"), os("/run/user/1000")),
-            PathBuf::from("/run/ambientd/control.sock")
-        );
-        assert_eq!(
-            socket_path_from(os("/run/ambientd:/run/other"), None),
-            PathBuf::from("/run/ambientd/control.sock")
-        );
-        assert_eq!(
-            socket_path_from(None, os("/run/user/1000")),
-            PathBuf::from("/run/user/1000/ambientd/control.sock")
-        );
-        assert_eq!(
-            socket_path_from(os(""), os("")),
-            PathBuf::from(SYSTEM_SOCKET_PATH)
-        );
-        assert_eq!(
-            socket_path_from(None, None),
-            PathBuf::from(SYSTEM_SOCKET_PATH)
-        );
     }
 }
