@@ -113,10 +113,13 @@
 //! # Ok::<(), ambientctl::ClientError>(())
 //! ```
 //!
-//! Daemon side, answer each request line with [`handle_line`] (any I/O model), or serve a
-//! blocking connection with [`serve_connection`]; events go out with [`encode_event`].
+//! Daemon side: bind the socket with [`bind_control_socket`] (stale file replaced, live
+//! daemon refused, mode 0660) and hold a [`RemoveOnDrop`] for it; answer each request line
+//! with [`handle_line`] (any I/O model), or serve a blocking connection with
+//! [`serve_connection`]; events go out with [`encode_event`].
 #![warn(missing_docs)]
 
+pub mod bind;
 pub mod client;
 pub mod display;
 pub mod params;
@@ -125,6 +128,7 @@ pub mod server;
 pub mod set;
 pub mod socket;
 
+pub use bind::{BindError, RemoveOnDrop, SOCKET_MODE, bind_control_socket};
 pub use client::{Client, ClientError, Events, WatchLine};
 pub use params::{Key, Mode, Param, ParamError, SynthesisParameters};
 pub use protocol::{

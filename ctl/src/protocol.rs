@@ -44,6 +44,7 @@ pub enum Request {
         param: Param,
         /// The new value, or a relative change like +5 or -5 for bpm, intensity and seed.
         #[cfg_attr(feature = "cli", arg(allow_hyphen_values = true))]
+        #[serde(deserialize_with = "text_or_number")]
         value: String,
     },
     /// Start a new phrase at the next bar line.
@@ -54,6 +55,21 @@ pub enum Request {
     Watch,
     /// Reload the configuration file; an invalid file keeps the running configuration.
     Reload,
+}
+
+/// A `set` value as text; a JSON number is accepted too and kept in its shortest text form,
+/// so hand-written and browser clients may send `"value":80` as well as `"value":"80"`.
+fn text_or_number<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum TextOrNumber {
+        Text(String),
+        Number(serde_json::Number),
+    }
+    Ok(match TextOrNumber::deserialize(deserializer)? {
+        TextOrNumber::Text(text) => text,
+        TextOrNumber::Number(number) => number.to_string(),
+    })
 }
 
 /// The success half of a [`Reply`]: `{"type":"<kind>", ...}`.
@@ -417,6 +433,22 @@ mod tests {
             Event::Unknown,
             "an event kind from a newer daemon is skipped, not an error"
         );
+    }
+
+    #[test]
+    fn a_set_value_may_be_a_json_number() {
+        for (json, value) in [
+            (r#"{"type":"set","param":"bpm","value":80}"#, "80"),
+            (r#"{"type":"set","param":"intensity","value":0.3}"#, "0.3"),
+            (r#"{"type":"set","param":"bpm","value":"+5"}"#, "+5"),
+        ] {
+            let Request::Set { value: got, .. } = decode_request(json).unwrap() else {
+                panic!("{json}")
+            };
+            assert_eq!(got, value);
+        }
+        let err = decode_request(r#"{"type":"set","param":"bpm","value":[80]}"#);
+        assert!(err.is_err());
     }
 
     #[test]

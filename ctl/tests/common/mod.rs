@@ -2,15 +2,14 @@
 //! served by the crate's own server helper, recording every request it answers.
 
 use std::io::{BufReader, Write};
-use std::os::unix::net::UnixListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::{Arc, Mutex};
 use std::thread;
 
 use ambientctl::{
-    Client, Event, PROTOCOL_VERSION, Reply, Request, Response, Served, Status, SynthesisParameters,
-    apply_set, encode_event, serve_connection,
+    Client, Event, PROTOCOL_VERSION, Reply, Request, Response, SOCKET_MODE, Served, Status,
+    SynthesisParameters, apply_set, bind_control_socket, encode_event, serve_connection,
 };
 
 /// What the fake daemon says about itself and how it ends a watch.
@@ -63,8 +62,8 @@ impl FakeDaemon {
     /// A daemon listening on `relative` inside `dir`.
     pub fn at(dir: tempfile::TempDir, relative: &Path, behaviour: Behaviour) -> FakeDaemon {
         let socket = dir.path().join(relative);
-        std::fs::create_dir_all(socket.parent().unwrap()).unwrap();
-        let listener = UnixListener::bind(&socket).unwrap();
+        // The daemon's own binding helper: creates the directory, sets mode 0660.
+        let listener = bind_control_socket(&socket, SOCKET_MODE, None).unwrap();
         let state = Arc::new(Mutex::new(State::default()));
         let shared = Arc::clone(&state);
         thread::spawn(move || {
