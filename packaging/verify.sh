@@ -1,10 +1,16 @@
 #!/bin/sh
-# Checks the unit files offline: `systemd-analyze verify` (must print nothing) and the
-# `systemd-analyze security` exposure score. Runs in a throwaway root so that it needs
+# Checks the packaging offline: maintainer-script syntax, `systemd-analyze verify` on the
+# units (must print nothing) and the `systemd-analyze security` exposure score. Runs in a throwaway root so that it needs
 # neither root nor an installed ambientd: the root gets the host's stock units, a stand-in
 # /usr/bin/ambientd and /bin/kill.
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
+for script in "$here"/debian/*; do
+    sh -n "$script"
+    # cargo-deb replaces the marker everywhere, comments included: exactly one per script.
+    [ "$(grep -c '#DEBHELPER#' "$script")" = 1 ] || { echo "$script: one #DEBHELPER# line expected" >&2; exit 1; }
+done
+echo "maintainer scripts: clean"
 root=$(mktemp -d)
 trap 'rm -rf "$root"' EXIT
 mkdir -p "$root/usr/bin" "$root/bin" "$root/usr/lib/systemd" "$root/etc/systemd/system"
