@@ -1,8 +1,9 @@
 //! `ambientctl`: the command-line client for ambientd's control socket. Flags → one request
 //! → the reply printed as aligned text or `--json`; errors as one line and an exit code.
 
+use std::ffi::OsString;
 use std::io::{self, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use ambientctl::{
@@ -33,8 +34,14 @@ struct Cli {
     json: bool,
     /// The control socket [default: $RUNTIME_DIRECTORY/control.sock, else
     /// $XDG_RUNTIME_DIR/ambientd/control.sock, else /run/ambientd/control.sock]
-    #[arg(long, global = true, value_name = "PATH", env = ambientctl::SOCKET_ENV)]
-    socket: Option<PathBuf>,
+    #[arg(
+        long,
+        global = true,
+        value_name = "PATH",
+        env = ambientctl::SOCKET_ENV,
+        value_parser = clap::value_parser!(OsString)
+    )]
+    socket: Option<OsString>,
     #[command(subcommand)]
     command: Command,
 }
@@ -135,6 +142,8 @@ fn usage_error(err: clap::Error) -> ExitCode {
             let arg = arg.unwrap_or_default();
             if arg.contains("PARAM") {
                 eprintln!("ambientctl: {}", ParamError::UnknownParam(bad));
+            } else if allowed.is_empty() {
+                eprintln!("ambientctl: {arg}: invalid value {bad:?}");
             } else {
                 eprintln!("ambientctl: {arg}: invalid value {bad:?} (allowed: {allowed})");
             }
@@ -178,7 +187,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     if let Request::Set { param, value } = &request {
         check_set_value(*param, value)?;
     }
-    let path = resolve_socket_path(cli.socket.as_deref());
+    // An empty --socket or AMBIENTD_SOCKET counts as unset.
+    let flag = cli
+        .socket
+        .as_deref()
+        .filter(|s| !s.is_empty())
+        .map(Path::new);
+    let path = resolve_socket_path(flag);
     let mut client = Client::connect(&path)?;
     let out = Output { json: cli.json };
     match request {

@@ -21,9 +21,8 @@ pub const MAX_LINE_BYTES: usize = 64 * 1024;
 #[serde(tag = "type", rename_all = "snake_case")]
 #[cfg_attr(feature = "cli", derive(clap::Subcommand))]
 pub enum Request {
+    // First variant on purpose: whatever else changes, every version understands this one.
     /// Show the versions of ambientd and ambientctl and of the protocol each speaks.
-    ///
-    /// First variant on purpose: whatever else changes, a client can always ask this.
     Version,
     /// Show what is playing and how the daemon is doing.
     Status,
@@ -36,8 +35,8 @@ pub enum Request {
     },
     /// Change one parameter; takes effect at the next bar line.
     ///
-    /// The value travels exactly as typed (e.g. "D minor", "80", "+5", "-0.1") and the daemon
-    /// applies it with [`crate::apply_set`].
+    /// The value travels exactly as typed (e.g. "D minor", "80", "+5", "-0.1"); the daemon
+    /// applies it to the values in force and answers with all of them, or says why not.
     Set {
         /// The parameter to change.
         #[cfg_attr(feature = "cli", arg(ignore_case = true))]
@@ -51,7 +50,7 @@ pub enum Request {
     Skip,
     /// Print events as they happen (parameter changes, phrases, underruns, listeners).
     ///
-    /// After the reply the connection carries [`Event`] lines until the client disconnects.
+    /// After the reply the connection carries event lines until the client disconnects.
     Watch,
     /// Reload the configuration file; an invalid file keeps the running configuration.
     Reload,

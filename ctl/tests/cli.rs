@@ -346,6 +346,21 @@ fn the_environment_picks_the_socket_and_the_flag_wins() {
     let env_socket = [("AMBIENTD_SOCKET", daemon.socket.as_path())];
     assert_eq!(ctl(&["get", "bpm"], &env_socket).ok(), "70\n");
 
+    // Empty counts as unset: the default path is tried.
+    let dir = tempfile::tempdir().unwrap();
+    let empty = [
+        ("AMBIENTD_SOCKET", Path::new("")),
+        ("XDG_RUNTIME_DIR", dir.path()),
+    ];
+    if !Path::new(ambientctl::SYSTEM_SOCKET_PATH).exists() {
+        let run = ctl(&["get"], &empty);
+        assert!(
+            run.fails(3).contains("ambientd/control.sock:"),
+            "{}",
+            run.stderr
+        );
+    }
+
     let elsewhere = tempfile::tempdir().unwrap();
     let flag = elsewhere.path().join("control.sock");
     let run = ctl(&["--socket", flag.to_str().unwrap(), "get"], &env_socket);
