@@ -116,7 +116,38 @@
 //! Daemon side: bind the socket with [`bind_control_socket`] (stale file replaced, live
 //! daemon refused, mode 0660) and hold a [`RemoveOnDrop`] for it; answer each request line
 //! with [`handle_line`] (any I/O model), or serve a blocking connection with
-//! [`serve_connection`]; events go out with [`encode_event`].
+//! [`serve_connection`]; events go out with [`encode_event`]. A blocking daemon in full:
+//!
+//! ```no_run
+//! use std::io::{BufReader, Write};
+//! use std::os::unix::net::UnixStream;
+//!
+//! use ambientctl::{Event, PROTOCOL_VERSION, Request, Response, Served, SynthesisParameters};
+//!
+//! fn serve(stream: UnixStream, params: &mut SynthesisParameters) -> std::io::Result<()> {
+//!     let mut writer = stream.try_clone()?;
+//!     let served = ambientctl::serve_connection(BufReader::new(stream), &mut writer, |request| {
+//!         match request {
+//!             Request::Version => Ok(Response::Version {
+//!                 version: env!("CARGO_PKG_VERSION").into(),
+//!                 protocol: PROTOCOL_VERSION,
+//!             }),
+//!             Request::Get { param } => Ok(Response::for_get(params, param)),
+//!             Request::Set { param, value } => {
+//!                 *params = ambientctl::apply_set(params, param, &value).map_err(|e| e.to_string())?;
+//!                 Ok(Response::Params(*params))
+//!             }
+//!             Request::Watch => Ok(Response::Done),
+//!             other => Err(format!("{other:?} is not supported here")),
+//!         }
+//!     })?;
+//!     if served == Served::Watch {
+//!         writer.write_all(ambientctl::encode_event(&Event::Params(*params)).as_bytes())?;
+//!         // ... then one line per event, until a write fails (the client left).
+//!     }
+//!     Ok(())
+//! }
+//! ```
 #![warn(missing_docs)]
 
 pub mod bind;
