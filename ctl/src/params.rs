@@ -251,6 +251,7 @@ pub fn parse_seed(text: &str) -> Result<u64, ParamError> {
 /// The names of the parameters that can be read and set one at a time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 pub enum Param {
     /// The key, e.g. "D minor".
     Key,

@@ -1,0 +1,330 @@
+//! `ambientctl`: the command-line client for ambientd's control socket. Flags → one request
+//! → the reply printed as aligned text or `--json`; errors as one line and an exit code.
+
+use std::ffi::OsString;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use ambientctl::{
+    Client, ClientError, Event, PROTOCOL_VERSION, ParamError, Request, Response, apply_set,
+    check_set_value, display, is_relative, resolve_socket_path,
+};
+use anyhow::{Context, bail};
+use clap::error::{ContextKind, ContextValue, ErrorKind};
+use clap::{CommandFactory, Parser, Subcommand};
+
+/// The environment and exit codes, documented in `--help` and the man page.
+const AFTER_HELP: &str = "\
+Environment:
+  AMBIENTD_SOCKET  the control socket, when --socket is not given
+
+Exit status:
+  0  success
+  1  ambientd refused the request, sent something unreadable, or a watch was cut off
+  2  bad input: unknown command or parameter, or a value out of range (nothing was changed)
+  3  ambientd could not be reached (no socket, connection refused, permission denied)";
+
+/// Steer a running ambientd: show and change the music it plays.
+#[derive(Debug, Parser)]
+#[command(name = "ambientctl", version, after_help = AFTER_HELP)]
+struct Cli {
+    /// Print the reply as JSON (one object per line) instead of aligned text.
+    #[arg(long, global = true)]
+    json: bool,
+    /// The control socket [default: $RUNTIME_DIRECTORY/control.sock, else
+    /// $XDG_RUNTIME_DIR/ambientd/control.sock, else /run/ambientd/control.sock]
+    #[arg(
+        long,
+        global = true,
+        value_name = "PATH",
+        env = ambientctl::SOCKET_ENV,
+        value_parser = clap::value_parser!(OsString)
+    )]
+    socket: Option<OsString>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Requests sent to the daemon: the protocol's own enum, so a new verb appears here too.
+    #[command(flatten)]
+    Control(Request),
+    /// Print a shell completion script to stdout.
+    Completions {
+        /// The shell to complete for.
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff) to stdout, or write one page per command into a directory.
+    Manpage {
+        /// Write ambientctl.1 and ambientctl-<command>.1 here instead of printing.
+        #[arg(long, value_name = "DIR")]
+        out_dir: Option<PathBuf>,
+    },
+}
+
+/// Why the command failed, as the exit code says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Failure {
+    Refused = 1,
+    BadInput = 2,
+    Unreachable = 3,
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) => return usage_error(err),
+    };
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) if is_broken_pipe(&err) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("ambientctl: {}", message(&err));
+            ExitCode::from(classify(&err) as u8)
+        }
+    }
+}
+
+/// The error and its causes as one line, skipping a cause whose text the message above it
+/// already includes (the library's errors spell out their sources).
+fn message(err: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in err.chain() {
+        let cause = cause.to_string();
+        // io::Error appends " (os error N)"; the library's messages quote it without that.
+        let core = cause.split(" (os error ").next().unwrap_or(&cause);
+        if !text.contains(core) {
+            if !text.is_empty() {
+                text.push_str(": ");
+            }
+            text.push_str(&cause);
+        }
+    }
+    ambientctl::protocol::one_line(&text)
+}
+
+/// The exit code for an error, from the typed error inside it.
+fn classify(err: &anyhow::Error) -> Failure {
+    if err.downcast_ref::<ParamError>().is_some() {
+        return Failure::BadInput;
+    }
+    match err.downcast_ref::<ClientError>() {
+        Some(ClientError::Connect { .. }) => Failure::Unreachable,
+        _ => Failure::Refused,
+    }
+}
+
+/// A reader that went away (`ambientctl watch | head`) is a normal end, not an error.
+fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    err.downcast_ref::<io::Error>()
+        .is_some_and(|e| e.kind() == io::ErrorKind::BrokenPipe)
+}
+
+/// Clap's errors, with a bad value shortened to the same one line as every other error.
+fn usage_error(err: clap::Error) -> ExitCode {
+    let value = |kind| match err.get(kind) {
+        Some(ContextValue::String(s)) => Some(s.clone()),
+        _ => None,
+    };
+    match err.kind() {
+        ErrorKind::InvalidValue => {
+            let (arg, bad) = (
+                value(ContextKind::InvalidArg),
+                value(ContextKind::InvalidValue),
+            );
+            let allowed = match err.get(ContextKind::ValidValue) {
+                Some(ContextValue::Strings(values)) => values.join(", "),
+                _ => String::new(),
+            };
+            let bad = bad.unwrap_or_default();
+            let arg = arg.unwrap_or_default();
+            if arg.contains("PARAM") {
+                eprintln!("ambientctl: {}", ParamError::UnknownParam(bad));
+            } else if allowed.is_empty() {
+                eprintln!("ambientctl: {arg}: invalid value {bad:?}");
+            } else {
+                eprintln!("ambientctl: {arg}: invalid value {bad:?} (allowed: {allowed})");
+            }
+            ExitCode::from(Failure::BadInput as u8)
+        }
+        ErrorKind::ValueValidation => {
+            let rendered = err.render().to_string();
+            let first = rendered.lines().next().unwrap_or_default();
+            eprintln!("ambientctl: {}", first.trim_start_matches("error: "));
+            ExitCode::from(Failure::BadInput as u8)
+        }
+        _ => {
+            // Help and --version exit 0; other usage errors print clap's usage and exit 2.
+            let _ = err.print();
+            ExitCode::from(err.exit_code() as u8)
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    let request = match cli.command {
+        Command::Completions { shell } => {
+            let mut command = Cli::command();
+            clap_complete::generate(shell, &mut command, "ambientctl", &mut io::stdout());
+            return Ok(());
+        }
+        Command::Manpage { out_dir: None } => {
+            clap_mangen::Man::new(Cli::command())
+                .render(&mut io::stdout())
+                .context("writing the man page")?;
+            return Ok(());
+        }
+        Command::Manpage { out_dir: Some(dir) } => {
+            clap_mangen::generate_to(Cli::command(), &dir)
+                .with_context(|| format!("writing man pages into {}", dir.display()))?;
+            return Ok(());
+        }
+        Command::Control(request) => request,
+    };
+    // Catch typos before connecting: nothing is sent for a value that cannot be right.
+    if let Request::Set { param, value } = &request {
+        check_set_value(*param, value)?;
+    }
+    // An empty --socket or AMBIENTD_SOCKET counts as unset.
+    let flag = cli
+        .socket
+        .as_deref()
+        .filter(|s| !s.is_empty())
+        .map(Path::new);
+    let path = resolve_socket_path(flag);
+    let mut client = Client::connect(&path)?;
+    let out = Output { json: cli.json };
+    match request {
+        Request::Version => version(&mut client, out),
+        Request::Watch => watch(client, out),
+        Request::Set { param, value } => {
+            if is_relative(&value) {
+                // Range-check the step against the values now in force, so an out-of-range
+                // step is a bad-input error (exit 2) and changes nothing.
+                if let Response::Params(current) = client.call(&Request::Get { param: None })? {
+                    apply_set(&current, param, &value)?;
+                }
+            }
+            let set = Request::Set { param, value };
+            match client.call(&set)? {
+                Response::Params(now) if !out.json => out.text(&display::param(&now, param)),
+                response => out.response(&response),
+            }
+        }
+        request @ (Request::Skip | Request::Reload) => {
+            let response = client.call(&request)?;
+            if out.json {
+                return out.response(&response);
+            }
+            out.text(match request {
+                Request::Skip => "skipping: a new phrase starts at the next bar\n",
+                _ => "reloaded the configuration\n",
+            })
+        }
+        request => {
+            let response = client.call(&request)?;
+            out.response(&response)
+        }
+    }
+}
+
+/// Prints responses as text or JSON.
+#[derive(Debug, Clone, Copy)]
+struct Output {
+    json: bool,
+}
+
+impl Output {
+    fn text(self, text: &str) -> anyhow::Result<()> {
+        let mut stdout = io::stdout().lock();
+        stdout.write_all(text.as_bytes())?;
+        stdout.flush()?;
+        Ok(())
+    }
+
+    fn json(self, value: &impl serde::Serialize) -> anyhow::Result<()> {
+        self.text(&format!("{}\n", serde_json::to_string(value)?))
+    }
+
+    fn response(self, response: &Response) -> anyhow::Result<()> {
+        if self.json {
+            return self.json(response);
+        }
+        match response {
+            Response::Status(status) => self.text(&display::status(status)),
+            Response::Params(params) => self.text(&display::params(params)),
+            Response::Value { value, .. } => match value {
+                serde_json::Value::String(text) => self.text(&format!("{text}\n")),
+                other => self.text(&format!("{other}\n")),
+            },
+            Response::Version { version, protocol } => {
+                self.text(&format!("ambientd {version} (protocol {protocol})\n"))
+            }
+            Response::Done => self.text("done\n"),
+        }
+    }
+}
+
+/// `version`: both sides' versions, and a warning on stderr when they differ.
+fn version(client: &mut Client, out: Output) -> anyhow::Result<()> {
+    let mine = env!("CARGO_PKG_VERSION");
+    let Response::Version { version, protocol } = client.call(&Request::Version)? else {
+        bail!("ambientd answered `version` with something else");
+    };
+    if out.json {
+        out.json(&serde_json::json!({
+            "ambientctl": {"version": mine, "protocol": PROTOCOL_VERSION},
+            "ambientd": {"version": version, "protocol": protocol},
+        }))?;
+    } else {
+        out.text(&format!(
+            "ambientctl  {mine} (protocol {PROTOCOL_VERSION})\nambientd    {version} (protocol {protocol})\n"
+        ))?;
+    }
+    if protocol != PROTOCOL_VERSION {
+        eprintln!(
+            "ambientctl: warning: ambientd speaks protocol {protocol}, this ambientctl \
+             {PROTOCOL_VERSION}; some commands may fail (install matching versions)"
+        );
+    } else if version != mine {
+        eprintln!(
+            "ambientctl: warning: ambientd is version {version}, this ambientctl {mine} \
+             (same protocol, so commands work)"
+        );
+    }
+    Ok(())
+}
+
+/// `watch`: print events until the daemon stops or the connection drops.
+fn watch(client: Client, out: Output) -> anyhow::Result<()> {
+    let path = client.path().to_path_buf();
+    let mut stopped = false;
+    for line in client.watch()? {
+        let line = line?;
+        stopped |= line.event == Event::Stopping;
+        if out.json {
+            out.text(&format!("{}\n", line.json))?;
+        } else if let Some(text) = display::event(&line.event) {
+            out.text(&text)?;
+        }
+    }
+    if !stopped {
+        bail!(
+            "ambientd at {} closed the watch without saying it was stopping",
+            path.display()
+        );
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_command_line_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,228 @@
+//! Setting one parameter from the text a user typed: absolute values (`80`, `"D minor"`) and
+//! relative steps (`+5`, `-0.1`), validated the same way in `ambientctl` and in the daemon.
+
+use crate::params::{
+    BPM_MAX, BPM_MIN, Param, ParamError, SynthesisParameters, parse_bpm, parse_intensity,
+    parse_seed,
+};
+
+/// A value as typed for `set`: a relative step or an absolute value.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Change<'a> {
+    /// `+N` or `-N`: N added to or taken from the current value.
+    Relative { step: f64, text: &'a str },
+    /// Anything else, parsed by the parameter's own parser.
+    Absolute(&'a str),
+}
+
+/// Splits `value` into a relative step or an absolute value. A leading sign means relative:
+/// no parameter accepts a negative absolute value, and `+80` would otherwise silently mean 80.
+fn classify(param: Param, value: &str) -> Result<Change<'_>, ParamError> {
+    let text = value.trim();
+    if !(text.starts_with('+') || text.starts_with('-')) {
+        return Ok(Change::Absolute(text));
+    }
+    let bad = || invalid(param, text);
+    if param == Param::Key {
+        return Err(bad());
+    }
+    let step: f64 = text.parse().map_err(|_| bad())?;
+    if !step.is_finite() {
+        return Err(bad());
+    }
+    // A step in a whole-number parameter must be whole: "+0.5" bpm is a typo, not a request.
+    if matches!(param, Param::Bpm | Param::Seed) && step.fract() != 0.0 {
+        return Err(bad());
+    }
+    Ok(Change::Relative { step, text })
+}
+
+/// The error for a value that is not even of the parameter's shape.
+fn invalid(param: Param, text: &str) -> ParamError {
+    match param {
+        Param::Key => ParamError::Key(text.to_string()),
+        Param::Bpm => ParamError::Bpm(text.to_string()),
+        Param::Intensity => ParamError::Intensity(text.to_string()),
+        Param::Seed => ParamError::Seed(text.to_string()),
+    }
+}
+
+/// Checks what can be checked without knowing the current values: absolute values fully
+/// (range included), relative steps for their shape. `ambientctl` calls this before it
+/// connects, so a typo never reaches the daemon.
+pub fn check_set_value(param: Param, value: &str) -> Result<(), ParamError> {
+    match classify(param, value)? {
+        Change::Relative { .. } => Ok(()),
+        Change::Absolute(text) => SynthesisParameters::default()
+            .set_from_str(param, text)
+            .map(drop),
+    }
+}
+
+/// Whether `value` is a relative step (`+5`, `-0.1`) rather than an absolute value.
+pub fn is_relative(value: &str) -> bool {
+    let text = value.trim();
+    text.starts_with('+') || text.starts_with('-')
+}
+
+/// `current` with `param` set from `value` as typed: an absolute value (`80`, `"D minor"`,
+/// `0.3`, `42`) or, for bpm, intensity and seed, a relative step (`+5`, `-5`, `+0.1`).
+///
+/// A result outside the allowed range is an error naming the field, the value it would have
+/// reached and the range, e.g. `bpm: 123 (118+5) is out of range (allowed 40..=120)`.
+/// Relative intensity is rounded to 6 decimals so `0.9 +0.1` lands on 1.0, not 1.0000001.
+pub fn apply_set(
+    current: &SynthesisParameters,
+    param: Param,
+    value: &str,
+) -> Result<SynthesisParameters, ParamError> {
+    let mut next = *current;
+    match classify(param, value)? {
+        Change::Absolute(text) => next.set_from_str(param, text)?,
+        Change::Relative { step, text } => {
+            let old = current.get_as_string(param);
+            let shown = |new: &dyn std::fmt::Display| format!("{new} ({old}{text})");
+            match param {
+                Param::Bpm => {
+                    let new = f64::from(current.bpm()) + step;
+                    if !(f64::from(BPM_MIN)..=f64::from(BPM_MAX)).contains(&new) {
+                        return Err(ParamError::Bpm(shown(&new)));
+                    }
+                    next.set_bpm(parse_bpm(&new.to_string())?)?;
+                }
+                Param::Intensity => {
+                    let new = ((f64::from(current.intensity()) + step) * 1e6).round() / 1e6;
+                    if !(0.0..=1.0).contains(&new) {
+                        return Err(ParamError::Intensity(shown(&new)));
+                    }
+                    next.set_intensity(parse_intensity(&new.to_string())?)?;
+                }
+                Param::Seed => {
+                    let new = i128::from(current.seed()) + step as i128;
+                    let seed = u64::try_from(new).map_err(|_| ParamError::Seed(shown(&new)))?;
+                    next.set_seed(parse_seed(&seed.to_string())?);
+                }
+                Param::Key => unreachable!("classify rejects relative keys"),
+            }
+        }
+    }
+    Ok(next)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(bpm: u16, intensity: f32, seed: u64) -> SynthesisParameters {
+        SynthesisParameters::new(Default::default(), bpm, intensity, seed).unwrap()
+    }
+
+    fn err(current: SynthesisParameters, param: Param, value: &str) -> String {
+        apply_set(&current, param, value).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn absolute_values_set_the_parameter() {
+        let p = at(70, 0.5, 0);
+        assert_eq!(apply_set(&p, Param::Bpm, "80").unwrap().bpm(), 80);
+        assert_eq!(apply_set(&p, Param::Bpm, " 80 ").unwrap().bpm(), 80);
+        assert_eq!(
+            apply_set(&p, Param::Intensity, "0.3").unwrap().intensity(),
+            0.3
+        );
+        assert_eq!(apply_set(&p, Param::Seed, "42").unwrap().seed(), 42);
+        let key = apply_set(&p, Param::Key, "D minor").unwrap().key();
+        assert_eq!(key.to_string(), "D minor");
+        let unchanged = apply_set(&p, Param::Bpm, "80").unwrap();
+        assert_eq!(
+            (unchanged.key(), unchanged.intensity(), unchanged.seed()),
+            (p.key(), p.intensity(), p.seed()),
+            "only the named parameter changes"
+        );
+    }
+
+    #[test]
+    fn relative_steps_move_from_the_current_value() {
+        let p = at(70, 0.5, 10);
+        assert_eq!(apply_set(&p, Param::Bpm, "+5").unwrap().bpm(), 75);
+        assert_eq!(apply_set(&p, Param::Bpm, "-5").unwrap().bpm(), 65);
+        assert_eq!(
+            apply_set(&p, Param::Intensity, "+0.1").unwrap().intensity(),
+            0.6
+        );
+        assert_eq!(
+            apply_set(&p, Param::Intensity, "-0.5").unwrap().intensity(),
+            0.0
+        );
+        assert_eq!(
+            apply_set(&at(70, 0.9, 0), Param::Intensity, "+0.1")
+                .unwrap()
+                .intensity(),
+            1.0
+        );
+        assert_eq!(apply_set(&p, Param::Seed, "+1").unwrap().seed(), 11);
+        assert_eq!(apply_set(&p, Param::Seed, "-10").unwrap().seed(), 0);
+        assert_eq!(
+            apply_set(&at(115, 0.5, 0), Param::Bpm, "+5").unwrap().bpm(),
+            120
+        );
+    }
+
+    #[test]
+    fn relative_steps_out_of_range_name_the_field_the_target_and_the_range() {
+        assert_eq!(
+            err(at(118, 0.5, 0), Param::Bpm, "+5"),
+            "bpm: 123 (118+5) is out of range (allowed 40..=120)"
+        );
+        assert_eq!(
+            err(at(42, 0.5, 0), Param::Bpm, "-5"),
+            "bpm: 37 (42-5) is out of range (allowed 40..=120)"
+        );
+        assert_eq!(
+            err(at(70, 0.95, 0), Param::Intensity, "+0.1"),
+            "intensity: 1.05 (0.95+0.1) is out of range (allowed 0.0..=1.0)"
+        );
+        assert_eq!(
+            err(at(70, 0.5, 3), Param::Seed, "-5"),
+            "seed: \"-2 (3-5)\" is not a seed (allowed 0..=18446744073709551615)"
+        );
+        let max = at(70, 0.5, u64::MAX);
+        assert!(err(max, Param::Seed, "+1").contains("allowed 0..=18446744073709551615"));
+    }
+
+    #[test]
+    fn malformed_values_are_rejected_before_any_arithmetic() {
+        let p = at(70, 0.5, 0);
+        for (param, bad) in [
+            (Param::Bpm, "+fast"),
+            (Param::Bpm, "+0.5"),
+            (Param::Bpm, "fast"),
+            (Param::Bpm, "+inf"),
+            (Param::Key, "+5"),
+            (Param::Key, "H minor"),
+            (Param::Intensity, "-"),
+            (Param::Intensity, "+NaN"),
+            (Param::Seed, "+1.5"),
+        ] {
+            let msg = err(p, param, bad);
+            assert!(msg.starts_with(&format!("{param}: ")), "{bad}: {msg}");
+            assert!(check_set_value(param, bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_client_side_check_accepts_what_the_daemon_may_accept() {
+        assert!(
+            check_set_value(Param::Bpm, "+5").is_ok(),
+            "range needs the current value"
+        );
+        assert!(check_set_value(Param::Bpm, "80").is_ok());
+        assert_eq!(
+            check_set_value(Param::Bpm, "200").unwrap_err().to_string(),
+            "bpm: 200 is out of range (allowed 40..=120)"
+        );
+        assert!(check_set_value(Param::Key, "F#m").is_ok());
+        assert!(check_set_value(Param::Intensity, "1.5").is_err());
+        assert!(is_relative(" -5") && is_relative("+0.1") && !is_relative("80"));
+    }
+}
