@@ -37,7 +37,7 @@ __device__ __forceinline__ float sin_turns(float x)
     float r = x - ((x + ROUND) - ROUND);
     float z = 2.0f * r;
     float z2 = z * z;
-    float p = (((0.006003855f * z2 - 0.07451085f) * z2 + 0.52380836f) * z2 - 2.0261892f) * z2
+    float p = (((0.006003855f * z2 - 0.07451085f) * z2 + 0.52380836f) * z2 - 2.0260892f) * z2
         + 3.1415915f;
     return z * (1.0f - z2) * p;
 }
