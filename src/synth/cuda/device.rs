@@ -1,6 +1,6 @@
-//! [`CudaVoiceStage`]: context, stream, module and device buffers made once; per block, one
-//! upload of the voice descriptors, one launch (one thread per frame) and one download of the
-//! bus buffers, with no allocation and no lock on the render path.
+//! [`CudaVoiceStage`]: context, stream, module, device buffers and pinned staging buffers made
+//! once; per block, one upload of the voice descriptors, one launch (one thread per frame) and
+//! one download of the bus buffers, with no allocation and no lock on the render path.
 // cudarc's launch and device-memory calls are `unsafe`; each use says why it holds.
 #![allow(unsafe_code)]
 
@@ -10,7 +10,7 @@ use std::sync::Arc;
 use cudarc::driver::sys::{CUevent_flags, cudaError_enum};
 use cudarc::driver::{
     CudaContext, CudaEvent, CudaFunction, CudaModule, CudaSlice, CudaStream, DevicePtr,
-    DevicePtrMut, DeviceRepr, DriverError, ValidAsZeroBits, result,
+    DevicePtrMut, DeviceRepr, DriverError, PinnedHostSlice, ValidAsZeroBits, result,
 };
 use cudarc::nvrtc::Ptx;
 
@@ -59,6 +59,11 @@ pub struct CudaVoiceStage {
     starts: CudaSlice<u32>,
     /// Bus images: `BUS_FLOATS` per block, `BATCH_CAPACITY` blocks.
     out: CudaSlice<f32>,
+    /// Page-locked staging for the uploads (write-combined: the host only writes it). DMA
+    /// from pinned memory skips the driver's bounce buffer, which halves a block's round trip.
+    upload_host: PinnedHostSlice<Voice>,
+    /// Page-locked staging for the downloads (cached: the host reads it).
+    download_host: PinnedHostSlice<f32>,
     /// Timing events for the profiling calls (never used by `render`).
     marks: [CudaEvent; 4],
     device_name: String,
@@ -113,6 +118,16 @@ impl CudaVoiceStage {
         let out = stream
             .alloc_zeros::<f32>(BUS_FLOATS * BATCH_CAPACITY)
             .map_err(setup)?;
+        // SAFETY: the contents start undefined; every read of these buffers is of a range a
+        // copy just wrote (`upload` fills before sending, `download` reads what came back).
+        let (upload_host, download_host) = unsafe {
+            (
+                ctx.alloc_pinned::<Voice>(MAX_VOICES * BATCH_CAPACITY)
+                    .map_err(setup)?,
+                ctx.alloc_pinned_with_flags::<f32>(BUS_FLOATS * BATCH_CAPACITY, 0)
+                    .map_err(setup)?,
+            )
+        };
         let event = || ctx.new_event(Some(CUevent_flags::CU_EVENT_DEFAULT));
         let marks = [
             event().map_err(setup)?,
@@ -129,6 +144,8 @@ impl CudaVoiceStage {
             voices,
             starts,
             out,
+            upload_host,
+            download_host,
             marks,
             device_name,
             last_error: None,
@@ -162,15 +179,38 @@ impl CudaVoiceStage {
         }
         // The render thread may not be the one that made the context.
         self.ctx.bind_to_thread()?;
-        self.stream
-            .memcpy_htod(voices, &mut self.voices.slice_mut(..voices.len()))?;
+        self.upload(voices)?;
         self.launch_block(voices.len(), out.frames())?;
-        self.stream
-            .memcpy_dtoh(&self.out.slice(..BUS_FLOATS), out.raw_mut())?;
-        // The copy into pageable memory returns once it is done; this surfaces any error the
-        // kernel raised asynchronously, and any that cudarc recorded on the context.
+        self.queue_download(BUS_FLOATS)?;
+        self.finish_download(out.raw_mut())
+    }
+
+    /// Stages `voices` in pinned memory and queues their copy to the device.
+    fn upload(&mut self, voices: &[Voice]) -> Result<(), DriverError> {
+        let staged = &mut self.upload_host.as_mut_slice()?[..voices.len()];
+        staged.copy_from_slice(voices);
+        let (device, _written) = self.voices.device_ptr_mut(&self.stream);
+        // SAFETY: `device` holds at least `voices.len()` descriptors (callers check); the
+        // staging buffer is not touched again until the stream has been synchronised.
+        unsafe { result::memcpy_htod_async(device, staged, self.stream.cu_stream()) }
+    }
+
+    /// Queues the copy of the first `floats` output floats into the pinned download buffer.
+    fn queue_download(&mut self, floats: usize) -> Result<(), DriverError> {
+        let (device, _read) = self.out.device_ptr(&self.stream);
+        let staged = &mut self.download_host.as_mut_slice()?[..floats];
+        // SAFETY: `out` and the staging buffer both hold at least `floats` floats; the staging
+        // buffer is read only after the stream has been synchronised.
+        unsafe { result::memcpy_dtoh_async(staged, device, self.stream.cu_stream()) }
+    }
+
+    /// Waits for the stream (surfacing any error the kernel raised asynchronously, and any
+    /// that cudarc recorded on the context) and copies the download into `out`.
+    fn finish_download(&mut self, out: &mut [f32]) -> Result<(), DriverError> {
         self.stream.synchronize()?;
-        self.ctx.check_err()
+        self.ctx.check_err()?;
+        out.copy_from_slice(&self.download_host.as_slice()?[..out.len()]);
+        Ok(())
     }
 
     fn launch_block(&mut self, count: usize, frames: usize) -> Result<(), DriverError> {
@@ -222,14 +262,13 @@ impl CudaVoiceStage {
         }
         self.ctx.bind_to_thread()?;
         self.marks[0].record(&self.stream)?;
-        self.stream
-            .memcpy_htod(voices, &mut self.voices.slice_mut(..voices.len()))?;
+        self.upload(voices)?;
         self.marks[1].record(&self.stream)?;
         self.launch_block(voices.len(), out.frames())?;
         self.marks[2].record(&self.stream)?;
-        self.stream
-            .memcpy_dtoh(&self.out.slice(..BUS_FLOATS), out.raw_mut())?;
+        self.queue_download(BUS_FLOATS)?;
         self.marks[3].record(&self.stream)?;
+        self.finish_download(out.raw_mut())?;
         self.read_marks()
     }
 
@@ -268,8 +307,7 @@ impl CudaVoiceStage {
         let blocks = starts.len() - 1;
         self.ctx.bind_to_thread()?;
         self.marks[0].record(&self.stream)?;
-        self.stream
-            .memcpy_htod(voices, &mut self.voices.slice_mut(..voices.len()))?;
+        self.upload(voices)?;
         self.stream
             .memcpy_htod(starts, &mut self.starts.slice_mut(..starts.len()))?;
         self.marks[1].record(&self.stream)?;
@@ -299,15 +337,14 @@ impl CudaVoiceStage {
             }
         }
         self.marks[2].record(&self.stream)?;
-        self.stream.memcpy_dtoh(&self.out.slice(..out.len()), out)?;
+        self.queue_download(out.len())?;
         self.marks[3].record(&self.stream)?;
+        self.finish_download(out)?;
         self.read_marks()
     }
 
-    /// Waits for the last mark and reads the three intervals between the four.
+    /// Reads the three intervals between the four marks (the stream is synchronised).
     fn read_marks(&self) -> Result<StageTimings, DriverError> {
-        self.marks[3].synchronize()?;
-        self.ctx.check_err()?;
         let us = |a: usize| {
             self.marks[a]
                 .elapsed_ms(&self.marks[a + 1])

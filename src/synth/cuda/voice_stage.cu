@@ -101,9 +101,31 @@ __device__ __forceinline__ float voice_sample(const Voice& v, float i, unsigned 
     return level * tone;
 }
 
+// Adds one voice's sample to its bus's pair of accumulators (cpu.rs: `mix`).
+__device__ __forceinline__ void accumulate(const Voice& v, float s, float* acc)
+{
+    float l = s * v.gain_l;
+    float r = s * v.gain_r;
+    // Constant indices, so `acc` stays in registers (a computed one would put it in memory).
+    if (v.bus == 0u) {
+        acc[0] += l;
+        acc[1] += r;
+    } else if (v.bus == 1u) {
+        acc[2] += l;
+        acc[3] += r;
+    } else {
+        acc[4] += l;
+        acc[5] += r;
+    }
+}
+
 // Frame `blockIdx.x * blockDim.x + threadIdx.x` of one block: voices [begin, end) summed in
 // order into six accumulators, written to `out` (bus-major, then channel, then frame, with a
 // stride of BLOCK_FRAMES: BusBuffers' layout). Frames at or past `frames` are written as 0.
+//
+// Four voices' samples are computed side by side before they are added, in order: the four
+// chains are independent, so the GPU overlaps their latencies, and the sums (hence the
+// rounding) are exactly the CPU's.
 __device__ __forceinline__ void mix_frame(const Voice* __restrict__ voices, unsigned int begin,
     unsigned int end, unsigned int frames, float* __restrict__ out)
 {
@@ -111,32 +133,32 @@ __device__ __forceinline__ void mix_frame(const Voice* __restrict__ voices, unsi
     if (frame >= BLOCK_FRAMES) {
         return;
     }
-    float pad_l = 0.0f, pad_r = 0.0f, bass_l = 0.0f, bass_r = 0.0f, lead_l = 0.0f, lead_r = 0.0f;
+    float acc[6] = {0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f};
     if (frame < frames) {
         float i = (float)frame;
-        for (unsigned int k = begin; k < end; ++k) {
+        unsigned int k = begin;
+        for (; k + 4u <= end; k += 4u) {
+            const Voice v0 = voices[k];
+            const Voice v1 = voices[k + 1u];
+            const Voice v2 = voices[k + 2u];
+            const Voice v3 = voices[k + 3u];
+            float s0 = voice_sample(v0, i, frames);
+            float s1 = voice_sample(v1, i, frames);
+            float s2 = voice_sample(v2, i, frames);
+            float s3 = voice_sample(v3, i, frames);
+            accumulate(v0, s0, acc);
+            accumulate(v1, s1, acc);
+            accumulate(v2, s2, acc);
+            accumulate(v3, s3, acc);
+        }
+        for (; k < end; ++k) {
             const Voice v = voices[k];
-            float s = voice_sample(v, i, frames);
-            float l = s * v.gain_l;
-            float r = s * v.gain_r;
-            if (v.bus == 0u) {
-                pad_l += l;
-                pad_r += r;
-            } else if (v.bus == 1u) {
-                bass_l += l;
-                bass_r += r;
-            } else {
-                lead_l += l;
-                lead_r += r;
-            }
+            accumulate(v, voice_sample(v, i, frames), acc);
         }
     }
-    out[0 * BLOCK_FRAMES + frame] = pad_l;
-    out[1 * BLOCK_FRAMES + frame] = pad_r;
-    out[2 * BLOCK_FRAMES + frame] = bass_l;
-    out[3 * BLOCK_FRAMES + frame] = bass_r;
-    out[4 * BLOCK_FRAMES + frame] = lead_l;
-    out[5 * BLOCK_FRAMES + frame] = lead_r;
+    for (unsigned int lane = 0; lane < 6u; ++lane) {
+        out[lane * BLOCK_FRAMES + frame] = acc[lane];
+    }
 }
 
 // One block: `count` voices, `frames` (<= BLOCK_FRAMES) frames, into one BusBuffers image.
