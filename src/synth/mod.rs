@@ -33,6 +33,12 @@ pub trait VoiceStage: Send {
 
     /// Adds every voice's samples for `out.frames()` frames into `out` (already cleared).
     fn render(&mut self, voices: &[Voice], out: &mut BusBuffers) -> Result<(), RenderError>;
+
+    /// What the last `Err` from `render` was about, as one line for the log ("CUDA_ERROR_…:
+    /// …"). It formats, so call it off the render thread, e.g. once after a fallback.
+    fn last_error(&self) -> Option<String> {
+        None
+    }
 }
 
 /// Which voice stage the operator asked for (`[synth] backend` in the config).

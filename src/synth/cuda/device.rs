@@ -165,12 +165,6 @@ impl CudaVoiceStage {
         &self.device_name
     }
 
-    /// The CUDA error behind the last `Err` from `render`, as one line (for the log; formats,
-    /// so call it off the render thread).
-    pub fn last_error(&self) -> Option<String> {
-        self.last_error.map(describe)
-    }
-
     /// Upload, launch, download for one block; no allocation.
     fn run_block(&mut self, voices: &[Voice], out: &mut BusBuffers) -> Result<(), DriverError> {
         if voices.len() > MAX_VOICES {
@@ -367,6 +361,10 @@ impl CudaVoiceStage {
 impl VoiceStage for CudaVoiceStage {
     fn name(&self) -> &'static str {
         "cuda"
+    }
+
+    fn last_error(&self) -> Option<String> {
+        self.last_error.map(describe)
     }
 
     fn render(&mut self, voices: &[Voice], out: &mut BusBuffers) -> Result<(), RenderError> {
