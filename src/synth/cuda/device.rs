@@ -118,9 +118,9 @@ impl CudaVoiceStage {
         let out = stream
             .alloc_zeros::<f32>(BUS_FLOATS * BATCH_CAPACITY)
             .map_err(setup)?;
-        // SAFETY: the contents start undefined; every read of these buffers is of a range a
-        // copy just wrote (`upload` fills before sending, `download` reads what came back).
-        let (upload_host, download_host) = unsafe {
+        // SAFETY: page-locked memory of the right size and alignment; its contents start
+        // undefined, so both are zero-filled below before anything reads them.
+        let (mut upload_host, mut download_host) = unsafe {
             (
                 ctx.alloc_pinned::<Voice>(MAX_VOICES * BATCH_CAPACITY)
                     .map_err(setup)?,
@@ -128,6 +128,11 @@ impl CudaVoiceStage {
                     .map_err(setup)?,
             )
         };
+        upload_host
+            .as_mut_slice()
+            .map_err(setup)?
+            .fill(Voice::default());
+        download_host.as_mut_slice().map_err(setup)?.fill(0.0);
         let event = || ctx.new_event(Some(CUevent_flags::CU_EVENT_DEFAULT));
         let marks = [
             event().map_err(setup)?,
@@ -152,11 +157,15 @@ impl CudaVoiceStage {
         };
         // One real block now, so a driver that loads the module but cannot run it fails here
         // (and the daemon starts on the CPU) rather than on the first block of the stream.
+        let silent = Voice {
+            inv_attack: 1.0,
+            inv_release: 1.0,
+            decay: 1.0,
+            ..Voice::default()
+        };
         let mut probe = BusBuffers::new();
         probe.clear(BLOCK_FRAMES);
-        stage
-            .run_block(&[Voice::default()], &mut probe)
-            .map_err(setup)?;
+        stage.run_block(&[silent], &mut probe).map_err(setup)?;
         Ok(stage)
     }
 
