@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use ambientctl::{Key, SynthesisParameters, params};
+use ambientd::synth::BackendChoice;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 
@@ -46,6 +47,9 @@ enum Command {
         /// Intensity, 0.0..=1.0.
         #[arg(long, default_value_t = params::INTENSITY_DEFAULT, value_parser = params::parse_intensity, allow_hyphen_values = true)]
         intensity: f32,
+        /// Voice-stage back-end: CUDA when a GPU is there (auto), forced CUDA, or the CPU.
+        #[arg(long, value_enum, default_value_t = BackendChoice::Auto)]
+        backend: BackendChoice,
     },
 }
 
@@ -59,6 +63,7 @@ fn main() -> anyhow::Result<()> {
             bpm,
             key,
             intensity,
+            backend,
         }) => {
             if !(seconds.is_finite() && seconds > 0.0 && seconds <= 86_400.0) {
                 anyhow::bail!(
@@ -67,7 +72,16 @@ fn main() -> anyhow::Result<()> {
             }
             let seed = seed.unwrap_or_else(random_seed);
             let params = SynthesisParameters::new(key, bpm, intensity, seed)?;
-            let samples = ambientd::render::render(params, seconds, &[]);
+            let selected = ambientd::synth::select_stage(backend);
+            if selected.warning {
+                eprintln!("warning: voice stage {}", selected.reason);
+            }
+            println!("voice stage {}", selected.reason);
+            let mut generator = ambientd::generator::Generator::with_stage(params, selected.stage);
+            let samples = ambientd::render::render_with(&mut generator, seconds, &[]);
+            if generator.stage_failures() > 0 {
+                eprintln!("warning: the GPU voice stage failed; the CPU rendered from then on");
+            }
             ambientd::render::write_wav(&out, &samples)
                 .with_context(|| format!("cannot write {}", out.display()))?;
             let levels = ambientd::render::measure(&samples);

@@ -8,6 +8,8 @@
 
 pub mod bus;
 pub mod cpu;
+#[cfg(feature = "cuda")]
+pub mod cuda;
 pub mod post;
 pub mod score;
 pub mod timbre;
@@ -31,10 +33,26 @@ pub trait VoiceStage: Send {
 
     /// Adds every voice's samples for `out.frames()` frames into `out` (already cleared).
     fn render(&mut self, voices: &[Voice], out: &mut BusBuffers) -> Result<(), RenderError>;
+
+    /// What the last `Err` from `render` was about, as one line for the log ("CUDA_ERROR_…:
+    /// …"). It formats, so call it off the render thread, e.g. once after a fallback.
+    fn last_error(&self) -> Option<String> {
+        None
+    }
 }
 
 /// Which voice stage the operator asked for (`[synth] backend` in the config).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Default,
+    serde::Serialize,
+    serde::Deserialize,
+    clap::ValueEnum,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum BackendChoice {
     /// CUDA when a usable GPU is there, else the CPU.
@@ -50,8 +68,10 @@ pub enum BackendChoice {
 pub struct SelectedStage {
     /// The stage to render with.
     pub stage: Box<dyn VoiceStage>,
-    /// One line: why this stage, e.g. "cpu: no libcuda" or "cuda: NVIDIA H100".
+    /// One line: why this stage, e.g. "cpu: no libcuda" or "cuda: NVIDIA H100 80GB HBM3".
     pub reason: String,
+    /// Whether the operator asked for CUDA and did not get it (log `reason` as a warning).
+    pub warning: bool,
 }
 
 impl std::fmt::Debug for SelectedStage {
@@ -59,20 +79,49 @@ impl std::fmt::Debug for SelectedStage {
         f.debug_struct("SelectedStage")
             .field("stage", &self.stage.name())
             .field("reason", &self.reason)
+            .field("warning", &self.warning)
             .finish()
     }
 }
 
-/// Builds the voice stage for `choice`, falling back to the CPU when CUDA cannot be used.
+/// Builds the voice stage for `choice`: `Auto` and `Cuda` try the GPU (device 0) and fall back
+/// to the CPU, saying why ("cpu: no libcuda", "cpu: no CUDA device (…)", "cpu: kernel load
+/// failed: …"); a forced `Cuda` that falls back is flagged as a warning. Never panics.
 pub fn select_stage(choice: BackendChoice) -> SelectedStage {
-    let reason = match choice {
-        BackendChoice::Cpu => "cpu: chosen in the config".to_string(),
-        BackendChoice::Auto | BackendChoice::Cuda => {
-            "cpu: CUDA support is not built yet".to_string()
-        }
-    };
-    SelectedStage {
+    let cpu = |reason: String, warning: bool| SelectedStage {
         stage: Box::new(cpu::CpuVoiceStage::default()),
         reason,
+        warning,
+    };
+    if choice == BackendChoice::Cpu {
+        return cpu("cpu: configured".to_string(), false);
     }
+    let forced = choice == BackendChoice::Cuda;
+    let why_not = match try_cuda() {
+        Ok(selected) => return selected,
+        Err(why_not) => why_not,
+    };
+    if forced {
+        cpu(
+            format!("cpu: {why_not} (backend \"cuda\" was configured)"),
+            true,
+        )
+    } else {
+        cpu(format!("cpu: {why_not}"), false)
+    }
+}
+
+#[cfg(feature = "cuda")]
+fn try_cuda() -> Result<SelectedStage, String> {
+    let stage = cuda::CudaVoiceStage::new(0).map_err(|e| e.to_string())?;
+    Ok(SelectedStage {
+        reason: format!("cuda: {}", stage.device_name()),
+        stage: Box::new(stage),
+        warning: false,
+    })
+}
+
+#[cfg(not(feature = "cuda"))]
+fn try_cuda() -> Result<SelectedStage, String> {
+    Err("built without the cuda feature".to_string())
 }
