@@ -1,0 +1,130 @@
+// player.js — owns the Web Audio graph: AudioContext → jitter-buffer worklet → volume → analyser → speakers.
+//
+// The page hands it raw pcm16 chunks; decoding to float and timing happen in the worklet so the
+// main thread stays idle between messages (phones). Everything here is created lazily on the
+// first play, because browsers only let an AudioContext start after a user gesture.
+
+const WORKLET_URL = new URL('./worklet.js', import.meta.url);
+
+export class Player {
+  constructor() {
+    this.ctx = null;
+    this.node = null;
+    this.gainNode = null;
+    this.analyser = null;
+    this.volume = 0.8;
+    this.stats = null; // latest worklet statistics
+    this.onStats = () => {};
+    this.onEvent = () => {};
+    this.timeData = null;
+    this.freqData = null;
+  }
+
+  get running() {
+    return !!this.ctx && this.ctx.state === 'running';
+  }
+
+  /** Build the graph if needed and resume the context. Call from a user gesture. */
+  async start({ sampleRate = 44100, channels = 2 } = {}) {
+    if (this.ctx && this.ctx.sampleRate !== sampleRate && this.ctxRateRequested !== sampleRate) {
+      await this.close();
+    }
+    if (!this.ctx) {
+      this.ctxRateRequested = sampleRate;
+      try {
+        this.ctx = new AudioContext({ sampleRate, latencyHint: 'playback' });
+      } catch {
+        // Some browsers refuse explicit rates; the worklet resamples then.
+        this.ctx = new AudioContext({ latencyHint: 'playback' });
+      }
+      await this.ctx.audioWorklet.addModule(WORKLET_URL);
+      this.node = new AudioWorkletNode(this.ctx, 'ambient-jitter-buffer', {
+        numberOfInputs: 0,
+        numberOfOutputs: 1,
+        outputChannelCount: [2],
+      });
+      this.node.port.onmessage = (event) => this.onWorkletMessage(event.data);
+      this.gainNode = new GainNode(this.ctx, { gain: this.volume });
+      this.analyser = new AnalyserNode(this.ctx, { fftSize: 2048, smoothingTimeConstant: 0.8 });
+      this.timeData = new Float32Array(this.analyser.fftSize);
+      this.freqData = new Uint8Array(this.analyser.frequencyBinCount);
+      this.node.connect(this.gainNode).connect(this.analyser).connect(this.ctx.destination);
+    }
+    this.configure({ sampleRate, channels });
+    this.node.port.postMessage({ type: 'start' });
+    if (this.ctx.state !== 'running') await this.ctx.resume();
+  }
+
+  configure({ sampleRate, channels }) {
+    this.node?.port.postMessage({ type: 'config', sampleRate, channels });
+  }
+
+  /** Fade out, then let the context sleep (saves battery). */
+  async stop() {
+    if (!this.node) return;
+    this.node.port.postMessage({ type: 'stop' });
+    await new Promise((resolve) => setTimeout(resolve, 350));
+    if (this.ctx && this.ctx.state === 'running') await this.ctx.suspend();
+  }
+
+  async close() {
+    if (!this.ctx) return;
+    const ctx = this.ctx;
+    this.ctx = null;
+    this.node = null;
+    await ctx.close();
+  }
+
+  /** Resume after the browser suspended us (mobile tab switch, interruption). */
+  async wake() {
+    if (this.ctx && this.ctx.state !== 'running' && this.ctx.state !== 'closed') {
+      try {
+        await this.ctx.resume();
+      } catch {
+        /* not allowed without a gesture; the play button still works */
+      }
+    }
+  }
+
+  /** Hand one chunk to the worklet. `buffer` is transferred (not copied). */
+  push(seq, timestamp, buffer, offset, channels) {
+    this.node?.port.postMessage({ type: 'chunk', seq, timestamp, pcm: buffer, offset, channels }, [buffer]);
+  }
+
+  setLink(up) {
+    this.node?.port.postMessage({ type: 'link', up });
+  }
+
+  reset() {
+    this.node?.port.postMessage({ type: 'reset' });
+  }
+
+  setVolume(value) {
+    this.volume = value;
+    if (this.gainNode) this.gainNode.gain.setTargetAtTime(value, this.ctx.currentTime, 0.05);
+  }
+
+  /** RMS of what is leaving the graph right now (0 when nothing plays). */
+  energy() {
+    if (!this.analyser) return 0;
+    this.analyser.getFloatTimeDomainData(this.timeData);
+    let sum = 0;
+    for (let i = 0; i < this.timeData.length; i++) sum += this.timeData[i] * this.timeData[i];
+    return Math.sqrt(sum / this.timeData.length);
+  }
+
+  /** Output latency of the device path, in ms, as far as the browser knows it. */
+  deviceLatencyMs() {
+    if (!this.ctx) return 0;
+    return ((this.ctx.outputLatency || 0) + (this.ctx.baseLatency || 0)) * 1000;
+  }
+
+  onWorkletMessage(msg) {
+    if (msg.type === 'stats') {
+      this.stats = msg;
+      this.onStats(msg);
+    } else {
+      this.onEvent(msg);
+    }
+  }
+}
