@@ -408,4 +408,6 @@ window.ambient = {
   },
   play,
   stop,
+  /** The same path as the controls: sends {"type":"set"} and shows the daemon's reply. */
+  set: (param, value) => sendSet(param, value),
 };
