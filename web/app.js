@@ -41,7 +41,7 @@ const model = {
 };
 
 function logEvent(type, detail = {}) {
-  model.events.push({ t: Math.round(performance.now()), type, ...detail });
+  model.events.push({ ...detail, t: Math.round(performance.now()), type });
   if (model.events.length > 200) model.events.shift();
 }
 

@@ -143,6 +143,25 @@ test('a short network drop resumes from the last sequence without losing a chunk
   await page.close();
 });
 
+test('a delivery stall longer than the buffer: one underrun, a deeper target, playing again', { skip: !USING_MOCK && 'uses the mock\'s /mock/pause' }, async () => {
+  const { page } = await open();
+  await playAndWait(page);
+  await waitFor(async () => (await stats(page)).received >= 20, { what: '20 chunks' });
+  const before = await stats(page);
+
+  await target.mock('pause?ms=900'); // the socket stays open; chunks arrive late, in a burst
+  await waitFor(async () => (await stats(page)).underruns > before.underruns, { what: 'an underrun' });
+  await waitFor(async () => (await stats(page)).state === 'playing', { what: 'playing again' });
+  const s = await stats(page);
+  assert.ok(s.targetMs > before.targetMs, `target grew from ${before.targetMs} to ${s.targetMs} ms`);
+  assert.ok(s.targetMs <= 1000);
+  assert.equal(s.gaps, 0, 'late chunks are played, not skipped');
+  assert.equal(s.outOfOrder, 0);
+  const events = (await state(page)).events.map((e) => e.type);
+  assert.ok(events.includes('worklet-underrun') && events.includes('worklet-resumed'), `events: ${events}`);
+  await page.close();
+});
+
 test('changing bpm in the page changes it in the daemon; refusals are shown', async () => {
   const { page } = await open();
   await playAndWait(page);
