@@ -400,6 +400,8 @@ window.ambient = {
       mainReceived: model.received,
       energy: player.energy(),
       latencyMs: currentLatencyMs(),
+      // How long ago the daemon sent the chunk heard now (needs agreeing clocks).
+      endToEndMs: s.playingTimestamp ? s.receivedAt - s.playingTimestamp + player.deviceLatencyMs() : null,
       deviceLatencyMs: player.deviceLatencyMs(),
       firstSoundMs: model.firstSoundMs,
       serverUnderruns: model.serverUnderruns,

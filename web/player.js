@@ -121,6 +121,7 @@ export class Player {
 
   onWorkletMessage(msg) {
     if (msg.type === 'stats') {
+      msg.receivedAt = Date.now();
       this.stats = msg;
       this.onStats(msg);
     } else {

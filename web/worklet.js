@@ -417,9 +417,7 @@ class JitterBufferProcessor extends AudioWorkletProcessor {
   postStats() {
     const depthFrames = this.contiguousFrames();
     const playingSlot = this.readSeq >= 0 ? this.readSeq % SLOTS : -1;
-    const playingTimestamp = this.has(this.readSeq)
-      ? this.slotTimestamp[playingSlot] + (this.readPos / this.streamRate) * 1000
-      : 0;
+    const playingTimestamp = this.has(this.readSeq) ? this.slotTimestamp[playingSlot] : 0;
     this.port.postMessage({
       type: 'stats',
       state: this.state,
