@@ -18,6 +18,7 @@ export class Player {
     this.onEvent = () => {};
     this.timeData = null;
     this.freqData = null;
+    this.generation = 0;
   }
 
   get running() {
@@ -26,9 +27,11 @@ export class Player {
 
   /** Build the graph if needed and resume the context. Call from a user gesture. */
   async start({ sampleRate = 44100, channels = 2 } = {}) {
+    this.generation++; // cancels the suspend of a stop() still fading out
     if (this.ctx && this.ctx.sampleRate !== sampleRate && this.ctxRateRequested !== sampleRate) {
       await this.close();
     }
+    let resumed = Promise.resolve();
     if (!this.ctx) {
       this.ctxRateRequested = sampleRate;
       try {
@@ -37,6 +40,8 @@ export class Player {
         // Some browsers refuse explicit rates; the worklet resamples then.
         this.ctx = new AudioContext({ latencyHint: 'playback' });
       }
+      // Resume before the first await: iOS only honours it inside the gesture's own task.
+      resumed = this.ctx.resume();
       await this.ctx.audioWorklet.addModule(WORKLET_URL);
       this.node = new AudioWorkletNode(this.ctx, 'ambient-jitter-buffer', {
         numberOfInputs: 0,
@@ -49,10 +54,12 @@ export class Player {
       this.timeData = new Float32Array(this.analyser.fftSize);
       this.freqData = new Uint8Array(this.analyser.frequencyBinCount);
       this.node.connect(this.gainNode).connect(this.analyser).connect(this.ctx.destination);
+    } else if (this.ctx.state !== 'running') {
+      resumed = this.ctx.resume();
     }
     this.configure({ sampleRate, channels });
     this.node.port.postMessage({ type: 'start' });
-    if (this.ctx.state !== 'running') await this.ctx.resume();
+    await resumed;
   }
 
   configure({ sampleRate, channels }) {
@@ -62,9 +69,10 @@ export class Player {
   /** Fade out, then let the context sleep (saves battery). */
   async stop() {
     if (!this.node) return;
+    const generation = this.generation;
     this.node.port.postMessage({ type: 'stop' });
     await new Promise((resolve) => setTimeout(resolve, 350));
-    if (this.ctx && this.ctx.state === 'running') await this.ctx.suspend();
+    if (generation === this.generation && this.ctx && this.ctx.state === 'running') await this.ctx.suspend();
   }
 
   async close() {

@@ -82,7 +82,9 @@ class JitterBufferProcessor extends AudioWorkletProcessor {
         this.linkUp = !!msg.up;
         break;
       case 'start':
+        this.startedOnce = false; // a fresh start gets the long fade-in and a 'started' report
         if (this.state === State.STOPPING || this.state === State.IDLE) {
+          if (this.state === State.STOPPING && this.gain > 0) this.beginTail(false); // no click
           this.state = this.readSeq >= 0 ? State.BUFFERING : State.IDLE;
         }
         break;

@@ -81,6 +81,23 @@ test('after play the worklet gets chunks in sequence, the buffer settles within 
   await page.close();
 });
 
+test('stop fades out and goes quiet; play again starts afresh', async () => {
+  const { page, errors } = await open();
+  await playAndWait(page);
+  await page.click('#play'); // stop
+  await waitFor(async () => (await state(page)).audio === 'suspended', { what: 'context suspended' });
+  const stopped = await state(page);
+  assert.equal(stopped.playing, false);
+  assert.equal(stopped.connection, 'idle');
+  assert.equal(await page.getAttribute('#play', 'aria-label'), 'Play');
+
+  await playAndWait(page);
+  await waitFor(async () => (await stats(page)).firstSoundMs !== null, { what: 'time to sound of the second start' });
+  assert.ok((await peakEnergy(page)) > 0.005, 'sound again');
+  assert.deepEqual(errors, []);
+  await page.close();
+});
+
 test('kill the server and start it again: the page reconnects with backoff and plays again', { skip: !!EXTERNAL_URL && 'needs a server it can restart' }, async () => {
   const { page } = await open();
   await playAndWait(page);
