@@ -50,7 +50,7 @@ export class Player {
       });
       this.node.port.onmessage = (event) => this.onWorkletMessage(event.data);
       this.gainNode = new GainNode(this.ctx, { gain: this.volume });
-      this.analyser = new AnalyserNode(this.ctx, { fftSize: 2048, smoothingTimeConstant: 0.8 });
+      this.analyser = new AnalyserNode(this.ctx, { fftSize: 2048, smoothingTimeConstant: 0.8, minDecibels: -95, maxDecibels: -25 });
       this.timeData = new Float32Array(this.analyser.fftSize);
       this.freqData = new Uint8Array(this.analyser.frequencyBinCount);
       this.node.connect(this.gainNode).connect(this.analyser).connect(this.ctx.destination);

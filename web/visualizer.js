@@ -1,8 +1,8 @@
 // visualizer.js — a quiet live picture of the sound: a log-frequency spectrum drawn as a soft
-// glowing curve, with the waveform as a faint line over it. It draws at most ~30 times a second
+// glowing curve, with the waveform as a faint line over it. It draws at most 24 times a second
 // and not at all while the page is hidden or nothing plays, to stay light on phones.
 
-const FRAME_MS = 33;
+const FRAME_MS = 1000 / 24; // slow music needs no more; each frame is a software raster on many phones
 const MIN_HZ = 40;
 const MAX_HZ = 12000;
 const POINTS = 96;
@@ -15,6 +15,7 @@ export class Visualizer {
     this.running = false;
     this.lastDraw = 0;
     this.smooth = new Float32Array(POINTS);
+    this.wavePeak = 0.1;
     this.raf = 0;
     this.resize = this.resize.bind(this);
     window.addEventListener('resize', this.resize);
@@ -69,46 +70,54 @@ export class Visualizer {
       }
     }
 
-    // Spectrum: a filled curve rising from the bottom.
-    const baseline = h * 0.96;
-    const height = h * 0.85;
+    // Spectrum: a filled curve rising from the bottom, with a brighter edge.
+    const baseline = h * 0.98;
+    const height = h * 0.9;
     const grad = g.createLinearGradient(0, baseline - height, 0, baseline);
-    grad.addColorStop(0, 'rgba(150, 220, 210, 0.55)');
-    grad.addColorStop(1, 'rgba(90, 130, 200, 0.05)');
+    grad.addColorStop(0, 'rgba(143, 214, 200, 0.5)');
+    grad.addColorStop(0.6, 'rgba(127, 167, 224, 0.16)');
+    grad.addColorStop(1, 'rgba(127, 167, 224, 0.02)');
     g.beginPath();
     g.moveTo(0, baseline);
     for (let p = 0; p < POINTS; p++) {
       const x = (p / (POINTS - 1)) * w;
-      const y = baseline - values[p] ** 1.4 * height;
+      const y = baseline - values[p] ** 1.2 * height;
       if (p === 0) g.lineTo(x, y);
       else {
         const px = ((p - 1) / (POINTS - 1)) * w;
-        const py = baseline - values[p - 1] ** 1.4 * height;
+        const py = baseline - values[p - 1] ** 1.2 * height;
         g.quadraticCurveTo(px, py, (px + x) / 2, (py + y) / 2);
       }
     }
     g.lineTo(w, baseline);
-    g.closePath();
     g.fillStyle = grad;
     g.fill();
+    g.lineWidth = Math.max(1, w / 500);
+    g.strokeStyle = 'rgba(143, 214, 200, 0.75)';
+    g.stroke();
 
     // Waveform: a thin line through the middle.
     g.lineWidth = Math.max(1, w / 600);
-    g.strokeStyle = 'rgba(230, 240, 255, 0.35)';
+    g.strokeStyle = 'rgba(230, 240, 255, 0.3)';
     g.beginPath();
     const data = this.player.timeData;
     if (live && analyser && data) {
       analyser.getFloatTimeDomainData(data);
-      const step = Math.max(1, Math.floor(data.length / 256));
+      let peak = 0;
+      for (let i = 0; i < data.length; i++) peak = Math.max(peak, Math.abs(data[i]));
+      // A slow automatic gain keeps quiet passages visible without jumping about.
+      this.wavePeak += (Math.max(peak, 0.02) - this.wavePeak) * (peak > this.wavePeak ? 0.3 : 0.02);
+      const scale = (h * 0.22) / this.wavePeak;
+      const step = Math.max(1, Math.floor(data.length / 160));
       for (let i = 0, k = 0; i < data.length; i += step, k++) {
         const x = (i / (data.length - 1)) * w;
-        const y = h / 2 - data[i] * h * 0.9;
+        const y = h * 0.45 - data[i] * scale;
         if (k === 0) g.moveTo(x, y);
         else g.lineTo(x, y);
       }
     } else {
-      g.moveTo(0, h / 2);
-      g.lineTo(w, h / 2);
+      g.moveTo(0, h * 0.45);
+      g.lineTo(w, h * 0.45);
     }
     g.stroke();
   }

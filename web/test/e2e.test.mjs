@@ -179,6 +179,17 @@ test('a delivery stall longer than the buffer: one underrun, a deeper target, pl
   await page.close();
 });
 
+test('the daemon\'s underrun notices are counted, and its silence chunks keep the stream going', { skip: !USING_MOCK && 'uses the mock\'s /mock/starve' }, async () => {
+  const { page } = await open();
+  await playAndWait(page);
+  await target.mock('starve?ms=300');
+  await waitFor(async () => (await stats(page)).serverUnderruns >= 2, { what: 'underrun notices' });
+  const s = await stats(page);
+  assert.equal(s.underruns, 0, 'silence chunks are still chunks: no local underrun');
+  assert.equal(s.outOfOrder, 0);
+  await page.close();
+});
+
 test('changing bpm in the page changes it in the daemon; refusals are shown', async () => {
   const { page } = await open();
   await playAndWait(page);

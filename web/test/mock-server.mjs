@@ -86,14 +86,27 @@ export function startMockServer(options = {}) {
   let phrase = null;
   let phraseEndsAt = 0;
   let pausedUntil = 0;
+  let starvedUntil = 0;
   const clients = new Set();
 
   // ---- audio -------------------------------------------------------------------------
+  // A soft chord on the key's root with a few partials, a slow bell-like lead on the scale and a
+  // little filtered noise: enough spread across the spectrum to look and sound like the daemon.
+  const noise = { seed: 12345, lowL: 0, lowR: 0 };
+  const MINOR = [0, 2, 3, 5, 7, 8, 10];
+  const MAJOR = [0, 2, 4, 5, 7, 9, 11];
+  function leadHz(noteIndex) {
+    const scale = keyInfo.mode === 'minor' ? MINOR : MAJOR;
+    const h = Math.imul(noteIndex + 1, 2654435761) >>> 0;
+    const degree = scale[h % 7];
+    return keyInfo.rootHz * 4 * 2 ** (degree / 12);
+  }
   function renderChunk(n) {
     const out = new Int16Array(CHUNK_FRAMES * 2);
     const third = keyInfo.mode === 'minor' ? 2 ** (3 / 12) : 2 ** (4 / 12);
     const freqs = [keyInfo.rootHz / 2, keyInfo.rootHz, keyInfo.rootHz * third, keyInfo.rootHz * 2 ** (7 / 12)];
-    const level = 0.08 + 0.1 * params.intensity;
+    const level = 0.25 + 0.25 * params.intensity;
+    const noteSeconds = (2 * 60) / params.bpm;
     const first = n * CHUNK_FRAMES;
     for (let i = 0; i < CHUNK_FRAMES; i++) {
       const t = (first + i) / SAMPLE_RATE;
@@ -101,11 +114,26 @@ export function startMockServer(options = {}) {
       let l = 0;
       let r = 0;
       for (let k = 0; k < freqs.length; k++) {
-        l += Math.sin(2 * Math.PI * freqs[k] * t);
-        r += Math.sin(2 * Math.PI * freqs[k] * 1.002 * t + k);
+        const f = freqs[k];
+        l += 0.1 * (Math.sin(2 * Math.PI * f * t) + 0.3 * Math.sin(4 * Math.PI * f * t));
+        r += 0.1 * (Math.sin(2 * Math.PI * f * 1.002 * t + k) + 0.3 * Math.sin(4 * Math.PI * f * 1.002 * t + k));
       }
-      out[2 * i] = Math.round(level * swell * l * 32767 / freqs.length * 1.5);
-      out[2 * i + 1] = Math.round(level * swell * r * 32767 / freqs.length * 1.5);
+      l *= swell;
+      r *= swell;
+      const note = Math.floor(t / noteSeconds);
+      const phase = t / noteSeconds - note; // 0..1 inside the note: the envelope is 0 at both ends
+      const env = Math.sin(Math.PI * phase) ** 2 * Math.exp(-2 * phase);
+      const bell = 0.08 * env * Math.sin(2 * Math.PI * leadHz(note) * t);
+      l += bell * 0.8;
+      r += bell;
+      noise.seed = (Math.imul(noise.seed, 1664525) + 1013904223) >>> 0;
+      const white = noise.seed / 2 ** 31 - 1;
+      noise.lowL += (white - noise.lowL) * 0.2;
+      noise.lowR += (white - noise.lowR) * 0.15;
+      l += 0.02 * noise.lowL;
+      r += 0.02 * noise.lowR;
+      out[2 * i] = Math.round(Math.max(-1, Math.min(1, level * l)) * 32767);
+      out[2 * i + 1] = Math.round(Math.max(-1, Math.min(1, level * r)) * 32767);
     }
     return out;
   }
@@ -203,7 +231,9 @@ export function startMockServer(options = {}) {
     while (startedAt + ticks * CHUNK_MS <= now) {
       ticks++;
       seq++;
-      history.set(seq, { stereo: renderChunk(seq), timestamp: startedAt + ticks * CHUNK_MS });
+      const starved = now < starvedUntil; // the daemon's generator fell behind: silence + notice
+      history.set(seq, { stereo: starved ? new Int16Array(CHUNK_FRAMES * 2) : renderChunk(seq), timestamp: startedAt + ticks * CHUNK_MS });
+      if (starved) broadcast({ type: 'underrun', sequence: seq });
       history.delete(seq - opts.history);
       if (now >= phraseEndsAt) newPhrase();
     }
@@ -252,6 +282,10 @@ export function startMockServer(options = {}) {
       case '/mock/pause': // hold back delivery (jitter); chunks queue and arrive in a burst
         pausedUntil = Date.now() + Number(url.searchParams.get('ms') || 500);
         json(res, { pausedUntil });
+        return;
+      case '/mock/starve': // send silence chunks with `underrun` notices, as a starved daemon does
+        starvedUntil = Date.now() + Number(url.searchParams.get('ms') || 300);
+        json(res, { starvedUntil });
         return;
       default:
         serveStatic(req, res, url.pathname);
