@@ -100,7 +100,7 @@ export class Connection {
       this.setState('open', { resumed: this.lastSeq !== null });
       clearInterval(this.stallTimer);
       this.stallTimer = setInterval(() => {
-        if (performance.now() - this.lastFrameAt > STALL_MS) ws.close(4000, 'no data');
+        if (performance.now() - this.lastFrameAt > STALL_MS) this.abandon(ws, 'no data for 5 s');
       }, 1000);
     };
     ws.onmessage = (event) => {
@@ -119,6 +119,21 @@ export class Connection {
       if (this.wanted) this.scheduleRetry(this.lastCloseReason);
       else this.setState('idle');
     };
+  }
+
+  /**
+   * Give up on a socket that looks dead without waiting for its close handshake, which on a
+   * vanished network can take minutes.
+   */
+  abandon(ws, reason) {
+    clearInterval(this.stallTimer);
+    ws.onclose = null;
+    ws.onmessage = null;
+    ws.close(4000, reason);
+    if (this.ws !== ws) return;
+    this.ws = null;
+    this.lastCloseReason = reason;
+    if (this.wanted) this.scheduleRetry(reason);
   }
 
   scheduleRetry(reason) {

@@ -179,6 +179,18 @@ test('a delivery stall longer than the buffer: one underrun, a deeper target, pl
   await page.close();
 });
 
+test('a link that stays open but goes silent is dropped and resumed', { skip: !USING_MOCK && 'uses the mock\'s /mock/pause' }, async () => {
+  const { page } = await open();
+  await playAndWait(page);
+  const connectionsBefore = (await target.mockLog()).connections.length;
+  await target.mock('pause?ms=7000'); // nothing arrives, the socket stays up
+  await waitFor(async () => /no data/.test((await state(page)).status), { timeout: 9000, what: 'dead link noticed' });
+  await waitFor(async () => (await target.mockLog()).connections.length > connectionsBefore, { timeout: 5000, what: 'a new connection' });
+  const resumed = (await target.mockLog()).connections.at(-1);
+  assert.equal(typeof resumed.resume, 'number', 'reconnected with ?resume=');
+  await page.close();
+});
+
 test('the daemon\'s underrun notices are counted, and its silence chunks keep the stream going', { skip: !USING_MOCK && 'uses the mock\'s /mock/starve' }, async () => {
   const { page } = await open();
   await playAndWait(page);
