@@ -19,7 +19,8 @@ const ui = {
   ctlIntensity: $('ctl-intensity'), ctlIntensityOut: $('ctl-intensity-out'), ctlError: $('ctl-error'),
 };
 
-const player = new Player();
+// ?engine=script forces the ScriptProcessor fallback (used automatically without AudioWorklet).
+const player = new Player({ engine: new URLSearchParams(location.search).get('engine') });
 const visual = new Visualizer($('scope'), player);
 let conn = null;
 
@@ -190,6 +191,7 @@ function renderAbout() {
   if (model.version) parts.push(`ambientd ${model.version}`);
   if (model.backend) parts.push(`${model.backend} synthesis`);
   parts.push(`${model.format.sample_rate / 1000} kHz stereo`);
+  if (player.engine === 'script') parts.push('compatibility audio (no AudioWorklet here)');
   ui.about.textContent = parts.join(' · ');
 }
 
@@ -382,6 +384,7 @@ window.ambient = {
     playing: model.playing,
     connection: conn ? conn.state : 'idle',
     audio: player.ctx ? player.ctx.state : 'none',
+    engine: player.engine,
     params: { ...model.params },
     chords: [...model.chords],
     webControl: model.webControl,

@@ -3,11 +3,20 @@
 // The page hands it raw pcm16 chunks; decoding to float and timing happen in the worklet so the
 // main thread stays idle between messages (phones). Everything here is created lazily on the
 // first play, because browsers only let an AudioContext start after a user gesture.
+// Where AudioWorklet is missing (it needs a secure context, and plain http:// on a LAN address
+// is not one) the same jitter buffer runs on the main thread behind a ScriptProcessorNode.
 
 const WORKLET_URL = new URL('./worklet.js', import.meta.url);
 
+const SCRIPT_BUFFER_FRAMES = 2048; // ~46 ms per callback: safe against main-thread hiccups
+const RENDER_QUANTUM = 128;
+
 export class Player {
-  constructor() {
+  /** @param {{engine?: 'worklet'|'script'|null}} [options] force an engine (debugging, tests) */
+  constructor({ engine = null } = {}) {
+    this.forcedEngine = engine;
+    this.engine = null; // 'worklet' | 'script' once started
+    this.post = () => {}; // page → jitter buffer
     this.ctx = null;
     this.node = null;
     this.gainNode = null;
@@ -42,13 +51,9 @@ export class Player {
       }
       // Resume before the first await: iOS only honours it inside the gesture's own task.
       resumed = this.ctx.resume();
-      await this.ctx.audioWorklet.addModule(WORKLET_URL);
-      this.node = new AudioWorkletNode(this.ctx, 'ambient-jitter-buffer', {
-        numberOfInputs: 0,
-        numberOfOutputs: 1,
-        outputChannelCount: [2],
-      });
-      this.node.port.onmessage = (event) => this.onWorkletMessage(event.data);
+      const worklet = this.forcedEngine !== 'script' && !!this.ctx.audioWorklet;
+      this.engine = worklet ? 'worklet' : 'script';
+      this.node = worklet ? await this.makeWorkletNode() : await this.makeScriptNode();
       this.gainNode = new GainNode(this.ctx, { gain: this.volume });
       this.analyser = new AnalyserNode(this.ctx, { fftSize: 2048, smoothingTimeConstant: 0.8, minDecibels: -95, maxDecibels: -25 });
       this.timeData = new Float32Array(this.analyser.fftSize);
@@ -58,19 +63,53 @@ export class Player {
       resumed = this.ctx.resume();
     }
     this.configure({ sampleRate, channels });
-    this.node.port.postMessage({ type: 'start' });
+    this.post({ type: 'start' });
     await resumed;
   }
 
+  async makeWorkletNode() {
+    await this.ctx.audioWorklet.addModule(WORKLET_URL);
+    const node = new AudioWorkletNode(this.ctx, 'ambient-jitter-buffer', {
+      numberOfInputs: 0,
+      numberOfOutputs: 1,
+      outputChannelCount: [2],
+    });
+    node.port.onmessage = (event) => this.onWorkletMessage(event.data);
+    this.post = (msg, transfer) => node.port.postMessage(msg, transfer);
+    return node;
+  }
+
+  /** The fallback: the processor class on this thread, fed render quanta by a ScriptProcessor. */
+  async makeScriptNode() {
+    const { JitterBufferProcessor } = await import(WORKLET_URL.href);
+    const ctx = this.ctx;
+    const clock = { sampleRate: ctx.sampleRate, currentTime: 0 };
+    const proc = new JitterBufferProcessor({}, clock);
+    proc.port.toPage = (msg) => this.onWorkletMessage(msg);
+    this.post = (msg) => proc.port.onmessage({ data: msg });
+    const node = ctx.createScriptProcessor(SCRIPT_BUFFER_FRAMES, 1, 2);
+    let frames = 0;
+    node.onaudioprocess = (event) => {
+      const left = event.outputBuffer.getChannelData(0);
+      const right = event.outputBuffer.getChannelData(1);
+      for (let at = 0; at < left.length; at += RENDER_QUANTUM) {
+        clock.currentTime = frames / ctx.sampleRate;
+        proc.process([], [[left.subarray(at, at + RENDER_QUANTUM), right.subarray(at, at + RENDER_QUANTUM)]]);
+        frames += RENDER_QUANTUM;
+      }
+    };
+    return node;
+  }
+
   configure({ sampleRate, channels }) {
-    this.node?.port.postMessage({ type: 'config', sampleRate, channels });
+    this.post({ type: 'config', sampleRate, channels });
   }
 
   /** Fade out, then let the context sleep (saves battery). */
   async stop() {
     if (!this.node) return;
     const generation = this.generation;
-    this.node.port.postMessage({ type: 'stop' });
+    this.post({ type: 'stop' });
     await new Promise((resolve) => setTimeout(resolve, 350));
     if (generation === this.generation && this.ctx && this.ctx.state === 'running') await this.ctx.suspend();
   }
@@ -80,6 +119,7 @@ export class Player {
     const ctx = this.ctx;
     this.ctx = null;
     this.node = null;
+    this.post = () => {};
     await ctx.close();
   }
 
@@ -96,15 +136,15 @@ export class Player {
 
   /** Hand one chunk to the worklet. `buffer` is transferred (not copied). */
   push(seq, timestamp, buffer, offset, channels) {
-    this.node?.port.postMessage({ type: 'chunk', seq, timestamp, pcm: buffer, offset, channels }, [buffer]);
+    this.post({ type: 'chunk', seq, timestamp, pcm: buffer, offset, channels }, [buffer]);
   }
 
   setLink(up) {
-    this.node?.port.postMessage({ type: 'link', up });
+    this.post({ type: 'link', up });
   }
 
   reset() {
-    this.node?.port.postMessage({ type: 'reset' });
+    this.post({ type: 'reset' });
   }
 
   setVolume(value) {

@@ -6,6 +6,10 @@
 // tiny playback-rate trim can keep the depth near the target for hours (server and sound card
 // clocks never agree exactly). Missing chunks and underruns are bridged with short crossfades
 // so the listener never hears a click. Statistics go back to the page through the port.
+//
+// The same module also runs on the page's main thread, behind a ScriptProcessorNode, where
+// AudioWorklet is missing (plain http:// on a LAN address is not a secure context): there the
+// page passes a clock ({sampleRate, currentTime}) and a port, and nothing is registered.
 
 const SLOTS = 64; // 6.4 s of 100 ms chunks; far more than the largest target.
 const MIN_TARGET_MS = 200;
@@ -24,10 +28,31 @@ const STATS_INTERVAL_S = 0.25;
 
 const State = { IDLE: 'idle', BUFFERING: 'buffering', PLAYING: 'playing', STOPPING: 'stopping' };
 
-class JitterBufferProcessor extends AudioWorkletProcessor {
+/** Outside an AudioWorkletGlobalScope: a base with a port the page drives by hand. */
+class MainThreadBase {
   constructor() {
+    this.port = {
+      onmessage: null, // page → processor, set below
+      toPage: () => {}, // processor → page, set by the page
+      postMessage(msg) {
+        this.toPage(msg);
+      },
+    };
+  }
+}
+
+const Base = globalThis.AudioWorkletProcessor ?? MainThreadBase;
+
+export class JitterBufferProcessor extends Base {
+  /**
+   * @param {object} [_options] AudioWorkletNode options (unused)
+   * @param {{sampleRate: number, currentTime: number}} [clock] defaults to the worklet scope
+   */
+  constructor(_options, clock = globalThis) {
     super();
-    this.streamRate = sampleRate;
+    this.clock = clock;
+    this.outRate = clock.sampleRate;
+    this.streamRate = this.outRate;
     this.channels = 2;
     this.slotSeq = new Float64Array(SLOTS).fill(-1);
     this.slotFrames = new Int32Array(SLOTS);
@@ -72,7 +97,7 @@ class JitterBufferProcessor extends AudioWorkletProcessor {
   onMessage(msg) {
     switch (msg.type) {
       case 'config':
-        this.streamRate = msg.sampleRate || sampleRate;
+        this.streamRate = msg.sampleRate || this.outRate;
         this.channels = msg.channels === 1 ? 1 : 2;
         break;
       case 'chunk':
@@ -202,7 +227,7 @@ class JitterBufferProcessor extends AudioWorkletProcessor {
 
   rampTo(goal, seconds) {
     this.gainGoal = goal;
-    this.gainStep = Math.abs(goal - this.gain) / Math.max(1, seconds * sampleRate);
+    this.gainStep = Math.abs(goal - this.gain) / Math.max(1, seconds * this.outRate);
   }
 
   /** Snapshot the mirrored history; it is mixed out over the next XFADE_FRAMES frames. */
@@ -226,7 +251,7 @@ class JitterBufferProcessor extends AudioWorkletProcessor {
     const outL = out[0];
     const outR = out.length > 1 ? out[1] : null;
     const n = outL.length;
-    const blockMs = (n / sampleRate) * 1000;
+    const blockMs = (n / this.outRate) * 1000;
 
     if (this.state === State.BUFFERING) this.maybeStartPlaying();
     if (this.state === State.PLAYING) {
@@ -234,7 +259,7 @@ class JitterBufferProcessor extends AudioWorkletProcessor {
       this.adaptRate(blockMs);
     }
 
-    const baseStep = this.streamRate / sampleRate;
+    const baseStep = this.streamRate / this.outRate;
     const step = baseStep * this.rate;
     for (let i = 0; i < n; i++) {
       let l = 0;
@@ -311,8 +336,9 @@ class JitterBufferProcessor extends AudioWorkletProcessor {
       this.newestSeq = -1;
     }
 
-    if (currentTime - this.lastStatsAt >= STATS_INTERVAL_S) {
-      this.lastStatsAt = currentTime;
+    const now = this.clock.currentTime;
+    if (now - this.lastStatsAt >= STATS_INTERVAL_S) {
+      this.lastStatsAt = now;
       this.postStats();
     }
     return true;
@@ -331,15 +357,15 @@ class JitterBufferProcessor extends AudioWorkletProcessor {
     this.state = State.PLAYING;
     this.smoothedDepthMs = depthMs;
     this.rate = 1;
-    this.lastShrinkAt = currentTime;
+    this.lastShrinkAt = this.clock.currentTime;
     const fade = this.startedOnce ? REBUFFER_FADE_S : START_FADE_S;
     this.gain = 0;
     this.rampTo(1, fade);
     if (!this.startedOnce) {
       this.startedOnce = true;
-      this.port.postMessage({ type: 'started', currentTime });
+      this.port.postMessage({ type: 'started', currentTime: this.clock.currentTime });
     } else {
-      this.port.postMessage({ type: 'resumed', currentTime });
+      this.port.postMessage({ type: 'resumed', currentTime: this.clock.currentTime });
     }
   }
 
@@ -368,8 +394,8 @@ class JitterBufferProcessor extends AudioWorkletProcessor {
       // The connection was down; a deeper buffer would not have helped for long.
       this.stats.outages++;
     }
-    this.lastUnderrunAt = currentTime;
-    this.lastShrinkAt = currentTime;
+    this.lastUnderrunAt = this.clock.currentTime;
+    this.lastShrinkAt = this.clock.currentTime;
     this.port.postMessage({ type: 'underrun', targetMs: this.targetMs, linkUp: this.linkUp });
   }
 
@@ -401,8 +427,9 @@ class JitterBufferProcessor extends AudioWorkletProcessor {
     const alpha = blockMs / 2000; // ~2 s smoothing: chunks arrive in 100 ms steps
     this.smoothedDepthMs += (depthMs - this.smoothedDepthMs) * alpha;
 
-    if (currentTime - this.lastShrinkAt >= STABLE_SHRINK_S && currentTime - this.lastUnderrunAt >= STABLE_SHRINK_S) {
-      this.lastShrinkAt = currentTime;
+    const now = this.clock.currentTime;
+    if (now - this.lastShrinkAt >= STABLE_SHRINK_S && now - this.lastUnderrunAt >= STABLE_SHRINK_S) {
+      this.lastShrinkAt = now;
       this.targetMs = Math.max(MIN_TARGET_MS, Math.round(this.targetMs * 0.92));
     }
 
@@ -430,10 +457,10 @@ class JitterBufferProcessor extends AudioWorkletProcessor {
       gain: this.gain,
       readSeq: this.readSeq,
       playingTimestamp,
-      currentTime,
+      currentTime: this.clock.currentTime,
       ...this.stats,
     });
   }
 }
 
-registerProcessor('ambient-jitter-buffer', JitterBufferProcessor);
+if (typeof registerProcessor === 'function') registerProcessor('ambient-jitter-buffer', JitterBufferProcessor);

@@ -81,6 +81,25 @@ test('after play the worklet gets chunks in sequence, the buffer settles within 
   await page.close();
 });
 
+test('without AudioWorklet (plain http on a LAN name) the same jitter buffer plays behind a ScriptProcessorNode', async () => {
+  const insecureUrl = target.url.replace(/\/\/[^/:]+/, '//insecure.test');
+  const { page, errors } = await openPage(browser, insecureUrl);
+  pages.push(page);
+  assert.equal(await page.evaluate(() => window.isSecureContext), false);
+  await playAndWait(page);
+  const started = await stats(page);
+  await waitFor(async () => (await stats(page)).received >= started.received + 20, { what: '20 more chunks' });
+  const s = await stats(page);
+  assert.equal((await state(page)).engine, 'script');
+  assert.equal(s.outOfOrder, 0);
+  assert.equal(s.gaps, 0);
+  assert.ok(s.underruns <= 2, `underruns ${s.underruns}`);
+  assert.ok((await peakEnergy(page)) > 0.005, 'it sounds');
+  assert.match(await page.textContent('#about'), /compatibility audio/);
+  assert.deepEqual(errors, []);
+  await page.close();
+});
+
 test('stop fades out and goes quiet; play again starts afresh', async () => {
   const { page, errors } = await open();
   await playAndWait(page);

@@ -155,19 +155,21 @@ export async function launchBrowser() {
       '--disable-sync',
       '--no-first-run',
       '--disable-quic',
+      // http://insecure.test:PORT/ reaches 127.0.0.1 but is no secure context (no AudioWorklet).
+      '--host-resolver-rules=MAP insecure.test 127.0.0.1',
     ],
   });
 }
 
 /** A fresh page that records console errors and uncaught exceptions. */
-export async function openPage(browser, url, viewport = { width: 760, height: 980 }) {
+export async function openPage(browser, url, viewport = { width: 760, height: 980 }, pagePath = '/') {
   const page = await browser.newPage({ viewport });
   const errors = [];
   page.on('console', (msg) => {
     if (msg.type() === 'error') errors.push(msg.text());
   });
   page.on('pageerror', (err) => errors.push(`pageerror: ${err.message}`));
-  await page.goto(`${url}/`, { waitUntil: 'load' });
+  await page.goto(`${url}${pagePath}`, { waitUntil: 'load' });
   await page.waitForFunction(() => !!window.ambient);
   return { page, errors };
 }

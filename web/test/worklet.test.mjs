@@ -1,37 +1,34 @@
-// worklet.test.mjs — the jitter buffer on its own, driven block by block in Node with a minimal
-// stand-in for the AudioWorkletGlobalScope: placement by sequence, the start fade, concealment of
-// a missing chunk and of an underrun without clicks, target growth, overflow trimming, restarts.
+// worklet.test.mjs — the jitter buffer on its own, driven block by block in Node through its
+// main-thread base and a hand-advanced clock: placement by sequence, the start fade, concealment
+// of a missing chunk and of an underrun without clicks, target growth, overflow trimming,
+// restarts, and the playback-rate trim.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import vm from 'node:vm';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
+// web/ has no package.json, so import the module's text as an ES module.
 const SOURCE = fs.readFileSync(path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'worklet.js'), 'utf8');
+const { JitterBufferProcessor } = await import(`data:text/javascript,${encodeURIComponent(SOURCE)}`);
 const RATE = 44100;
 const CHUNK = 4410;
 const BLOCK = 128;
 
-/** A processor instance plus helpers to feed it and render from it. */
+/** A processor on the main-thread base (as the ScriptProcessor fallback runs it), plus helpers. */
 function makeProcessor() {
-  const scope = { sampleRate: RATE, currentTime: 0, console };
-  scope.AudioWorkletProcessor = class {
-    constructor() {
-      this.port = { messages: [], postMessage: (m) => this.port.messages.push(m), onmessage: null };
-    }
-  };
-  scope.registerProcessor = (_name, cls) => (scope.Processor = cls);
-  vm.runInNewContext(SOURCE, scope);
-  const proc = new scope.Processor();
+  const clock = { sampleRate: RATE, currentTime: 0 };
+  const proc = new JitterBufferProcessor({}, clock);
+  const messages = [];
+  proc.port.toPage = (m) => messages.push(m);
   const send = (data) => proc.port.onmessage({ data });
   send({ type: 'config', sampleRate: RATE, channels: 2 });
   let frame = 0;
   let spare = new Float32Array(0); // rendered but not yet returned
   return {
     proc,
-    messages: proc.port.messages,
+    messages,
     /** Post chunk `seq`: a 227 Hz sine whose phase follows the global frame number. */
     chunk(seq, amp = 0.5) {
       const pcm = new Int16Array(CHUNK * 2);
@@ -53,7 +50,7 @@ function makeProcessor() {
           const r = new Float32Array(BLOCK);
           proc.process([], [[l, r]]);
           frame += BLOCK;
-          scope.currentTime = frame / RATE;
+          clock.currentTime = frame / RATE;
           spare = l;
         }
         const take = Math.min(spare.length, frames - done);
