@@ -202,7 +202,7 @@ function currentLatencyMs() {
 
 function renderStats() {
   const s = player.stats;
-  if (!s) return;
+  if (!s || document.hidden) return; // nobody is looking; the test hook reads player.stats directly
   ui.buffer.textContent = `${Math.round(s.depthMs)} ms`;
   ui.buffer.title = `target ${Math.round(s.targetMs)} ms, rate ×${s.rate.toFixed(4)}`;
   ui.latency.textContent = model.playing ? `${Math.round(currentLatencyMs())} ms` : '—';
@@ -345,8 +345,18 @@ player.onEvent = (msg) => {
   if (msg.type === 'started' && model.firstSoundMs === null) {
     model.firstSoundMs = performance.now() - model.playPressedAt + player.deviceLatencyMs();
   }
+  if (msg.type === 'context' && model.playing && msg.state !== 'running' && msg.state !== 'closed') {
+    // The browser paused us (phone call, iOS 'interrupted', background): try again, and say so.
+    player.wake();
+    setStatus('Audio paused by the browser. Tap anywhere to resume.', 'warn');
+  }
   logEvent(`worklet-${msg.type}`, msg);
 };
+
+// Mobile browsers only resume a suspended context from a gesture; any tap will do.
+document.addEventListener('pointerdown', () => {
+  if (model.playing && !player.running) player.wake();
+});
 
 ui.play.addEventListener('click', () => (model.playing ? stop() : play()));
 ui.volume.addEventListener('input', () => player.setVolume(Number(ui.volume.value)));

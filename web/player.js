@@ -51,6 +51,8 @@ export class Player {
       }
       // Resume before the first await: iOS only honours it inside the gesture's own task.
       resumed = this.ctx.resume();
+      const ctx = this.ctx;
+      ctx.onstatechange = () => this.onEvent({ type: 'context', state: ctx.state });
       const worklet = this.forcedEngine !== 'script' && !!this.ctx.audioWorklet;
       this.engine = worklet ? 'worklet' : 'script';
       this.node = worklet ? await this.makeWorkletNode() : await this.makeScriptNode();
