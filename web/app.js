@@ -28,7 +28,8 @@ const model = {
   playing: false,
   params: {}, // key, bpm, intensity, seed …
   chords: [],
-  phraseAt: 0, // performance.now() when the phrase's first bar reaches the speakers
+  phrase: null, // { sequence, offsetFrames, bpm } of the phrase whose chords are shown
+  phraseAt: 0, // performance.now() when the phrase's first bar reaches the speakers (fallback)
   webControl: false,
   backend: '',
   version: '',
@@ -97,11 +98,12 @@ function onMessage(msg) {
   switch (msg.type) {
     case 'hello': {
       model.version = msg.version || '';
-      model.backend = msg.backend || '';
+      // The daemon sends {name, reason}; a plain string is accepted too.
+      model.backend = typeof msg.backend === 'object' && msg.backend ? String(msg.backend.name ?? '') : String(msg.backend ?? '');
       model.webControl = msg.web_control === true;
       const fmt = msg.format && typeof msg.format === 'object' ? msg.format : msg;
       if (fmt.sample_rate) {
-        model.format = { sample_rate: Number(fmt.sample_rate), channels: CHANNELS };
+        model.format = { sample_rate: Number(fmt.sample_rate), chunk_frames: Number(fmt.chunk_frames) || 0, channels: CHANNELS };
         player.configure({ sampleRate: model.format.sample_rate, channels: CHANNELS });
       }
       if (msg.params) applyParams(msg.params);
@@ -141,10 +143,25 @@ function applyParams(params) {
 function applyPhrase(phrase) {
   const chords = phrase.chords || phrase.progression || [];
   model.chords = chords.map(chordName);
-  // The message arrives when the phrase starts at the daemon; we hear it one buffer later.
+  // The daemon tags a phrase with the chunk (and frame in it) where it starts, so the shown bar
+  // can follow what is heard; without that, assume it starts one buffer from now.
+  model.phrase = Number.isFinite(phrase.sequence)
+    ? { sequence: phrase.sequence, offsetFrames: Number(phrase.offset_frames) || 0, bpm: Number(phrase.bpm) || 0 }
+    : null;
   model.phraseAt = performance.now() + currentLatencyMs();
-  if (phrase.key || phrase.bpm) applyParams(phrase);
+  if (phrase.key || phrase.bpm) applyParams({ key: phrase.key, bpm: phrase.bpm });
   renderChords();
+}
+
+/** Milliseconds since the shown phrase started sounding (negative: not yet). */
+function phraseElapsedMs() {
+  const s = player.stats;
+  const p = model.phrase;
+  if (!p || !s || s.readSeq < 0) return performance.now() - model.phraseAt;
+  const rate = model.format.sample_rate || 44100;
+  const chunkFrames = model.format.chunk_frames || rate / 10;
+  const frames = (s.readSeq - p.sequence) * chunkFrames + (s.readPos || 0) - p.offsetFrames;
+  return (frames / rate) * 1000 + (performance.now() - s.receivedAtPerf) - player.deviceLatencyMs();
 }
 
 function chordName(chord) {
@@ -169,8 +186,10 @@ function renderNowPlaying() {
 }
 
 function renderChords() {
+  // Until the first phrase arrives, eight quiet placeholders keep the layout still.
+  const names = model.chords.length ? model.chords : Array(8).fill('·');
   ui.chords.replaceChildren(
-    ...model.chords.map((name) => {
+    ...names.map((name) => {
       const li = document.createElement('li');
       li.textContent = name;
       return li;
@@ -180,9 +199,9 @@ function renderChords() {
 }
 
 function highlightBar() {
-  const bpm = Number(model.params.bpm) || 70;
+  const bpm = model.phrase?.bpm || Number(model.params.bpm) || 70;
   const barMs = (4 * 60000) / bpm;
-  const bar = Math.floor((performance.now() - model.phraseAt) / barMs);
+  const bar = Math.floor(phraseElapsedMs() / barMs);
   [...ui.chords.children].forEach((li, i) => li.classList.toggle('current', model.playing && i === bar));
 }
 
@@ -374,6 +393,7 @@ document.addEventListener('visibilitychange', () => {
 });
 
 buildKeyOptions();
+renderChords();
 setupMediaSession();
 renderAbout();
 player.setVolume(Number(ui.volume.value));

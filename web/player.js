@@ -172,6 +172,7 @@ export class Player {
   onWorkletMessage(msg) {
     if (msg.type === 'stats') {
       msg.receivedAt = Date.now();
+      msg.receivedAtPerf = performance.now();
       this.stats = msg;
       this.onStats(msg);
     } else {

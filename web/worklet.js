@@ -456,6 +456,7 @@ export class JitterBufferProcessor extends Base {
       rate: this.rate,
       gain: this.gain,
       readSeq: this.readSeq,
+      readPos: this.readPos,
       playingTimestamp,
       currentTime: this.clock.currentTime,
       ...this.stats,

@@ -77,6 +77,12 @@ test('after play the worklet gets chunks in sequence, the buffer settles within 
   assert.equal(st.audio, 'running');
   assert.ok(st.params.key && st.params.bpm, 'key and tempo shown');
   assert.match(await page.textContent('#bpm'), /\d+ bpm/);
+  if (USING_MOCK) {
+    // The mock sends the current phrase after hello; its first bar is playing now.
+    assert.equal(await page.locator('#chords li').count(), 8);
+    assert.equal(await page.locator('#chords li.current').count(), 1, 'the bar being heard is marked');
+    assert.match(await page.textContent('#about'), /mock synthesis/);
+  }
   assert.deepEqual(errors, []);
   await page.close();
 });

@@ -172,7 +172,11 @@ export function startMockServer(options = {}) {
   // ---- messages ----------------------------------------------------------------------
   function newPhrase() {
     const options = PROGRESSIONS[keyInfo.mode];
-    phrase = { type: 'phrase', index: phraseIndex, key: params.key, bpm: params.bpm, bars: 8, chords: options[phraseIndex % options.length] };
+    // As the daemon does: tagged with the chunk (and the frame in it) where the phrase starts.
+    phrase = {
+      type: 'phrase', sequence: Math.max(seq, 0), offset_frames: 0,
+      key: params.key, bpm: params.bpm, chords: options[phraseIndex % options.length],
+    };
     phraseIndex++;
     phraseEndsAt = Date.now() + (8 * 4 * 60000) / params.bpm;
     broadcast(phrase);
@@ -272,7 +276,10 @@ export function startMockServer(options = {}) {
     switch (url.pathname) {
       case '/healthz': res.writeHead(200).end('ok\n'); return;
       case '/api/status':
-        json(res, { version: 'mock', backend: 'mock', listeners: clients.size, sequence: seq, params: { ...params }, web_control: opts.webControl });
+        json(res, {
+          version: 'mock', backend: { name: 'mock', reason: 'test server' }, listeners: clients.size,
+          next_sequence: seq + 1, params: { ...params }, web_control: opts.webControl, healthy: true,
+        });
         return;
       case '/mock/log': json(res, log); return;
       case '/mock/drop': // close every WebSocket abruptly, as a network drop would
@@ -306,10 +313,12 @@ export function startMockServer(options = {}) {
       const client = { ws, channels, encoding, sentSeq: seq };
       log.connections.push({ at: Date.now(), channels, encoding, resume: resumeRaw === null ? null : Number(resumeRaw), seq });
       ws.send(JSON.stringify({
-        type: 'hello', version: 'mock', backend: 'mock',
-        format: { sample_rate: SAMPLE_RATE, format: 'pcm16', channels, encoding, chunk_ms: CHUNK_MS },
+        type: 'hello', version: 'mock', backend: { name: 'mock', reason: 'test server' },
+        format: { encoding, channels, sample_rate: SAMPLE_RATE, sample_format: 'pcm16', chunk_frames: CHUNK_FRAMES, chunk_ms: CHUNK_MS },
         params: { ...params }, web_control: opts.webControl, sequence: seq,
       }));
+      // The current phrase at once, so the chord row fills before the next phrase (recommended
+      // to the daemon; it is a plain `phrase` message).
       if (phrase) ws.send(JSON.stringify(phrase));
       if (resumeRaw !== null) {
         const resume = Number(resumeRaw);
