@@ -6,7 +6,8 @@
 //                  AMBIENTD_PORT, AMBIENTD_LISTEN (127.0.0.1:PORT) and AMBIENTD_WEB_CONTROL
 //                  (true|false) in its environment. Without it the mock server is used.
 //   AMBIENTD_GET   command prefix that prints a parameter's value, e.g.
-//                  "ambientctl --socket /run/x.sock get"; the tests append the name ("bpm").
+//                  'ambientctl --socket /tmp/amb-$AMBIENTD_PORT.sock get'; the tests append the
+//                  name ("bpm") and run it with the same AMBIENTD_* variables as the daemon.
 //                  Without it, GET /api/status is read (params.bpm or bpm).
 //   AMBIENTD_URL   test a server that is already running (http://host:port). Tests that must
 //                  restart it or change its web_control setting are skipped.
@@ -70,7 +71,7 @@ export async function startTarget({ webControl = true } = {}) {
       kill: async () => {},
       start: async () => {},
       stop: async () => {},
-      getParam: (name) => readParam(EXTERNAL_URL, name),
+      getParam: (name) => readParam(EXTERNAL_URL, name, {}),
     };
   }
   const port = await freePort();
@@ -78,12 +79,13 @@ export async function startTarget({ webControl = true } = {}) {
   let child = null;
   let output = '';
 
+  const daemonEnv = { AMBIENTD_PORT: String(port), AMBIENTD_LISTEN: `127.0.0.1:${port}`, AMBIENTD_WEB_CONTROL: String(webControl) };
   const start = async () => {
     if (process.env.AMBIENTD_CMD) {
       child = spawn('sh', ['-c', process.env.AMBIENTD_CMD], {
         detached: true, // own process group, so kill() reaches the daemon behind the shell
         stdio: ['ignore', 'pipe', 'pipe'],
-        env: { ...process.env, AMBIENTD_PORT: String(port), AMBIENTD_LISTEN: `127.0.0.1:${port}`, AMBIENTD_WEB_CONTROL: String(webControl) },
+        env: { ...process.env, ...daemonEnv },
       });
     } else {
       child = spawn(process.execPath, [path.join(HERE, 'mock-server.mjs'), '--port', String(port), '--web-control', String(webControl)], {
@@ -123,16 +125,18 @@ export async function startTarget({ webControl = true } = {}) {
     kill,
     stop: () => kill('SIGTERM'),
     output: () => output,
-    getParam: (name) => readParam(url, name),
+    getParam: (name) => readParam(url, name, daemonEnv),
     mockLog: async () => (await fetch(`${url}/mock/log`)).json(),
     mock: (what) => fetch(`${url}/mock/${what}`).then((r) => r.json()),
   };
 }
 
-async function readParam(url, name) {
+async function readParam(url, name, env) {
   if (process.env.AMBIENTD_GET) {
     const out = await new Promise((resolve, reject) =>
-      execFile('sh', ['-c', `${process.env.AMBIENTD_GET} ${name}`], (err, stdout) => (err ? reject(err) : resolve(stdout))),
+      execFile('sh', ['-c', `${process.env.AMBIENTD_GET} ${name}`], { env: { ...process.env, ...env } }, (err, stdout) =>
+        err ? reject(err) : resolve(stdout),
+      ),
     );
     const m = /(-?\d+(?:\.\d+)?)\s*$/.exec(out.trim());
     return m ? Number(m[1]) : out.trim();
