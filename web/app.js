@@ -57,7 +57,17 @@ async function play() {
   ui.play.dataset.playing = 'true';
   ui.play.setAttribute('aria-label', 'Stop');
   setStatus('Connecting…');
-  await player.start({ sampleRate: model.format.sample_rate || 44100, channels: CHANNELS });
+  try {
+    await player.start({ sampleRate: model.format.sample_rate || 44100, channels: CHANNELS });
+  } catch (err) {
+    model.playing = false;
+    ui.play.dataset.playing = 'false';
+    ui.play.setAttribute('aria-label', 'Play');
+    setStatus(`This browser could not start audio (${err.message || err}).`, 'warn');
+    logEvent('audio-failed', { message: String(err) });
+    return;
+  }
+  if (!model.playing) return; // stopped while the audio graph was being built
   conn = new Connection({ channels: CHANNELS, encoding: 'binary' });
   conn.onAudio = onAudio;
   conn.onMessage = onMessage;
@@ -227,11 +237,13 @@ function renderStats() {
   ui.latency.textContent = model.playing ? `${Math.round(currentLatencyMs())} ms` : '—';
   ui.underruns.textContent = String(s.underruns);
   ui.seq.textContent = s.lastSeq >= 0 ? `#${s.lastSeq}` : '—';
-  if (model.playing && conn?.state === 'open') {
+  if (model.playing && conn?.state === 'open' && performance.now() > statusHeldUntil) {
     setStatus(s.state === 'buffering' ? 'Buffering…' : 'Playing.');
   }
   highlightBar();
 }
+
+let statusHeldUntil = 0; // a message the listener must get to read is not overwritten at once
 
 function setStatus(text, tone = '') {
   if (ui.status.textContent !== text) ui.status.textContent = text;
@@ -324,6 +336,11 @@ function sendSet(param, value) {
 let errorTimer = 0;
 function showControlError(message) {
   model.lastError = message;
+  if (ui.controls.hidden) {
+    setStatus(message, 'warn'); // no controls on screen to put it under
+    statusHeldUntil = performance.now() + 6000;
+    return;
+  }
   ui.ctlError.textContent = message;
   ui.ctlError.hidden = false;
   clearTimeout(errorTimer);

@@ -267,6 +267,7 @@ test('with web control off, the controls are not offered', { skip: !!EXTERNAL_UR
     const bpm = await locked.getParam('bpm');
     await page.evaluate(() => window.ambient.set('bpm', '90'));
     await waitFor(async () => (await state(page)).lastError !== '', { what: 'refusal' });
+    assert.equal((await state(page)).status, (await state(page)).lastError, 'the refusal is on screen');
     assert.equal(await locked.getParam('bpm'), bpm);
     assert.deepEqual(errors, []);
     await page.close();
