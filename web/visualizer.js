@@ -13,7 +13,7 @@ export class Visualizer {
     this.player = player;
     this.g = canvas.getContext('2d');
     this.running = false;
-    this.lastDraw = 0;
+    this.timer = 0;
     this.smooth = new Float32Array(POINTS);
     this.wavePeak = 0.1;
     this.raf = 0;
@@ -33,18 +33,21 @@ export class Visualizer {
   start() {
     if (this.running) return;
     this.running = true;
-    const loop = (now) => {
+    // Ask for a frame only when one is due: a rAF request every display frame would keep the
+    // compositor producing 60 frames a second even when most are skipped.
+    const loop = () => {
       if (!this.running) return;
-      this.raf = requestAnimationFrame(loop);
-      if (now - this.lastDraw < FRAME_MS) return;
-      this.lastDraw = now;
       this.drawFrame(true);
+      this.timer = setTimeout(() => {
+        this.raf = requestAnimationFrame(loop);
+      }, FRAME_MS);
     };
     this.raf = requestAnimationFrame(loop);
   }
 
   stop() {
     this.running = false;
+    clearTimeout(this.timer);
     cancelAnimationFrame(this.raf);
     this.smooth.fill(0);
     this.drawFrame(false);

@@ -48,8 +48,24 @@ function chromiumCpu() {
     return false;
   };
   const byType = {};
-  for (const [pid, p] of procs) if (p.chromium && mine(pid)) byType[p.type] = (byType[p.type] || 0) + p.cpu;
-  return byType;
+  const rendererThreads = {};
+  for (const [pid, p] of procs) {
+    if (!p.chromium || !mine(pid)) continue;
+    byType[p.type] = (byType[p.type] || 0) + p.cpu;
+    if (p.type === 'renderer') {
+      for (const tid of fs.readdirSync(`/proc/${pid}/task`)) {
+        try {
+          const stat = fs.readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+          const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')).replace(/\d+$/, '#');
+          const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+          rendererThreads[name] = (rendererThreads[name] || 0) + (Number(fields[11]) + Number(fields[12])) / CLK_TCK;
+        } catch {
+          /* thread ended */
+        }
+      }
+    }
+  }
+  return { byType, rendererThreads };
 }
 
 const pct = (xs, q) => {
@@ -101,7 +117,11 @@ try {
   const lat = steady.map((s) => s.latencyMs);
   const e2e = steady.map((s) => s.endToEndMs).filter((x) => x !== null);
   const longTasks = await page.evaluate(() => window.__longTasks);
-  const cpuDelta = Object.fromEntries(Object.keys(cpu1).map((k) => [k, +(((cpu1[k] - (cpu0[k] || 0)) / wall) * 100).toFixed(2)]));
+  const percent = (a, b) => Object.fromEntries(
+    Object.keys(b).map((k) => [k, +(((b[k] - (a[k] || 0)) / wall) * 100).toFixed(2)]).filter(([, v]) => v > 0.05),
+  );
+  const cpuDelta = percent(cpu0.byType, cpu1.byType);
+  const threadDelta = percent(cpu0.rendererThreads, cpu1.rendererThreads);
 
   const result = {
     seconds: +wall.toFixed(1),
@@ -121,6 +141,7 @@ try {
       jsHeapMB: +(m1.JSHeapUsedSize / 1e6).toFixed(1),
     },
     processCpuPercentOfOneCore: cpuDelta,
+    rendererThreadsPercentOfOneCore: threadDelta,
     consoleErrors: errors,
   };
   fs.mkdirSync(path.join(HERE, 'results'), { recursive: true });
