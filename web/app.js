@@ -6,7 +6,12 @@ import { Connection } from './connection.js';
 import { Player } from './player.js';
 import { Visualizer } from './visualizer.js';
 
-const CHANNELS = 2;
+// Page options: ?channels=1 halves the bandwidth (mobile data); ?encoding=json takes the seed's
+// base64 AudioChunk messages instead of binary frames; ?engine=script forces the ScriptProcessor
+// fallback (used automatically where AudioWorklet is missing).
+const options = new URLSearchParams(location.search);
+const CHANNELS = options.get('channels') === '1' ? 1 : 2;
+const ENCODING = options.get('encoding') === 'json' ? 'json' : 'binary';
 const TONICS = ['C', 'C#', 'Db', 'D', 'Eb', 'E', 'F', 'F#', 'Gb', 'G', 'Ab', 'A', 'Bb', 'B'];
 const MODES = ['minor', 'major'];
 
@@ -19,8 +24,7 @@ const ui = {
   ctlIntensity: $('ctl-intensity'), ctlIntensityOut: $('ctl-intensity-out'), ctlError: $('ctl-error'),
 };
 
-// ?engine=script forces the ScriptProcessor fallback (used automatically without AudioWorklet).
-const player = new Player({ engine: new URLSearchParams(location.search).get('engine') });
+const player = new Player({ engine: options.get('engine') });
 const visual = new Visualizer($('scope'), player);
 let conn = null;
 
@@ -68,7 +72,7 @@ async function play() {
     return;
   }
   if (!model.playing) return; // stopped while the audio graph was being built
-  conn = new Connection({ channels: CHANNELS, encoding: 'binary' });
+  conn = new Connection({ channels: CHANNELS, encoding: ENCODING });
   conn.onAudio = onAudio;
   conn.onMessage = onMessage;
   conn.onState = onConnectionState;
@@ -219,7 +223,7 @@ function renderAbout() {
   const parts = [];
   if (model.version) parts.push(`ambientd ${model.version}`);
   if (model.backend) parts.push(`${model.backend} synthesis`);
-  parts.push(`${model.format.sample_rate / 1000} kHz stereo`);
+  parts.push(`${model.format.sample_rate / 1000} kHz ${CHANNELS === 1 ? 'mono' : 'stereo'}`);
   if (player.engine === 'script') parts.push('compatibility audio (no AudioWorklet here)');
   ui.about.textContent = parts.join(' · ');
 }

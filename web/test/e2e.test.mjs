@@ -106,6 +106,25 @@ test('without AudioWorklet (plain http on a LAN name) the same jitter buffer pla
   await page.close();
 });
 
+test('mono over JSON (?channels=1&encoding=json) plays the same way', async () => {
+  const { page, errors } = await openPage(browser, target.url, undefined, '/?channels=1&encoding=json');
+  pages.push(page);
+  await playAndWait(page);
+  const started = await stats(page);
+  await waitFor(async () => (await stats(page)).received >= started.received + 20, { what: '20 more chunks' });
+  const s = await stats(page);
+  assert.equal(s.outOfOrder, 0);
+  assert.equal(s.gaps, 0);
+  assert.ok((await peakEnergy(page)) > 0.005, 'it sounds');
+  if (USING_MOCK) {
+    const last = (await target.mockLog()).connections.at(-1);
+    assert.deepEqual([last.channels, last.encoding], [1, 'json']);
+  }
+  assert.match(await page.textContent('#about'), /mono/);
+  assert.deepEqual(errors, []);
+  await page.close();
+});
+
 test('stop fades out and goes quiet; play again starts afresh', async () => {
   const { page, errors } = await open();
   await playAndWait(page);
