@@ -12,6 +12,9 @@ import { Visualizer } from './visualizer.js';
 const options = new URLSearchParams(location.search);
 const CHANNELS = options.get('channels') === '1' ? 1 : 2;
 const ENCODING = options.get('encoding') === 'json' ? 'json' : 'binary';
+// Ask for this much of the daemon's recent history on play, so the buffer fills at once
+// instead of waiting for live chunks (the jitter buffer starts at its target, not earlier).
+const START_BACKLOG_CHUNKS = 4;
 const TONICS = ['C', 'C#', 'Db', 'D', 'Eb', 'E', 'F', 'F#', 'Gb', 'G', 'Ab', 'A', 'Bb', 'B'];
 const MODES = ['minor', 'major'];
 
@@ -61,6 +64,7 @@ async function play() {
   ui.play.dataset.playing = 'true';
   ui.play.setAttribute('aria-label', 'Stop');
   setStatus('Connecting…');
+  const live = liveSequence(); // in parallel with building the audio graph
   try {
     await player.start({ sampleRate: model.format.sample_rate || 44100, channels: CHANNELS });
   } catch (err) {
@@ -73,6 +77,8 @@ async function play() {
   }
   if (!model.playing) return; // stopped while the audio graph was being built
   conn = new Connection({ channels: CHANNELS, encoding: ENCODING });
+  const next = await live;
+  if (next !== null && next > START_BACKLOG_CHUNKS) conn.resumeAfter(next - 1 - START_BACKLOG_CHUNKS);
   conn.onAudio = onAudio;
   conn.onMessage = onMessage;
   conn.onState = onConnectionState;
@@ -94,6 +100,22 @@ async function stop() {
   if ('mediaSession' in navigator) navigator.mediaSession.playbackState = 'paused';
   logEvent('stop');
   await player.stop();
+}
+
+/** The daemon's next live sequence from /api/status, or null (then we simply start live). */
+async function liveSequence() {
+  const abort = new AbortController();
+  const timer = setTimeout(() => abort.abort(), 700);
+  try {
+    const response = await fetch('/api/status', { signal: abort.signal, cache: 'no-store' });
+    if (!response.ok) return null;
+    const next = Number((await response.json()).next_sequence);
+    return Number.isSafeInteger(next) ? next : null;
+  } catch {
+    return null;
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 function onAudio(seq, timestamp, buffer, offset, channels, restarted) {

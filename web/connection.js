@@ -46,6 +46,11 @@ export class Connection {
     return `${this.base}/ws?${params}`;
   }
 
+  /** Start from just after `seq` (a little history) instead of live. Call before start(). */
+  resumeAfter(seq) {
+    this.lastSeq = seq;
+  }
+
   start() {
     if (this.wanted) return;
     this.wanted = true;

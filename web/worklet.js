@@ -25,6 +25,10 @@ const RATE_DEADBAND_MS = 50;
 const MAX_SPEEDUP = 0.005; // ±0.5 % is a few cents of pitch: inaudible on slow pads
 const MAX_SLOWDOWN = 0.003;
 const STATS_INTERVAL_S = 0.25;
+// Right after a fresh start the music is still fading in, so a burst that lands then (the rest
+// of the page's small history request) is trimmed at once instead of by the slow rate trim.
+const STARTUP_WINDOW_S = 1.0;
+const STARTUP_EXCESS_MS = 150;
 
 const State = { IDLE: 'idle', BUFFERING: 'buffering', PLAYING: 'playing', STOPPING: 'stopping' };
 
@@ -86,10 +90,11 @@ export class JitterBufferProcessor extends Base {
 
     this.stats = {
       received: 0, inOrder: 0, outOfOrder: 0, duplicates: 0, late: 0,
-      gaps: 0, underruns: 0, outages: 0, skips: 0, firstSeq: -1, lastSeq: -1,
+      gaps: 0, underruns: 0, outages: 0, skips: 0, startSkips: 0, firstSeq: -1, lastSeq: -1,
     };
     this.lastStatsAt = 0;
     this.startedOnce = false;
+    this.freshStartAt = -Infinity;
 
     this.port.onmessage = (event) => this.onMessage(event.data);
   }
@@ -352,8 +357,21 @@ export class JitterBufferProcessor extends Base {
       this.readSeq = next;
       this.readPos = 0;
     }
-    const depthMs = (this.contiguousFrames() / this.streamRate) * 1000;
+    let depthMs = (this.contiguousFrames() / this.streamRate) * 1000;
     if (depthMs < this.targetMs) return;
+    if (!this.startedOnce) {
+      // A fresh start may come with a backlog (the page asks for a little to start at once):
+      // begin just far enough back to hold the target, not at the oldest chunk. (Less would
+      // lower the latency a little, but risks an underrun before the first live chunk.)
+      while (this.has(this.readSeq + 1)) {
+        const chunkMs = (this.slotFrames[this.readSeq % SLOTS] / this.streamRate) * 1000;
+        if (depthMs - chunkMs < this.targetMs) break;
+        depthMs -= chunkMs;
+        this.release(this.readSeq);
+        this.readSeq++;
+        this.readPos = 0;
+      }
+    }
     this.state = State.PLAYING;
     this.smoothedDepthMs = depthMs;
     this.rate = 1;
@@ -363,6 +381,7 @@ export class JitterBufferProcessor extends Base {
     this.rampTo(1, fade);
     if (!this.startedOnce) {
       this.startedOnce = true;
+      this.freshStartAt = this.clock.currentTime;
       this.port.postMessage({ type: 'started', currentTime: this.clock.currentTime });
     } else {
       this.port.postMessage({ type: 'resumed', currentTime: this.clock.currentTime });
@@ -380,7 +399,8 @@ export class JitterBufferProcessor extends Base {
       this.readPos = 0;
       return;
     }
-    // Nothing to play: fade the tail to silence.
+    // Nothing to play: fade the tail to silence. What arrives next is not a start-up burst.
+    this.freshStartAt = -Infinity;
     this.beginTail(false);
     this.gain = 0;
     this.gainGoal = 0;
@@ -402,7 +422,9 @@ export class JitterBufferProcessor extends Base {
   /** Far too much buffered (tab was suspended, burst after resume): jump to the target. */
   trimOverflow() {
     const depthMs = (this.contiguousFrames() / this.streamRate) * 1000;
-    if (depthMs <= Math.max(MAX_DEPTH_MS, this.targetMs * 3)) return;
+    const starting = this.clock.currentTime - this.freshStartAt < STARTUP_WINDOW_S;
+    const limit = starting ? this.targetMs + STARTUP_EXCESS_MS : Math.max(MAX_DEPTH_MS, this.targetMs * 3);
+    if (depthMs <= limit) return;
     let excessMs = depthMs - this.targetMs;
     let skipped = 0;
     while (this.has(this.readSeq + 1)) {
@@ -415,7 +437,8 @@ export class JitterBufferProcessor extends Base {
     }
     if (skipped > 0) {
       this.readPos = 0;
-      this.stats.skips += skipped;
+      if (starting) this.stats.startSkips += skipped;
+      else this.stats.skips += skipped;
       this.beginTail(true);
       this.smoothedDepthMs = (this.contiguousFrames() / this.streamRate) * 1000;
     }

@@ -131,7 +131,7 @@ try {
     endToEndMs: e2e.length ? { median: Math.round(pct(e2e, 0.5)), p95: Math.round(pct(e2e, 0.95)) } : null,
     bufferTargetMs: { start: samples[0].targetMs, end: final.targetMs },
     deviceLatencyMs: +final.deviceLatencyMs.toFixed(1),
-    chunks: { received: final.received, inOrder: final.inOrder, outOfOrder: final.outOfOrder, gaps: final.gaps, late: final.late, skips: final.skips },
+    chunks: { received: final.received, inOrder: final.inOrder, outOfOrder: final.outOfOrder, gaps: final.gaps, late: final.late, skips: final.skips, startSkips: final.startSkips },
     underruns: final.underruns,
     mainThread: {
       taskPercent: +(((m1.TaskDuration - m0.TaskDuration) / wall) * 100).toFixed(2),

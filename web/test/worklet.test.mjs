@@ -83,12 +83,19 @@ test('waits for the target depth, then fades in without a click', () => {
   const w = makeProcessor();
   w.chunk(3); // mid-stream: the first sample is far from zero
   assert.ok(w.render(CHUNK).every((v) => v === 0), 'silent while below the 250 ms target');
-  for (let s = 4; s < 13; s++) w.chunk(s);
-  const out = w.render(CHUNK * 8);
+  w.chunk(4);
+  w.chunk(5);
+  // Real time from here: one chunk arrives per chunk played.
+  const out = new Float32Array(CHUNK * 8);
+  for (let i = 0; i < 8; i++) {
+    w.chunk(6 + i);
+    out.set(w.render(CHUNK), i * CHUNK);
+  }
   assert.ok(w.messages.some((m) => m.type === 'started'), 'reports the start');
   assert.ok(maxStep(out) <= SINE_STEP, `no click at the start (max step ${maxStep(out)})`);
   const peakLate = Math.max(...out.subarray(out.length - CHUNK).map(Math.abs));
-  assert.ok(peakLate > 0.3, 'full level after the fade-in');
+  assert.ok(peakLate > 0.45, `full level after the fade-in (${peakLate})`);
+  assert.equal(lastStats(w).underruns, 0);
 });
 
 test('chunks arriving out of order are placed by sequence', () => {
@@ -135,9 +142,14 @@ test('an underrun while the link is down counts as an outage and keeps the targe
   assert.equal(s.targetMs, 250);
 });
 
-test('a huge backlog (suspended tab) is trimmed back to the target', () => {
+test('a huge backlog while playing (suspended tab) is trimmed back to the target', () => {
   const w = makeProcessor();
-  for (let s = 0; s < 50; s++) w.chunk(s); // 5 s at once
+  for (let s = 0; s < 3; s++) w.chunk(s);
+  for (let s = 3; s < 15; s++) {
+    w.chunk(s); // 1.2 s in real time: past the start-up window
+    w.render(CHUNK);
+  }
+  for (let s = 15; s < 65; s++) w.chunk(s); // then 5 s at once
   w.render(BLOCK * 4);
   const s = lastStats(w);
   assert.ok(s.skips > 0, 'skipped ahead');
@@ -156,10 +168,33 @@ test('a restarted stream (sequence starts again) is followed', () => {
   assert.ok(s.readSeq >= 0 && s.readSeq < 4, `reading the new stream (at ${s.readSeq})`);
 });
 
+test('a fresh start with a backlog begins at the target depth', () => {
+  const w = makeProcessor();
+  for (let s = 0; s < 10; s++) w.chunk(s); // 1 s at once (a resume backlog)
+  w.render(BLOCK);
+  const s = lastStats(w);
+  assert.equal(s.state, 'playing');
+  assert.ok(s.depthMs >= 250 && s.depthMs < 350, `starts ${s.depthMs} ms deep, just above the 250 ms target`);
+  assert.equal(s.skips, 0, 'nothing was heard, so nothing was skipped');
+});
+
+test('a burst right after the start is trimmed while the music fades in', () => {
+  const w = makeProcessor();
+  for (let s = 0; s < 3; s++) w.chunk(s);
+  w.render(BLOCK); // started
+  for (let s = 3; s < 8; s++) w.chunk(s); // the rest of the history request lands late
+  w.render(BLOCK);
+  const s = lastStats(w);
+  assert.ok(s.startSkips > 0 && s.skips === 0, `trimmed at start (${s.startSkips})`);
+  assert.ok(s.depthMs <= 250 + 150, `depth ${s.depthMs} ms near the target`);
+});
+
 test('a depth above target is trimmed by a gentle rate change, not a jump', () => {
   const w = makeProcessor();
-  for (let s = 0; s < 10; s++) w.chunk(s); // 1 s buffered against a 250 ms target
-  let next = 10;
+  for (let s = 0; s < 3; s++) w.chunk(s);
+  w.render(CHUNK * 11); // playing, past the startup window, about to run dry
+  for (let s = 3; s < 13; s++) w.chunk(s);
+  let next = 13; // a 1 s burst after an underrun: rebuffered and playing 1 s deep
   const out = new Float32Array(CHUNK * 40);
   for (let i = 0; i < 40; i++) {
     // keep feeding in real time: one chunk per 100 ms rendered
