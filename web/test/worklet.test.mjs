@@ -212,3 +212,36 @@ function lastStats(w) {
   w.proc.postStats();
   return w.messages.filter((m) => m.type === 'stats').at(-1);
 }
+
+/**
+ * Five simulated minutes where the sound card runs `drift` faster (+) or slower (-) than the
+ * daemon's clock: chunks arrive on the daemon's clock, frames leave on the card's.
+ */
+function driftRun(drift) {
+  const w = makeProcessor();
+  const cardFramesPerChunk = CHUNK / (1 + drift);
+  let seq = 0;
+  let due = 0;
+  const depths = [];
+  for (let frame = 0; frame < RATE * 300; frame += BLOCK) {
+    while (frame >= due) {
+      w.chunk(seq++, 0.2);
+      due += cardFramesPerChunk;
+    }
+    w.render(BLOCK);
+    if (frame % (RATE * 10) < BLOCK) depths.push(lastStats(w).smoothedDepthMs);
+  }
+  return { stats: lastStats(w), depths };
+}
+
+for (const drift of [0.001, -0.001]) {
+  test(`clock drift of ${drift * 100} % for 5 minutes: no underrun, the depth stays near the target`, () => {
+    const { stats, depths } = driftRun(drift);
+    assert.equal(stats.underruns, 0);
+    assert.equal(stats.skips, 0);
+    const late = depths.slice(6); // after the first minute
+    for (const d of late) {
+      assert.ok(Math.abs(d - stats.targetMs) < 150, `depth ${d.toFixed(0)} ms vs target ${stats.targetMs} ms (${late.map(Math.round)})`);
+    }
+  });
+}
