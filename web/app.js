@@ -299,7 +299,7 @@ function onConnectionState(state, detail) {
       ui.connText.textContent = state === 'offline' ? 'Offline' : 'Reconnecting';
       const tick = () => {
         const left = Math.max(0, Math.ceil((conn?.retryAt - performance.now()) / 1000));
-        const why = detail.reason ? ` (${detail.reason})` : '';
+        const why = detail.reason ? `: ${detail.reason}` : '';
         setStatus(`Connection lost${why}. Retrying in ${left} s — attempt ${detail.attempt}.`, 'warn');
       };
       tick();

@@ -120,7 +120,8 @@ export class Connection {
       clearInterval(this.stallTimer);
       if (this.ws !== ws) return;
       this.ws = null;
-      this.lastCloseReason = event.reason || (event.code === 1006 ? 'connection lost' : `closed (${event.code})`);
+      // 1006: no close frame at all (refused, reset, network gone); the status says "lost" already.
+      this.lastCloseReason = event.reason || (event.code === 1006 ? '' : `closed with code ${event.code}`);
       if (this.wanted) this.scheduleRetry(this.lastCloseReason);
       else this.setState('idle');
     };
