@@ -143,8 +143,8 @@ fn route(
     let path = request.uri().path();
     let known = matches!(
         path,
-        "/" | "/ws" | "/stream.wav" | "/healthz" | "/metrics" | "/api/status"
-    );
+        "/ws" | "/stream.wav" | "/healthz" | "/metrics" | "/api/status"
+    ) || super::assets::find(path).is_some();
     if known && request.method() != Method::GET && request.method() != Method::HEAD {
         return plain(StatusCode::METHOD_NOT_ALLOWED, "only GET is allowed here");
     }
@@ -160,8 +160,17 @@ fn route(
             "text/plain; version=0.0.4; charset=utf-8",
         ),
         "/api/status" => with_type(status_json(&state), "application/json"),
-        "/" => with_type(INDEX_HTML, "text/html; charset=utf-8"),
-        _ => plain(StatusCode::NOT_FOUND, format!("no such page: {path}")),
+        _ => match super::assets::find(path) {
+            Some(asset) => {
+                let mut response = with_type(asset.body, asset.content_type);
+                // Revalidate on every load, so a daemon upgrade is seen at once.
+                response
+                    .headers_mut()
+                    .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+                response
+            }
+            None => plain(StatusCode::NOT_FOUND, format!("no such page: {path}")),
+        },
     }
 }
 
@@ -280,14 +289,6 @@ fn websocket(
     }
     response
 }
-
-/// A placeholder until the web client lands.
-const INDEX_HTML: &str = "<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>ambientd</title></head>\n\
-<body><h1>ambientd</h1>\n<p>Endless ambient music.</p>\n<ul>\n\
-<li><a href=\"/stream.wav\">/stream.wav</a>: listen (mpv, VLC, ffplay or this browser)</li>\n\
-<li><code>/ws?channels=1|2&amp;encoding=json|binary</code>: WebSocket stream</li>\n\
-<li><a href=\"/api/status\">/api/status</a>, <a href=\"/metrics\">/metrics</a>, <a href=\"/healthz\">/healthz</a></li>\n\
-</ul>\n<audio controls src=\"/stream.wav\"></audio>\n</body></html>\n";
 
 #[cfg(test)]
 mod tests {

@@ -5,6 +5,7 @@
 //! ring ──▶ pacer (encode once) ──▶ fanout ──▶ per-listener queue (≤ 10) ──▶ ws / wav session
 //! ```
 
+pub mod assets;
 pub mod encode;
 pub mod fanout;
 pub mod http;
