@@ -87,7 +87,7 @@ impl PostStage {
             pad_filter: GlidingLowpass::new(rate, pad_cutoff(0.5)),
             delay: PingPongDelay::new(rate),
             reverb: Reverb::new(rate),
-            air: Air::new(0.5),
+            air: Air::new(rate, 0.5),
             dc_blockers: [DcBlocker::new(rate), DcBlocker::new(rate)],
             leveller: Leveller::new(rate),
             limiter: Limiter::new(rate),
