@@ -7,7 +7,7 @@
 //! period in noise this quiet, under music, cannot be heard. Playback is by frame number, so
 //! the output depends on time only, never on block sizes.
 
-use super::filter::{Biquad, one_pole_coefficient};
+use super::filter::{Biquad, one_pole_coefficient, ramp_index};
 
 /// Table length, frames (a power of two, ~6 s at 44.1 kHz).
 const TABLE_LEN: usize = 1 << 18;
@@ -86,20 +86,24 @@ impl Air {
 
     /// Adds one block of air into `out`, its level gliding to that of `intensity`.
     pub(super) fn add(&mut self, intensity: f32, out: [&mut [f32]; 2]) {
-        let [left, right] = out;
-        let n = left.len();
-        let right = &mut right[..n];
+        let n = out[0].len();
         let target = gain_for(intensity);
         let step = (target - self.gain) / n.max(1) as f32;
-        let mask = TABLE_LEN - 1;
-        for (i, (l, r)) in left.iter_mut().zip(right.iter_mut()).enumerate() {
-            let gain = self.gain + step * (i + 1) as f32;
-            let at = (self.frame + i) & mask;
-            *l += gain * self.table[at];
-            *r += gain * self.table[(at + TABLE_LEN / 2) & mask];
+        for (out, offset) in out.into_iter().zip([0, TABLE_LEN / 2]) {
+            let mut done = 0;
+            while done < n {
+                // A contiguous stretch of the table, so the loop vectorises.
+                let at = (self.frame + offset + done) % TABLE_LEN;
+                let take = (n - done).min(TABLE_LEN - at);
+                let noise = &self.table[at..at + take];
+                for (i, (y, &x)) in out[done..done + take].iter_mut().zip(noise).enumerate() {
+                    *y += (self.gain + step * ramp_index(done + i + 1)) * x;
+                }
+                done += take;
+            }
         }
         self.gain = target;
-        self.frame = (self.frame + n) & mask;
+        self.frame = (self.frame + n) % TABLE_LEN;
     }
 }
 

@@ -1,6 +1,6 @@
 //! The post stage: the stateful effects on the bus mix, always on the CPU. Pads through a
-//! brightness filter, the lead through a tempo-synced ping-pong delay, the bass kept dry and
-//! centred; pads, lead and echoes (and a little bass) into a large reverb; quiet "air" under
+//! brightness filter, the lead through a tone filter and a tempo-synced ping-pong echo, the
+//! bass kept dry and nearly mono; pads, lead and echoes (and a little bass) into a large reverb; quiet "air" under
 //! it all; then a DC blocker, the loudness leveller and the master limiter.
 //!
 //! Each effect is one file; this one wires them. Every buffer is allocated in
@@ -8,7 +8,7 @@
 //! input gives the same output, bit for bit.
 
 mod air;
-mod delay;
+mod colour;
 mod filter;
 mod leveller;
 mod limiter;
@@ -18,16 +18,18 @@ mod ring;
 use super::bus::{Bus, BusBuffers};
 use crate::audio::BLOCK_FRAMES;
 use air::Air;
-use delay::PingPongDelay;
-use filter::{DcBlocker, GlidingLowpass};
+use colour::{Colour, Corners};
+use filter::DcBlocker;
 use leveller::Leveller;
 use limiter::Limiter;
 use reverb::Reverb;
 
-/// Pad brightness: the pad lowpass's corner at intensity 0 and 1 (glides between, on a log
-/// scale).
-const PAD_CUTOFF_CALM_HZ: f32 = 900.0;
-const PAD_CUTOFF_BRIGHT_HZ: f32 = 7_000.0;
+/// Brightness: the corners of the pad and lead two-pole lowpasses at intensity 0 and 1
+/// (they glide between, on a log scale).
+const PAD_CUTOFF_CALM_HZ: f32 = 700.0;
+const PAD_CUTOFF_BRIGHT_HZ: f32 = 6_000.0;
+const LEAD_CUTOFF_CALM_HZ: f32 = 1_500.0;
+const LEAD_CUTOFF_BRIGHT_HZ: f32 = 6_000.0;
 /// Echo level against the dry lead at intensity 0 and 1.
 const ECHO_MIX_CALM: f32 = 0.22;
 const ECHO_MIX_BRIGHT: f32 = 0.4;
@@ -53,25 +55,30 @@ pub struct PostControls {
 /// The post-stage chain. All buffers are allocated in `new`; `process` never allocates.
 #[derive(Debug)]
 pub struct PostStage {
-    pad_filter: GlidingLowpass,
-    delay: PingPongDelay,
+    colour: Colour,
     reverb: Reverb,
     air: Air,
-    dc_blockers: [DcBlocker; 2],
+    dc_blocker: DcBlocker,
     leveller: Leveller,
     limiter: Limiter,
     /// Echo mix reached at the end of the last block (it glides with intensity).
     echo_mix: f32,
-    /// Scratch, one block each: filtered pads, echoes, reverb send, and the mix.
+    /// Scratch, one block each: filtered pads and lead, echoes, reverb send, and the mix.
     pad: [Vec<f32>; 2],
+    lead_dry: [Vec<f32>; 2],
     echo: [Vec<f32>; 2],
     send: Vec<f32>,
     mix: [Vec<f32>; 2],
 }
 
-fn pad_cutoff(intensity: f32) -> f32 {
+/// The lowpass corners for `intensity`: on a log scale between their calm and bright ends.
+fn corners(intensity: f32) -> Corners {
     let t = intensity.clamp(0.0, 1.0);
-    PAD_CUTOFF_CALM_HZ * (PAD_CUTOFF_BRIGHT_HZ / PAD_CUTOFF_CALM_HZ).powf(t)
+    let between = |calm: f32, bright: f32| calm * (bright / calm).powf(t);
+    Corners {
+        pad_hz: between(PAD_CUTOFF_CALM_HZ, PAD_CUTOFF_BRIGHT_HZ),
+        lead_hz: between(LEAD_CUTOFF_CALM_HZ, LEAD_CUTOFF_BRIGHT_HZ),
+    }
 }
 
 fn echo_mix(intensity: f32) -> f32 {
@@ -84,15 +91,15 @@ impl PostStage {
         let rate = sample_rate as f32;
         let block = || vec![0.0f32; BLOCK_FRAMES];
         PostStage {
-            pad_filter: GlidingLowpass::new(rate, pad_cutoff(0.5)),
-            delay: PingPongDelay::new(rate),
+            colour: Colour::new(rate, corners(0.5)),
             reverb: Reverb::new(rate),
             air: Air::new(rate, 0.5),
-            dc_blockers: [DcBlocker::new(rate), DcBlocker::new(rate)],
+            dc_blocker: DcBlocker::new(rate),
             leveller: Leveller::new(rate),
             limiter: Limiter::new(rate),
             echo_mix: echo_mix(0.5),
             pad: [block(), block()],
+            lead_dry: [block(), block()],
             echo: [block(), block()],
             send: block(),
             mix: [block(), block()],
@@ -105,48 +112,48 @@ impl PostStage {
         let n = buses.frames();
         assert_eq!(out.len(), 2 * n);
         let intensity = controls.intensity.clamp(0.0, 1.0);
-        let lead = [buses.channel(Bus::Lead, 0), buses.channel(Bus::Lead, 1)];
         let bass = [buses.channel(Bus::Bass, 0), buses.channel(Bus::Bass, 1)];
         let [pad_l, pad_r] = &mut self.pad;
         let (pad_l, pad_r) = (&mut pad_l[..n], &mut pad_r[..n]);
-        self.pad_filter.process(
-            pad_cutoff(intensity),
-            [buses.channel(Bus::Pad, 0), buses.channel(Bus::Pad, 1)],
-            [&mut *pad_l, &mut *pad_r],
-        );
+        pad_l.copy_from_slice(buses.channel(Bus::Pad, 0));
+        pad_r.copy_from_slice(buses.channel(Bus::Pad, 1));
+        let [lead_l, lead_r] = &mut self.lead_dry;
+        let (lead_l, lead_r) = (&mut lead_l[..n], &mut lead_r[..n]);
+        lead_l.copy_from_slice(buses.channel(Bus::Lead, 0));
+        lead_r.copy_from_slice(buses.channel(Bus::Lead, 1));
         let [echo_l, echo_r] = &mut self.echo;
         let (echo_l, echo_r) = (&mut echo_l[..n], &mut echo_r[..n]);
-        self.delay
-            .process(controls.bpm, lead, [&mut *echo_l, &mut *echo_r]);
+        self.colour.process(
+            corners(intensity),
+            controls.bpm,
+            [&mut *pad_l, &mut *pad_r],
+            [&mut *lead_l, &mut *lead_r],
+            [&mut *echo_l, &mut *echo_r],
+        );
 
         let send = &mut self.send[..n];
-        for i in 0..n {
-            send[i] = 0.5
-                * (PAD_SEND * (pad_l[i] + pad_r[i])
-                    + LEAD_SEND * (lead[0][i] + lead[1][i])
-                    + ECHO_SEND * (echo_l[i] + echo_r[i])
-                    + BASS_SEND * (bass[0][i] + bass[1][i]));
-        }
-
         let [mix_l, mix_r] = &mut self.mix;
         let (mix_l, mix_r) = (&mut mix_l[..n], &mut mix_r[..n]);
         let start_mix = self.echo_mix;
         let target_mix = echo_mix(intensity);
         let mix_step = (target_mix - start_mix) / n.max(1) as f32;
         for i in 0..n {
-            let echo = start_mix + mix_step * (i + 1) as f32;
+            send[i] = 0.5
+                * (PAD_SEND * (pad_l[i] + pad_r[i])
+                    + LEAD_SEND * (lead_l[i] + lead_r[i])
+                    + ECHO_SEND * (echo_l[i] + echo_r[i])
+                    + BASS_SEND * (bass[0][i] + bass[1][i]));
+            let echo = start_mix + mix_step * filter::ramp_index(i + 1);
             let bass_mid = 0.5 * (bass[0][i] + bass[1][i]);
             let bass_side = 0.5 * (bass[0][i] - bass[1][i]) * BASS_WIDTH;
-            mix_l[i] = pad_l[i] + lead[0][i] + echo * echo_l[i] + bass_mid + bass_side;
-            mix_r[i] = pad_r[i] + lead[1][i] + echo * echo_r[i] + bass_mid - bass_side;
+            mix_l[i] = pad_l[i] + lead_l[i] + echo * echo_l[i] + bass_mid + bass_side;
+            mix_r[i] = pad_r[i] + lead_r[i] + echo * echo_r[i] + bass_mid - bass_side;
         }
         self.echo_mix = target_mix;
-        // The reverb adds its return (scaled below) on top of the dry mix.
+        // The reverb adds its return on top of the dry mix.
         self.reverb.process(send, REVERB_WET, mix_l, mix_r);
         self.air.add(intensity, [&mut *mix_l, &mut *mix_r]);
-        for (dc, channel) in self.dc_blockers.iter_mut().zip([&mut *mix_l, &mut *mix_r]) {
-            dc.process(channel);
-        }
+        self.dc_blocker.process(mix_l, mix_r);
         self.leveller.process(mix_l, mix_r);
         self.limiter.process(mix_l, mix_r, out);
     }
