@@ -19,7 +19,7 @@ use super::bus::{Bus, BusBuffers};
 use crate::audio::BLOCK_FRAMES;
 use air::Air;
 use colour::{Colour, Corners};
-use filter::DcBlocker;
+use filter::{DcBlocker, Softener};
 use leveller::Leveller;
 use limiter::Limiter;
 use reverb::Reverb;
@@ -30,14 +30,17 @@ const PAD_CUTOFF_CALM_HZ: f32 = 700.0;
 const PAD_CUTOFF_BRIGHT_HZ: f32 = 6_000.0;
 const LEAD_CUTOFF_CALM_HZ: f32 = 1_500.0;
 const LEAD_CUTOFF_BRIGHT_HZ: f32 = 6_000.0;
+/// The dry lead's level: a little under the pads, so the line sits in the space (the reverb
+/// and echoes carry it) rather than on top of it.
+const LEAD_DRY: f32 = 0.8;
 /// Echo level against the dry lead at intensity 0 and 1.
-const ECHO_MIX_CALM: f32 = 0.22;
-const ECHO_MIX_BRIGHT: f32 = 0.4;
+const ECHO_MIX_CALM: f32 = 0.18;
+const ECHO_MIX_BRIGHT: f32 = 0.32;
 /// How much of the bass's stereo difference is kept (0 = mono).
 const BASS_WIDTH: f32 = 0.3;
 /// Sends into the reverb.
 const PAD_SEND: f32 = 0.7;
-const LEAD_SEND: f32 = 0.6;
+const LEAD_SEND: f32 = 0.7;
 const ECHO_SEND: f32 = 0.5;
 const BASS_SEND: f32 = 0.12;
 /// Reverb return level.
@@ -59,6 +62,7 @@ pub struct PostStage {
     reverb: Reverb,
     air: Air,
     dc_blocker: DcBlocker,
+    softener: Softener,
     leveller: Leveller,
     limiter: Limiter,
     /// Echo mix reached at the end of the last block (it glides with intensity).
@@ -95,6 +99,7 @@ impl PostStage {
             reverb: Reverb::new(rate),
             air: Air::new(rate, 0.5),
             dc_blocker: DcBlocker::new(rate),
+            softener: Softener::new(BLOCK_FRAMES),
             leveller: Leveller::new(rate),
             limiter: Limiter::new(rate),
             echo_mix: echo_mix(0.5),
@@ -146,14 +151,15 @@ impl PostStage {
             let echo = start_mix + mix_step * filter::ramp_index(i + 1);
             let bass_mid = 0.5 * (bass[0][i] + bass[1][i]);
             let bass_side = 0.5 * (bass[0][i] - bass[1][i]) * BASS_WIDTH;
-            mix_l[i] = pad_l[i] + lead_l[i] + echo * echo_l[i] + bass_mid + bass_side;
-            mix_r[i] = pad_r[i] + lead_r[i] + echo * echo_r[i] + bass_mid - bass_side;
+            mix_l[i] = pad_l[i] + LEAD_DRY * lead_l[i] + echo * echo_l[i] + bass_mid + bass_side;
+            mix_r[i] = pad_r[i] + LEAD_DRY * lead_r[i] + echo * echo_r[i] + bass_mid - bass_side;
         }
         self.echo_mix = target_mix;
         // The reverb adds its return on top of the dry mix.
         self.reverb.process(send, REVERB_WET, mix_l, mix_r);
         self.air.add(intensity, [&mut *mix_l, &mut *mix_r]);
         self.dc_blocker.process(mix_l, mix_r);
+        self.softener.process(mix_l, mix_r);
         self.leveller.process(mix_l, mix_r);
         self.limiter.process(mix_l, mix_r, out);
     }
