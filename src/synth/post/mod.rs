@@ -26,8 +26,8 @@ use reverb::Reverb;
 
 /// Brightness: the corners of the pad and lead two-pole lowpasses at intensity 0 and 1
 /// (they glide between, on a log scale).
-const PAD_CUTOFF_CALM_HZ: f32 = 700.0;
-const PAD_CUTOFF_BRIGHT_HZ: f32 = 6_000.0;
+const PAD_CUTOFF_CALM_HZ: f32 = 450.0;
+const PAD_CUTOFF_BRIGHT_HZ: f32 = 4_500.0;
 const LEAD_CUTOFF_CALM_HZ: f32 = 1_500.0;
 const LEAD_CUTOFF_BRIGHT_HZ: f32 = 6_000.0;
 /// The dry lead's level: a little under the pads, so the line sits in the space (the reverb
