@@ -2,15 +2,17 @@
 //! texture is never dead.
 //!
 //! The noise is computed once, in `new`, from a fixed-seed generator through a band filter,
-//! and played from a table: per sample it costs one read. The table lasts ~6 s and the right
-//! channel reads it half a table away from the left, so the two are uncorrelated; a 6 s
-//! period in noise this quiet, under music, cannot be heard. Playback is by frame number, so
-//! the output depends on time only, never on block sizes.
+//! into two small tables whose lengths are distinct primes (~0.37 s each, 128 KiB together,
+//! so they stay in cache). Each sample is the sum of one read from each: the pattern only
+//! repeats after the product of the lengths (over six minutes). The right channel reads both
+//! half a table away from the left, so the two are uncorrelated. Playback is by frame number,
+//! so the output depends on time only, never on block sizes.
 
 use super::filter::{Biquad, one_pole_coefficient, ramp_index};
 
-/// Table length, frames (a power of two, ~6 s at 44.1 kHz).
-const TABLE_LEN: usize = 1 << 18;
+/// Table lengths, frames: distinct primes, so the sum of the two repeats only after their
+/// product.
+const TABLE_LENS: [usize; 2] = [16_381, 16_411];
 /// The band: a high-pass and two lowpass poles, so the noise is a soft "breath" around
 /// 1–3 kHz with little above, never a hiss.
 const HIGH_PASS_HZ: f32 = 400.0;
@@ -24,10 +26,10 @@ const SEED: u32 = 0x2545_f491;
 /// The air generator.
 #[derive(Debug, Clone)]
 pub(super) struct Air {
-    /// Unit-RMS band-limited noise.
-    table: Vec<f32>,
-    /// Frame number of the next sample, modulo the table.
-    frame: usize,
+    /// Band-limited noise, each of RMS 1/√2 (so their sum has RMS 1).
+    tables: [Vec<f32>; 2],
+    /// Frame number of the next sample.
+    frame: u64,
     /// Gain reached at the end of the last block.
     gain: f32,
 }
@@ -37,9 +39,10 @@ fn gain_for(intensity: f32) -> f32 {
     10f32.powf(db / 20.0)
 }
 
-/// `TABLE_LEN` samples of unit-RMS band noise at `sample_rate`, the same every time.
-fn noise_table(sample_rate: f32) -> Vec<f32> {
-    let mut state = SEED;
+/// `len` samples of band noise of RMS `rms` at `sample_rate`, looping without a seam; the
+/// same for the same `seed`, every time.
+fn noise_table(sample_rate: f32, len: usize, seed: u32, rms: f32) -> Vec<f32> {
+    let mut state = seed;
     let mut white = move || {
         // xorshift32
         state ^= state << 13;
@@ -57,28 +60,30 @@ fn noise_table(sample_rate: f32) -> Vec<f32> {
     };
     // Run the filters in first, then fill the table; it loops, so a tenth of a second is
     // also faded across its seam.
-    for _ in 0..TABLE_LEN {
+    for _ in 0..len {
         shaped(white());
     }
-    let mut table: Vec<f32> = (0..TABLE_LEN).map(|_| shaped(white())).collect();
-    let fade = TABLE_LEN / 64;
+    let mut table: Vec<f32> = (0..len).map(|_| shaped(white())).collect();
+    let fade = len / 16;
     let tail: Vec<f32> = (0..fade).map(|_| shaped(white())).collect();
     for (i, t) in tail.iter().enumerate() {
         // Cross from the noise that would follow the end into the table's start.
         let w = i as f32 / fade as f32;
         table[i] = w * table[i] + (1.0 - w) * t;
     }
-    let rms =
-        (table.iter().map(|&x| f64::from(x).powi(2)).sum::<f64>() / TABLE_LEN as f64).sqrt() as f32;
-    table.iter_mut().for_each(|x| *x /= rms);
+    let measured =
+        (table.iter().map(|&x| f64::from(x).powi(2)).sum::<f64>() / len as f64).sqrt() as f32;
+    table.iter_mut().for_each(|x| *x *= rms / measured);
     table
 }
 
 impl Air {
     /// Air at `sample_rate`, starting at `intensity`.
     pub(super) fn new(sample_rate: f32, intensity: f32) -> Self {
+        let table =
+            |len, seed| noise_table(sample_rate, len, seed, std::f32::consts::FRAC_1_SQRT_2);
         Air {
-            table: noise_table(sample_rate),
+            tables: [table(TABLE_LENS[0], SEED), table(TABLE_LENS[1], !SEED)],
             frame: 0,
             gain: gain_for(intensity),
         }
@@ -89,21 +94,28 @@ impl Air {
         let n = out[0].len();
         let target = gain_for(intensity);
         let step = (target - self.gain) / n.max(1) as f32;
-        for (out, offset) in out.into_iter().zip([0, TABLE_LEN / 2]) {
+        let [a, b] = &self.tables;
+        for (channel, out) in (0u64..).zip(out) {
+            // The right channel reads half a table further on.
+            let start =
+                |len: usize| ((self.frame + channel * len as u64 / 2) % len as u64) as usize;
+            let (mut at_a, mut at_b) = (start(a.len()), start(b.len()));
             let mut done = 0;
             while done < n {
-                // A contiguous stretch of the table, so the loop vectorises.
-                let at = (self.frame + offset + done) % TABLE_LEN;
-                let take = (n - done).min(TABLE_LEN - at);
-                let noise = &self.table[at..at + take];
-                for (i, (y, &x)) in out[done..done + take].iter_mut().zip(noise).enumerate() {
-                    *y += (self.gain + step * ramp_index(done + i + 1)) * x;
+                // Stretches in which neither table wraps, so the loop vectorises.
+                let take = (n - done).min(a.len() - at_a).min(b.len() - at_b);
+                let (a, b) = (&a[at_a..at_a + take], &b[at_b..at_b + take]);
+                let out = &mut out[done..done + take];
+                for (i, ((y, &x), &z)) in out.iter_mut().zip(a).zip(b).enumerate() {
+                    *y += (self.gain + step * ramp_index(done + i + 1)) * (x + z);
                 }
                 done += take;
+                at_a = (at_a + take) % self.tables[0].len();
+                at_b = (at_b + take) % self.tables[1].len();
             }
         }
         self.gain = target;
-        self.frame = (self.frame + n) % TABLE_LEN;
+        self.frame += n as u64;
     }
 }
 
@@ -136,7 +148,8 @@ mod tests {
         );
         assert!((rms_db(&bright) - LEVEL_DB_BRIGHT).abs() < 1.5);
         assert_eq!(render(512, 0.5, 10_000), render(37, 0.5, 10_000));
-        assert_eq!(noise_table(44_100.0), noise_table(44_100.0));
+        let table = || noise_table(44_100.0, 1_000, SEED, 1.0);
+        assert_eq!(table(), table());
     }
 
     #[test]

@@ -22,6 +22,9 @@ const MAX_DELAY_SEC: f32 = 1.5;
 /// Added to what enters the loop, so that silence never circulates as denormals.
 const ANTI_DENORMAL: f32 = 1e-20;
 
+/// A block of stereo, left and right.
+type Stereo<'a> = [&'a mut [f32]; 2];
+
 /// The two-pole lowpasses' corners for one block.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(super) struct Corners {
@@ -49,10 +52,15 @@ impl Lowpass {
     }
 
     /// Coefficient at the block's start, and its change per frame, to reach `hz` at its end.
+    /// Changes too small to hear are skipped, so a steady corner gives a step of exactly 0.
     fn glide(&mut self, hz: f32, sample_rate: f32, frames: usize) -> (f32, f32) {
         let start = self.coefficient;
-        self.coefficient = one_pole_coefficient(hz, sample_rate);
-        (start, (self.coefficient - start) / frames.max(1) as f32)
+        let target = one_pole_coefficient(hz, sample_rate);
+        if (target - start).abs() <= 1e-6 {
+            return (start, 0.0);
+        }
+        self.coefficient = target;
+        (start, (target - start) / frames.max(1) as f32)
     }
 
     /// One frame: `y = (1 - a)·y + a·x` for each pole (one multiply and one add on the
@@ -144,6 +152,34 @@ impl Colour {
         let (echo_l, echo_r) = (&mut echo_l[..n], &mut echo_r[..n]);
         let (pad_a, pad_step) = self.pad_tone.glide(corners.pad_hz, self.sample_rate, n);
         let (lead_a, lead_step) = self.lead_tone.glide(corners.lead_hz, self.sample_rate, n);
+        let glides = [(pad_a, pad_step), (lead_a, lead_step)];
+        let blocks = ([pad_l, pad_r], [lead_l, lead_r], [echo_l, echo_r]);
+        let (pad_state, lead_state) = if pad_step == 0.0 && lead_step == 0.0 {
+            self.run::<false>(glides, blocks)
+        } else {
+            self.run::<true>(glides, blocks)
+        };
+        for (filter, state) in [
+            (&mut self.pad_tone, pad_state),
+            (&mut self.lead_tone, lead_state),
+        ] {
+            filter.state = state;
+            filter.state.iter_mut().for_each(flush_denormal);
+        }
+        self.echo_tone.iter_mut().for_each(flush_denormal);
+    }
+
+    /// The per-frame loop of [`Colour::process`]; `GLIDING` is false when neither lowpass
+    /// moves in this block, which spares the coefficient ramps. Returns the lowpass states.
+    #[inline(always)]
+    fn run<const GLIDING: bool>(
+        &mut self,
+        glides: [(f32, f32); 2],
+        blocks: (Stereo, Stereo, Stereo),
+    ) -> ([f32; 4], [f32; 4]) {
+        let [(pad_a, pad_step), (lead_a, lead_step)] = glides;
+        let ([pad_l, pad_r], [lead_l, lead_r], [echo_l, echo_r]) = blocks;
+        let n = pad_l.len();
         let mut pad_state = self.pad_tone.state;
         let mut lead_state = self.lead_tone.state;
         let (mask, a) = (self.mask, self.echo_coefficient);
@@ -151,15 +187,16 @@ impl Colour {
         let [mut tone_l, mut tone_r] = self.echo_tone;
         let mut write = self.write;
         for i in 0..n {
-            let ramp = ramp_index(i + 1);
+            let (pad_coefficient, lead_coefficient) = if GLIDING {
+                let ramp = ramp_index(i + 1);
+                (pad_a + pad_step * ramp, lead_a + lead_step * ramp)
+            } else {
+                (pad_a, lead_a)
+            };
             (pad_l[i], pad_r[i]) =
-                Lowpass::tick(&mut pad_state, pad_a + pad_step * ramp, pad_l[i], pad_r[i]);
-            let (dry_l, dry_r) = Lowpass::tick(
-                &mut lead_state,
-                lead_a + lead_step * ramp,
-                lead_l[i],
-                lead_r[i],
-            );
+                Lowpass::tick(&mut pad_state, pad_coefficient, pad_l[i], pad_r[i]);
+            let (dry_l, dry_r) =
+                Lowpass::tick(&mut lead_state, lead_coefficient, lead_l[i], lead_r[i]);
             lead_l[i] = dry_l;
             lead_r[i] = dry_r;
             // The echo.
@@ -185,15 +222,8 @@ impl Colour {
             write = (write + 1) & mask;
         }
         self.write = write;
-        for (filter, state) in [
-            (&mut self.pad_tone, pad_state),
-            (&mut self.lead_tone, lead_state),
-        ] {
-            filter.state = state;
-            filter.state.iter_mut().for_each(flush_denormal);
-        }
         self.echo_tone = [tone_l, tone_r];
-        self.echo_tone.iter_mut().for_each(flush_denormal);
+        (pad_state, lead_state)
     }
 }
 

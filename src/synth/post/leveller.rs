@@ -1,6 +1,6 @@
 //! The leveller: a slow automatic gain that holds the output near -20 LUFS whatever the
 //! intensity, density or seed. It measures an approximate K-weighted loudness of its input
-//! (BS.1770 pre-filter and RLB high-pass, on a 4× decimated copy) over the last 3 s and slews
+//! (BS.1770 pre-filter and RLB high-pass, on an 8× decimated copy) over the last 3 s and slews
 //! the gain a little at a time toward the target; during near-silence it holds still, so a
 //! pause is never pumped up into noise.
 
@@ -21,7 +21,7 @@ const INITIAL_GAIN_DB: f32 = 6.0;
 const MAX_RISE_DB_PER_SEC: f32 = 1.5;
 const MAX_FALL_DB_PER_SEC: f32 = 4.0;
 /// The sidechain runs on means of this many frames.
-const DECIMATION: usize = 4;
+const DECIMATION: usize = 8;
 /// One measurement segment (~0.1 s), and the window of segments the loudness is taken over.
 const SEGMENT_SEC: f32 = 0.1;
 const WINDOW_SEGMENTS: usize = 30;
