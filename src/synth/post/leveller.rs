@@ -16,7 +16,7 @@ const MAX_GAIN_DB: f32 = 24.0;
 /// Segments more than 10 LU below the window's mean are left out of it (as in EBU R128).
 const RELATIVE_GATE: f32 = 0.1;
 /// Gain at start: where it settles for typical music, so the first seconds are not loud.
-const INITIAL_GAIN_DB: f32 = 6.0;
+const INITIAL_GAIN_DB: f32 = 4.0;
 /// Fastest gain changes, dB per second (down faster than up: too loud matters more).
 const MAX_RISE_DB_PER_SEC: f32 = 1.5;
 const MAX_FALL_DB_PER_SEC: f32 = 4.0;
