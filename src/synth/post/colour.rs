@@ -186,6 +186,13 @@ impl Colour {
         let keep = 1.0 - a;
         let [mut tone_l, mut tone_r] = self.echo_tone;
         let mut write = self.write;
+        // Locals, not fields, in the loop: stores into the rings could otherwise alias them,
+        // and the compiler would reload every field each frame. Sliced to `mask + 1` so that
+        // indices `& mask` need no bounds check.
+        let (mut delay, next_delay) = (self.delay, self.next_delay);
+        let (mut fade_pos, fade_len) = (self.fade_pos, self.fade_len);
+        let left = &mut self.left[..=mask];
+        let right = &mut self.right[..=mask];
         for i in 0..n {
             let (pad_coefficient, lead_coefficient) = if GLIDING {
                 let ramp = ramp_index(i + 1);
@@ -200,27 +207,29 @@ impl Colour {
             lead_l[i] = dry_l;
             lead_r[i] = dry_r;
             // The echo.
-            let read = write.wrapping_sub(self.delay) & mask;
-            let (mut out_l, mut out_r) = (self.left[read], self.right[read]);
-            if self.next_delay != self.delay {
+            let read = write.wrapping_sub(delay) & mask;
+            let (mut out_l, mut out_r) = (left[read], right[read]);
+            if next_delay != delay {
                 // Crossfade (rare: only after a tempo change), linear over `fade_len`.
-                let other = write.wrapping_sub(self.next_delay) & mask;
-                let f = self.fade_pos as f32 / self.fade_len as f32;
-                out_l += f * (self.left[other] - out_l);
-                out_r += f * (self.right[other] - out_r);
-                self.fade_pos += 1;
-                if self.fade_pos == self.fade_len {
-                    self.delay = self.next_delay;
+                let other = write.wrapping_sub(next_delay) & mask;
+                let f = fade_pos as f32 / fade_len as f32;
+                out_l += f * (left[other] - out_l);
+                out_r += f * (right[other] - out_r);
+                fade_pos += 1;
+                if fade_pos == fade_len {
+                    delay = next_delay;
                 }
             }
             tone_l = keep * tone_l + a * out_l;
             tone_r = keep * tone_r + a * out_r;
-            self.left[write] = 0.5 * (dry_l + dry_r) + FEEDBACK * tone_r + ANTI_DENORMAL;
-            self.right[write] = FEEDBACK * tone_l;
+            left[write] = 0.5 * (dry_l + dry_r) + FEEDBACK * tone_r + ANTI_DENORMAL;
+            right[write] = FEEDBACK * tone_l;
             echo_l[i] = tone_l;
             echo_r[i] = tone_r;
             write = (write + 1) & mask;
         }
+        self.delay = delay;
+        self.fade_pos = fade_pos;
         self.write = write;
         self.echo_tone = [tone_l, tone_r];
         (pad_state, lead_state)
