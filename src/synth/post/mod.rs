@@ -1,7 +1,10 @@
-//! The post stage: the stateful effects on the bus mix, always on the CPU. Pads through a
-//! brightness filter, the lead through a tone filter and a tempo-synced ping-pong echo, the
-//! bass kept dry and nearly mono; pads, lead and echoes (and a little bass) into a large reverb; quiet "air" under
-//! it all; then a DC blocker, the loudness leveller and the master limiter.
+//! The post stage: the stateful effects on the bus mix, always on the CPU.
+//!
+//! Pads through a brightness lowpass, the lead through a tone lowpass and a tempo-synced
+//! ping-pong echo (`colour.rs`); the bass kept dry and nearly mono. Pads, lead and echoes (and
+//! a little bass) feed a large reverb (`reverb.rs`); quiet noise (`air.rs`) lies under it all.
+//! Then a DC blocker and a top-end softener (`filter.rs`), the loudness leveller
+//! (`leveller.rs`, toward -20 LUFS) and the master limiter (`limiter.rs`, -1.5 dBFS peak).
 //!
 //! Each effect is one file; this one wires them. Every buffer is allocated in
 //! [`PostStage::new`]; [`PostStage::process`] never allocates, locks or logs, and the same
@@ -44,7 +47,7 @@ const LEAD_SEND: f32 = 0.7;
 const ECHO_SEND: f32 = 0.5;
 const BASS_SEND: f32 = 0.12;
 /// Reverb return level.
-const REVERB_WET: f32 = 0.55;
+const REVERB_WET: f32 = 0.75;
 
 /// Continuous controls the post stage follows; it smooths them itself.
 #[derive(Debug, Clone, Copy, PartialEq)]
