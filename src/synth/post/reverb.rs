@@ -46,8 +46,6 @@ pub(super) struct Reverb {
     /// The longest stretch the network may process at once: its shortest line.
     chunk: usize,
     send: Vec<f32>,
-    /// Per line, `BLOCK_FRAMES + 1` samples: the previous read, then a stretch of reads.
-    reads: Vec<f32>,
     /// Per line, `BLOCK_FRAMES` samples: the damped, mixed samples to write back.
     feedback: Vec<f32>,
 }
@@ -97,7 +95,6 @@ impl Reverb {
             last_read: [0.0; LINES],
             chunk,
             send: vec![0.0; BLOCK_FRAMES],
-            reads: vec![0.0; LINES * (BLOCK_FRAMES + 1)],
             feedback: vec![0.0; LINES * BLOCK_FRAMES],
         }
     }
@@ -139,17 +136,18 @@ impl Reverb {
     /// Runs the network over `m` samples (no more than its shortest line) of the diffused
     /// send, from `start`, adding its output (times `wet`) into `out`.
     fn network(&mut self, start: usize, m: usize, wet: f32, out: [&mut [f32]; 2]) {
-        const ROW: usize = BLOCK_FRAMES + 1;
         let rows = self.feedback.chunks_exact_mut(BLOCK_FRAMES);
         for (l, (row, line)) in rows.zip(&self.lines).enumerate() {
-            let reads = &mut self.reads[l * ROW..l * ROW + m + 1];
-            reads[0] = self.last_read[l];
-            line.peek(&mut reads[1..]);
-            self.last_read[l] = reads[m];
+            // Damped straight from the ring, in its one or two stretches.
+            let (first, second) = line.delayed(m);
             let (now, before) = (self.damp_now[l], self.damp_before[l]);
-            for ((d, &x), &x_before) in row[..m].iter_mut().zip(&reads[1..]).zip(&reads[..m]) {
-                *d = now * x + before * x_before;
+            let (row_first, row_second) = row[..m].split_at_mut(first.len());
+            let mut last = self.last_read[l];
+            for (stretch, out) in [(first, row_first), (second, row_second)] {
+                damp(stretch, last, now, before, out);
+                last = stretch.last().copied().unwrap_or(last);
             }
+            self.last_read[l] = last;
         }
         let [out_l, out_r] = out;
         let (out_l, out_r) = (&mut out_l[..m], &mut out_r[..m]);
@@ -195,6 +193,18 @@ impl Reverb {
         {
             line.push(&row[..m]);
         }
+    }
+}
+
+/// The two-tap damping `out[i] = now * x[i] + before * x[i-1]`, where `x[-1]` is `previous`.
+#[inline(always)]
+fn damp(x: &[f32], previous: f32, now: f32, before: f32, out: &mut [f32]) {
+    let (Some(&first), Some(out_first)) = (x.first(), out.first_mut()) else {
+        return;
+    };
+    *out_first = now * first + before * previous;
+    for ((o, &x_now), &x_before) in out[1..].iter_mut().zip(&x[1..]).zip(x) {
+        *o = now * x_now + before * x_before;
     }
 }
 
