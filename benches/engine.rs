@@ -1,5 +1,6 @@
 //! Engine benchmarks: composing a phrase, rendering a whole 8-bar phrase through the full
-//! chain on one core (dispatched SIMD and the SSE2 baseline), and the voice stage alone.
+//! chain on one core (dispatched SIMD and the SSE2 baseline), the voice stage alone, and the
+//! post stage alone.
 
 use std::hint::black_box;
 
@@ -10,6 +11,7 @@ use ambientd::music::{Composer, Phrase};
 use ambientd::synth::VoiceStage;
 use ambientd::synth::bus::BusBuffers;
 use ambientd::synth::cpu::{CpuVoiceStage, Simd};
+use ambientd::synth::post::{PostControls, PostStage};
 use ambientd::synth::score::{MAX_VOICES, Score};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 
@@ -88,5 +90,41 @@ fn voice_stage(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, compose, render_phrase, voice_stage);
+fn post_stage(c: &mut Criterion) {
+    // Real bus audio: the voices of a block in the middle of a phrase, as in `voice_stage`.
+    let mut phrase = Phrase::with_capacity();
+    Composer::new(7).compose(&params(), &mut phrase);
+    let mut score = Score::new(SAMPLE_RATE);
+    score.add_phrase(&phrase, 0);
+    let mut voices = Vec::with_capacity(MAX_VOICES);
+    score.voices(
+        10 * u64::from(SAMPLE_RATE),
+        BLOCK_FRAMES,
+        (0.5, 0.5),
+        &mut voices,
+    );
+    let mut buses = BusBuffers::new();
+    CpuVoiceStage::default()
+        .render(&voices, &mut buses)
+        .unwrap();
+    let controls = PostControls {
+        intensity: 0.5,
+        bpm: 70.0,
+    };
+    let mut post = PostStage::new(SAMPLE_RATE);
+    let mut out = vec![0.0f32; BLOCK_FRAMES * CHANNELS];
+    // Ten seconds first, so the reverb, delay and leveller are in their steady state.
+    for _ in 0..10 * SAMPLE_RATE as usize / BLOCK_FRAMES {
+        post.process(&buses, &controls, &mut out);
+    }
+    let mut group = c.benchmark_group("post stage, one block");
+    // Elements are stereo frames: the time per element is the time per frame.
+    group.throughput(Throughput::Elements(BLOCK_FRAMES as u64));
+    group.bench_function(format!("{BLOCK_FRAMES} frames"), |b| {
+        b.iter(|| post.process(black_box(&buses), &controls, &mut out))
+    });
+    group.finish();
+}
+
+criterion_group!(benches, compose, render_phrase, voice_stage, post_stage);
 criterion_main!(benches);

@@ -1,84 +1,121 @@
 //! "Air": a very quiet, soft band of noise under the music, louder with intensity, so the
-//! texture is never dead. Deterministic: each sample is a hash of its frame number, so the
-//! noise depends on nothing but time (not on block sizes) and vectorises.
+//! texture is never dead.
+//!
+//! The noise is computed once, in `new`, from a fixed-seed generator through a band filter,
+//! into two small tables whose lengths are distinct primes (~0.37 s each, 128 KiB together,
+//! so they stay in cache). Each sample is the sum of one read from each: the pattern only
+//! repeats after the product of the lengths (over six minutes). The right channel reads both
+//! half a table away from the left, so the two are uncorrelated. Playback is by frame number,
+//! so the output depends on time only, never on block sizes.
 
-use crate::audio::BLOCK_FRAMES;
+use super::filter::{Biquad, one_pole_coefficient, ramp_index};
 
-/// The colouring filter, (1 + z⁻¹)⁵ (1 - z⁻¹): zero at DC and at Nyquist, a broad hump
-/// around 6 kHz, falling steeply above it — a soft hiss, not a harsh one.
-const TAPS: [f32; 7] = [1.0, 4.0, 5.0, 0.0, -5.0, -4.0, -1.0];
-const HISTORY: usize = TAPS.len() - 1;
-/// Makes the filtered noise unit RMS: uniform noise has RMS 1/√3, the taps' power gain is 84.
-const NORMALISE: f32 = 0.188_982_24; // √3 / √84
+/// Table lengths, frames: distinct primes, so the sum of the two repeats only after their
+/// product.
+const TABLE_LENS: [usize; 2] = [16_381, 16_411];
+/// The band: a high-pass and two lowpass poles, so the noise is a soft "breath" around
+/// 1–3 kHz with little above, never a hiss.
+const HIGH_PASS_HZ: f32 = 400.0;
+const LOW_PASS_HZ: f32 = 2_500.0;
 /// Air level (RMS, dB relative to full scale, before the leveller) at intensity 0 and 1.
-const LEVEL_DB_CALM: f32 = -66.0;
-const LEVEL_DB_BRIGHT: f32 = -58.0;
-
-/// lowbias32 (Chris Wellons): a fast integer hash with good avalanche.
-#[inline(always)]
-fn hash(mut x: u32) -> u32 {
-    x ^= x >> 16;
-    x = x.wrapping_mul(0x7feb_352d);
-    x ^= x >> 15;
-    x = x.wrapping_mul(0x846c_a68b);
-    x ^= x >> 16;
-    x
-}
-
-/// Uniform noise in [-1, 1) for frame `frame` of channel `channel`.
-#[inline(always)]
-fn white(frame: u32, channel: u32) -> f32 {
-    (hash(frame.wrapping_mul(2).wrapping_add(channel)) as i32) as f32 * (1.0 / 2_147_483_648.0)
-}
+const LEVEL_DB_CALM: f32 = -72.0;
+const LEVEL_DB_BRIGHT: f32 = -64.0;
+/// The generator's fixed seed.
+const SEED: u32 = 0x2545_f491;
 
 /// The air generator.
 #[derive(Debug, Clone)]
 pub(super) struct Air {
-    /// Frame number of the next sample (wraps after ~13 hours, which no one can hear).
-    frame: u32,
+    /// Band-limited noise, each of RMS 1/√2 (so their sum has RMS 1).
+    tables: [Vec<f32>; 2],
+    /// Frame number of the next sample.
+    frame: u64,
     /// Gain reached at the end of the last block.
     gain: f32,
-    noise: Vec<f32>,
 }
 
 fn gain_for(intensity: f32) -> f32 {
     let db = LEVEL_DB_CALM + (LEVEL_DB_BRIGHT - LEVEL_DB_CALM) * intensity.clamp(0.0, 1.0);
-    10f32.powf(db / 20.0) * NORMALISE
+    10f32.powf(db / 20.0)
+}
+
+/// `len` samples of band noise of RMS `rms` at `sample_rate`, looping without a seam; the
+/// same for the same `seed`, every time.
+fn noise_table(sample_rate: f32, len: usize, seed: u32, rms: f32) -> Vec<f32> {
+    let mut state = seed;
+    let mut white = move || {
+        // xorshift32
+        state ^= state << 13;
+        state ^= state >> 17;
+        state ^= state << 5;
+        (state as i32) as f32 * (1.0 / 2_147_483_648.0)
+    };
+    let mut high_pass = Biquad::high_pass(sample_rate, HIGH_PASS_HZ, 0.707);
+    let a = one_pole_coefficient(LOW_PASS_HZ, sample_rate);
+    let (mut low1, mut low2) = (0.0f32, 0.0f32);
+    let mut shaped = |x: f32| {
+        low1 += a * (high_pass.tick(x) - low1);
+        low2 += a * (low1 - low2);
+        low2
+    };
+    // Run the filters in first, then fill the table; it loops, so a tenth of a second is
+    // also faded across its seam.
+    for _ in 0..len {
+        shaped(white());
+    }
+    let mut table: Vec<f32> = (0..len).map(|_| shaped(white())).collect();
+    let fade = len / 16;
+    let tail: Vec<f32> = (0..fade).map(|_| shaped(white())).collect();
+    for (i, t) in tail.iter().enumerate() {
+        // Cross from the noise that would follow the end into the table's start.
+        let w = i as f32 / fade as f32;
+        table[i] = w * table[i] + (1.0 - w) * t;
+    }
+    let measured =
+        (table.iter().map(|&x| f64::from(x).powi(2)).sum::<f64>() / len as f64).sqrt() as f32;
+    table.iter_mut().for_each(|x| *x *= rms / measured);
+    table
 }
 
 impl Air {
-    /// Air starting at `intensity`.
-    pub(super) fn new(intensity: f32) -> Self {
+    /// Air at `sample_rate`, starting at `intensity`.
+    pub(super) fn new(sample_rate: f32, intensity: f32) -> Self {
+        let table =
+            |len, seed| noise_table(sample_rate, len, seed, std::f32::consts::FRAC_1_SQRT_2);
         Air {
+            tables: [table(TABLE_LENS[0], SEED), table(TABLE_LENS[1], !SEED)],
             frame: 0,
             gain: gain_for(intensity),
-            noise: vec![0.0; BLOCK_FRAMES + HISTORY],
         }
     }
 
     /// Adds one block of air into `out`, its level gliding to that of `intensity`.
     pub(super) fn add(&mut self, intensity: f32, out: [&mut [f32]; 2]) {
         let n = out[0].len();
-        assert!(n <= BLOCK_FRAMES);
         let target = gain_for(intensity);
         let step = (target - self.gain) / n.max(1) as f32;
-        let first = self.frame.wrapping_sub(HISTORY as u32);
-        for (channel, out) in (0u32..).zip(out) {
-            let noise = &mut self.noise[..n + HISTORY];
-            for (j, x) in (0u32..).zip(noise.iter_mut()) {
-                *x = white(first.wrapping_add(j), channel);
-            }
-            for (i, y) in out[..n].iter_mut().enumerate() {
-                let window = &noise[i..i + TAPS.len()];
-                let mut coloured = 0.0;
-                for (t, &x) in TAPS.iter().rev().zip(window) {
-                    coloured += t * x;
+        let [a, b] = &self.tables;
+        for (channel, out) in (0u64..).zip(out) {
+            // The right channel reads half a table further on.
+            let start =
+                |len: usize| ((self.frame + channel * len as u64 / 2) % len as u64) as usize;
+            let (mut at_a, mut at_b) = (start(a.len()), start(b.len()));
+            let mut done = 0;
+            while done < n {
+                // Stretches in which neither table wraps, so the loop vectorises.
+                let take = (n - done).min(a.len() - at_a).min(b.len() - at_b);
+                let (a, b) = (&a[at_a..at_a + take], &b[at_b..at_b + take]);
+                let out = &mut out[done..done + take];
+                for (i, ((y, &x), &z)) in out.iter_mut().zip(a).zip(b).enumerate() {
+                    *y += (self.gain + step * ramp_index(done + i + 1)) * (x + z);
                 }
-                *y += (self.gain + step * (i + 1) as f32) * coloured;
+                done += take;
+                at_a = (at_a + take) % self.tables[0].len();
+                at_b = (at_b + take) % self.tables[1].len();
             }
         }
         self.gain = target;
-        self.frame = self.frame.wrapping_add(n as u32);
+        self.frame += n as u64;
     }
 }
 
@@ -87,7 +124,7 @@ mod tests {
     use super::*;
 
     fn render(block: usize, intensity: f32, frames: usize) -> (Vec<f32>, Vec<f32>) {
-        let mut air = Air::new(intensity);
+        let mut air = Air::new(44_100.0, intensity);
         let mut left = vec![0.0; frames];
         let mut right = vec![0.0; frames];
         for (l, r) in left.chunks_mut(block).zip(right.chunks_mut(block)) {
@@ -105,21 +142,29 @@ mod tests {
         let (calm, _) = render(512, 0.0, 44_100);
         let (bright, _) = render(512, 1.0, 44_100);
         assert!(
-            (rms_db(&calm) - LEVEL_DB_CALM).abs() < 1.0,
+            (rms_db(&calm) - LEVEL_DB_CALM).abs() < 1.5,
             "{}",
             rms_db(&calm)
         );
-        assert!((rms_db(&bright) - LEVEL_DB_BRIGHT).abs() < 1.0);
+        assert!((rms_db(&bright) - LEVEL_DB_BRIGHT).abs() < 1.5);
         assert_eq!(render(512, 0.5, 10_000), render(37, 0.5, 10_000));
+        let table = || noise_table(44_100.0, 1_000, SEED, 1.0);
+        assert_eq!(table(), table());
     }
 
     #[test]
-    fn left_and_right_are_different_noise_without_dc() {
+    fn left_and_right_are_different_noise_without_dc_or_highs() {
         let (left, right) = render(512, 1.0, 44_100);
         let dot: f32 = left.iter().zip(&right).map(|(a, b)| a * b).sum();
         let power: f32 = left.iter().map(|a| a * a).sum();
         assert!((dot / power).abs() < 0.05);
         let mean = left.iter().sum::<f32>() / left.len() as f32;
         assert!(mean.abs() < 1e-5);
+        // Soft: the second difference (which weighs highs) is much smaller than the signal.
+        let second: f32 = left
+            .windows(3)
+            .map(|w| (w[2] - 2.0 * w[1] + w[0]).powi(2))
+            .sum();
+        assert!(second < 0.2 * power, "{}", second / power);
     }
 }

@@ -1,10 +1,10 @@
 //! The leveller: a slow automatic gain that holds the output near -20 LUFS whatever the
 //! intensity, density or seed. It measures an approximate K-weighted loudness of its input
-//! (BS.1770 pre-filter and RLB high-pass, on a 4× decimated copy) over the last 3 s and slews
+//! (BS.1770 pre-filter and RLB high-pass, on an 8× decimated copy) over the last 3 s and slews
 //! the gain a little at a time toward the target; during near-silence it holds still, so a
 //! pause is never pumped up into noise.
 
-use super::filter::Biquad;
+use super::filter::{Biquad, ramp_index};
 
 /// The loudness the output settles at (EBU R128 integrated, LUFS).
 const TARGET_LUFS: f32 = -20.0;
@@ -16,12 +16,12 @@ const MAX_GAIN_DB: f32 = 24.0;
 /// Segments more than 10 LU below the window's mean are left out of it (as in EBU R128).
 const RELATIVE_GATE: f32 = 0.1;
 /// Gain at start: where it settles for typical music, so the first seconds are not loud.
-const INITIAL_GAIN_DB: f32 = 6.0;
+const INITIAL_GAIN_DB: f32 = 4.0;
 /// Fastest gain changes, dB per second (down faster than up: too loud matters more).
 const MAX_RISE_DB_PER_SEC: f32 = 1.5;
 const MAX_FALL_DB_PER_SEC: f32 = 4.0;
 /// The sidechain runs on means of this many frames.
-const DECIMATION: usize = 4;
+const DECIMATION: usize = 8;
 /// One measurement segment (~0.1 s), and the window of segments the loudness is taken over.
 const SEGMENT_SEC: f32 = 0.1;
 const WINDOW_SEGMENTS: usize = 30;
@@ -108,7 +108,7 @@ impl Leveller {
             self.measure(l, r);
             let (gain, step, pos) = (self.ramp_start, self.ramp_step, self.ramp_pos);
             for (i, (x, y)) in l.iter_mut().zip(r.iter_mut()).enumerate() {
-                let g = gain + step * (pos + i) as f32;
+                let g = gain + step * ramp_index(pos + i);
                 *x *= g;
                 *y *= g;
             }
@@ -122,23 +122,47 @@ impl Leveller {
 
     /// Feeds the sidechain; `left` and `right` end no later than the running segment.
     fn measure(&mut self, left: &[f32], right: &[f32]) {
-        let mut energy = self.segment_energy;
-        for (&l, &r) in left.iter().zip(right) {
-            self.gather[0] += l;
-            self.gather[1] += r;
-            self.gathered += 1;
-            if self.gathered == DECIMATION {
-                for ch in 0..2 {
-                    let x = self.gather[ch] * (1.0 / DECIMATION as f32);
-                    let y = self.high_pass[ch].tick(self.shelf[ch].tick(x));
-                    energy += y * y;
-                }
-                self.gather = [0.0; 2];
-                self.gathered = 0;
-                self.segment_samples += 1;
-            }
+        let n = left.len();
+        let right = &right[..n];
+        // First complete the group of frames left open by the last call.
+        let open = ((DECIMATION - self.gathered) % DECIMATION).min(n);
+        for i in 0..open {
+            self.gather[0] += left[i];
+            self.gather[1] += right[i];
         }
-        self.segment_energy = energy;
+        self.gathered += open;
+        if self.gathered == DECIMATION {
+            let [l, r] = self.gather;
+            self.weigh(l, r);
+            self.gather = [0.0; 2];
+            self.gathered = 0;
+        }
+        // Then whole groups, then the start of the next.
+        let (left, right) = (&left[open..], &right[open..]);
+        let groups = left
+            .chunks_exact(DECIMATION)
+            .zip(right.chunks_exact(DECIMATION));
+        for (l, r) in groups {
+            self.weigh(l.iter().sum(), r.iter().sum());
+        }
+        let rest = left.len() % DECIMATION;
+        if rest > 0 {
+            self.gather = [
+                left[left.len() - rest..].iter().sum(),
+                right[right.len() - rest..].iter().sum(),
+            ];
+            self.gathered = rest;
+        }
+    }
+
+    /// One decimated sample (sums of `DECIMATION` frames) through the K-weighting.
+    #[inline(always)]
+    fn weigh(&mut self, left_sum: f32, right_sum: f32) {
+        const MEAN: f32 = 1.0 / DECIMATION as f32;
+        let l = self.high_pass[0].tick(self.shelf[0].tick(left_sum * MEAN));
+        let r = self.high_pass[1].tick(self.shelf[1].tick(right_sum * MEAN));
+        self.segment_energy += l * l + r * r;
+        self.segment_samples += 1;
     }
 
     /// Closes a segment: updates the window, and sets the next segment's gain ramp.

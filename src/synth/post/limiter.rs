@@ -6,6 +6,9 @@
 //! slowly), averaged over `W` frames; the audio is delayed by `W - 1` frames. Every value
 //! in that average is at most the delayed frame's own `g`, so their mean is too.
 
+use super::filter::peak;
+use crate::audio::BLOCK_FRAMES;
+
 /// Ceiling, dBFS (sample peak).
 pub(super) const CEILING_DBFS: f32 = -1.5;
 /// Lookahead: the gain starts falling this long before a peak.
@@ -16,7 +19,7 @@ const RELEASE_SEC: f32 = 0.2;
 /// it reaches 1 exactly.
 const SNAP: f32 = 1e-5;
 
-/// The limiter. Its rings are sized in `new`.
+/// The limiter. Its buffers are sized in `new`.
 #[derive(Debug, Clone)]
 pub(super) struct Limiter {
     ceiling: f32,
@@ -36,17 +39,17 @@ pub(super) struct Limiter {
     /// Sum of `held`, and how many frames in a row `envelope` has been exactly 1.
     sum: f32,
     unity_run: usize,
-    /// Interleaved stereo delay of `window - 1` frames.
-    audio: Vec<f32>,
-    audio_mask: usize,
-    audio_pos: usize,
+    /// Per channel, the last `window - 1` input frames, then room for a block: the delay.
+    delayed: [Vec<f32>; 2],
+    /// The gain of each frame of the block being processed.
+    gains: Vec<f32>,
 }
 
 impl Limiter {
     /// A limiter at `sample_rate`, passing audio at unity gain.
     pub(super) fn new(sample_rate: f32) -> Self {
         let window = ((LOOKAHEAD_SEC * sample_rate) as usize).max(2);
-        let frames = window.next_power_of_two();
+        let delay_line = || vec![0.0; window - 1 + BLOCK_FRAMES];
         Limiter {
             ceiling: 10f32.powf(CEILING_DBFS / 20.0),
             window,
@@ -59,9 +62,8 @@ impl Limiter {
             release: 1.0 - (-1.0 / (RELEASE_SEC * sample_rate)).exp(),
             sum: window as f32,
             unity_run: window,
-            audio: vec![0.0; 2 * frames],
-            audio_mask: frames - 1,
-            audio_pos: 0,
+            delayed: [delay_line(), delay_line()],
+            gains: vec![1.0; BLOCK_FRAMES],
         }
     }
 
@@ -70,44 +72,44 @@ impl Limiter {
         self.window - 1
     }
 
-    /// Limits one block: `left` and `right` in, interleaved stereo out.
+    /// Limits one block (at most `BLOCK_FRAMES`): `left` and `right` in, interleaved stereo
+    /// out.
     pub(super) fn process(&mut self, left: &[f32], right: &[f32], out: &mut [f32]) {
         let n = left.len();
+        let latency = self.latency();
         let (right, out) = (&right[..n], &mut out[..2 * n]);
-        let peak = left
-            .iter()
-            .chain(right)
-            .fold(0.0f32, |m, &x| m.max(x.abs()));
-        if peak <= self.ceiling && self.unity_run >= self.window {
-            // Idle: every gain in both windows is exactly 1 and stays so; the slow path
-            // would compute exactly this.
-            self.delay_only(left, right, out);
+        for (delayed, input) in self.delayed.iter_mut().zip([left, right]) {
+            delayed[latency..latency + n].copy_from_slice(input);
+        }
+        let peak = peak(left).max(peak(right));
+        // Idle: every gain in both windows is exactly 1 and stays so; the per-frame path
+        // would compute exactly what the copy below does.
+        let idle = peak <= self.ceiling && self.unity_run >= self.window;
+        if idle {
             self.unity_run = self.unity_run.saturating_add(n);
         } else {
             for i in 0..n {
-                let gain = self.next_gain(left[i], right[i]);
-                let (l, r) = self.delay(left[i], right[i]);
-                out[2 * i] = l * gain;
-                out[2 * i + 1] = r * gain;
+                self.gains[i] = self.next_gain(left[i], right[i]);
             }
         }
-    }
-
-    #[inline]
-    fn delay(&mut self, left: f32, right: f32) -> (f32, f32) {
-        let write = 2 * self.audio_pos;
-        self.audio[write] = left;
-        self.audio[write + 1] = right;
-        let read = 2 * (self.audio_pos.wrapping_sub(self.latency()) & self.audio_mask);
-        self.audio_pos = (self.audio_pos + 1) & self.audio_mask;
-        (self.audio[read], self.audio[read + 1])
-    }
-
-    fn delay_only(&mut self, left: &[f32], right: &[f32], out: &mut [f32]) {
-        for ((&l, &r), frame) in left.iter().zip(right).zip(out.chunks_exact_mut(2)) {
-            let (dl, dr) = self.delay(l, r);
-            frame[0] = dl;
-            frame[1] = dr;
+        let [delayed_l, delayed_r] = &self.delayed;
+        let frames = out
+            .chunks_exact_mut(2)
+            .zip(&delayed_l[..n])
+            .zip(&delayed_r[..n]);
+        if idle {
+            for ((frame, &l), &r) in frames {
+                frame[0] = l;
+                frame[1] = r;
+            }
+        } else {
+            for (((frame, &l), &r), &gain) in frames.zip(&self.gains) {
+                frame[0] = l * gain;
+                frame[1] = r * gain;
+            }
+        }
+        for delayed in &mut self.delayed {
+            delayed.copy_within(n..n + latency, 0);
         }
     }
 

@@ -1,14 +1,17 @@
-//! The post stage: the stateful effects on the bus mix, always on the CPU. Pads through a
-//! brightness filter, the lead through a tempo-synced ping-pong delay, the bass kept dry and
-//! centred; pads, lead and echoes (and a little bass) into a large reverb; quiet "air" under
-//! it all; then a DC blocker, the loudness leveller and the master limiter.
+//! The post stage: the stateful effects on the bus mix, always on the CPU.
+//!
+//! Pads through a brightness lowpass, the lead through a tone lowpass and a tempo-synced
+//! ping-pong echo (`colour.rs`); the bass kept dry and nearly mono. Pads, lead and echoes (and
+//! a little bass) feed a large reverb (`reverb.rs`); quiet noise (`air.rs`) lies under it all.
+//! Then a DC blocker and a top-end softener (`filter.rs`), the loudness leveller
+//! (`leveller.rs`, toward -20 LUFS) and the master limiter (`limiter.rs`, -1.5 dBFS peak).
 //!
 //! Each effect is one file; this one wires them. Every buffer is allocated in
 //! [`PostStage::new`]; [`PostStage::process`] never allocates, locks or logs, and the same
 //! input gives the same output, bit for bit.
 
 mod air;
-mod delay;
+mod colour;
 mod filter;
 mod leveller;
 mod limiter;
@@ -18,28 +21,33 @@ mod ring;
 use super::bus::{Bus, BusBuffers};
 use crate::audio::BLOCK_FRAMES;
 use air::Air;
-use delay::PingPongDelay;
-use filter::{DcBlocker, GlidingLowpass};
+use colour::{Colour, Corners};
+use filter::{DcBlocker, Softener};
 use leveller::Leveller;
 use limiter::Limiter;
 use reverb::Reverb;
 
-/// Pad brightness: the pad lowpass's corner at intensity 0 and 1 (glides between, on a log
-/// scale).
-const PAD_CUTOFF_CALM_HZ: f32 = 900.0;
-const PAD_CUTOFF_BRIGHT_HZ: f32 = 7_000.0;
+/// Brightness: the corners of the pad and lead two-pole lowpasses at intensity 0 and 1
+/// (they glide between, on a log scale).
+const PAD_CUTOFF_CALM_HZ: f32 = 450.0;
+const PAD_CUTOFF_BRIGHT_HZ: f32 = 4_500.0;
+const LEAD_CUTOFF_CALM_HZ: f32 = 1_500.0;
+const LEAD_CUTOFF_BRIGHT_HZ: f32 = 6_000.0;
+/// The dry lead's level: a little under the pads, so the line sits in the space (the reverb
+/// and echoes carry it) rather than on top of it.
+const LEAD_DRY: f32 = 0.8;
 /// Echo level against the dry lead at intensity 0 and 1.
-const ECHO_MIX_CALM: f32 = 0.22;
-const ECHO_MIX_BRIGHT: f32 = 0.4;
+const ECHO_MIX_CALM: f32 = 0.18;
+const ECHO_MIX_BRIGHT: f32 = 0.32;
 /// How much of the bass's stereo difference is kept (0 = mono).
 const BASS_WIDTH: f32 = 0.3;
 /// Sends into the reverb.
 const PAD_SEND: f32 = 0.7;
-const LEAD_SEND: f32 = 0.6;
+const LEAD_SEND: f32 = 0.7;
 const ECHO_SEND: f32 = 0.5;
 const BASS_SEND: f32 = 0.12;
 /// Reverb return level.
-const REVERB_WET: f32 = 0.55;
+const REVERB_WET: f32 = 0.75;
 
 /// Continuous controls the post stage follows; it smooths them itself.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -53,25 +61,31 @@ pub struct PostControls {
 /// The post-stage chain. All buffers are allocated in `new`; `process` never allocates.
 #[derive(Debug)]
 pub struct PostStage {
-    pad_filter: GlidingLowpass,
-    delay: PingPongDelay,
+    colour: Colour,
     reverb: Reverb,
     air: Air,
-    dc_blockers: [DcBlocker; 2],
+    dc_blocker: DcBlocker,
+    softener: Softener,
     leveller: Leveller,
     limiter: Limiter,
     /// Echo mix reached at the end of the last block (it glides with intensity).
     echo_mix: f32,
-    /// Scratch, one block each: filtered pads, echoes, reverb send, and the mix.
+    /// Scratch, one block each: filtered pads and lead, echoes, reverb send, and the mix.
     pad: [Vec<f32>; 2],
+    lead_dry: [Vec<f32>; 2],
     echo: [Vec<f32>; 2],
     send: Vec<f32>,
     mix: [Vec<f32>; 2],
 }
 
-fn pad_cutoff(intensity: f32) -> f32 {
+/// The lowpass corners for `intensity`: on a log scale between their calm and bright ends.
+fn corners(intensity: f32) -> Corners {
     let t = intensity.clamp(0.0, 1.0);
-    PAD_CUTOFF_CALM_HZ * (PAD_CUTOFF_BRIGHT_HZ / PAD_CUTOFF_CALM_HZ).powf(t)
+    let between = |calm: f32, bright: f32| calm * (bright / calm).powf(t);
+    Corners {
+        pad_hz: between(PAD_CUTOFF_CALM_HZ, PAD_CUTOFF_BRIGHT_HZ),
+        lead_hz: between(LEAD_CUTOFF_CALM_HZ, LEAD_CUTOFF_BRIGHT_HZ),
+    }
 }
 
 fn echo_mix(intensity: f32) -> f32 {
@@ -84,15 +98,16 @@ impl PostStage {
         let rate = sample_rate as f32;
         let block = || vec![0.0f32; BLOCK_FRAMES];
         PostStage {
-            pad_filter: GlidingLowpass::new(rate, pad_cutoff(0.5)),
-            delay: PingPongDelay::new(rate),
+            colour: Colour::new(rate, corners(0.5)),
             reverb: Reverb::new(rate),
-            air: Air::new(0.5),
-            dc_blockers: [DcBlocker::new(rate), DcBlocker::new(rate)],
+            air: Air::new(rate, 0.5),
+            dc_blocker: DcBlocker::new(rate),
+            softener: Softener::new(BLOCK_FRAMES),
             leveller: Leveller::new(rate),
             limiter: Limiter::new(rate),
             echo_mix: echo_mix(0.5),
             pad: [block(), block()],
+            lead_dry: [block(), block()],
             echo: [block(), block()],
             send: block(),
             mix: [block(), block()],
@@ -105,49 +120,118 @@ impl PostStage {
         let n = buses.frames();
         assert_eq!(out.len(), 2 * n);
         let intensity = controls.intensity.clamp(0.0, 1.0);
-        let lead = [buses.channel(Bus::Lead, 0), buses.channel(Bus::Lead, 1)];
         let bass = [buses.channel(Bus::Bass, 0), buses.channel(Bus::Bass, 1)];
         let [pad_l, pad_r] = &mut self.pad;
         let (pad_l, pad_r) = (&mut pad_l[..n], &mut pad_r[..n]);
-        self.pad_filter.process(
-            pad_cutoff(intensity),
-            [buses.channel(Bus::Pad, 0), buses.channel(Bus::Pad, 1)],
-            [&mut *pad_l, &mut *pad_r],
-        );
+        pad_l.copy_from_slice(buses.channel(Bus::Pad, 0));
+        pad_r.copy_from_slice(buses.channel(Bus::Pad, 1));
+        let [lead_l, lead_r] = &mut self.lead_dry;
+        let (lead_l, lead_r) = (&mut lead_l[..n], &mut lead_r[..n]);
+        lead_l.copy_from_slice(buses.channel(Bus::Lead, 0));
+        lead_r.copy_from_slice(buses.channel(Bus::Lead, 1));
         let [echo_l, echo_r] = &mut self.echo;
         let (echo_l, echo_r) = (&mut echo_l[..n], &mut echo_r[..n]);
-        self.delay
-            .process(controls.bpm, lead, [&mut *echo_l, &mut *echo_r]);
+        self.colour.process(
+            corners(intensity),
+            controls.bpm,
+            [&mut *pad_l, &mut *pad_r],
+            [&mut *lead_l, &mut *lead_r],
+            [&mut *echo_l, &mut *echo_r],
+        );
 
         let send = &mut self.send[..n];
-        for i in 0..n {
-            send[i] = 0.5
-                * (PAD_SEND * (pad_l[i] + pad_r[i])
-                    + LEAD_SEND * (lead[0][i] + lead[1][i])
-                    + ECHO_SEND * (echo_l[i] + echo_r[i])
-                    + BASS_SEND * (bass[0][i] + bass[1][i]));
-        }
-
         let [mix_l, mix_r] = &mut self.mix;
         let (mix_l, mix_r) = (&mut mix_l[..n], &mut mix_r[..n]);
         let start_mix = self.echo_mix;
         let target_mix = echo_mix(intensity);
         let mix_step = (target_mix - start_mix) / n.max(1) as f32;
         for i in 0..n {
-            let echo = start_mix + mix_step * (i + 1) as f32;
+            send[i] = 0.5
+                * (PAD_SEND * (pad_l[i] + pad_r[i])
+                    + LEAD_SEND * (lead_l[i] + lead_r[i])
+                    + ECHO_SEND * (echo_l[i] + echo_r[i])
+                    + BASS_SEND * (bass[0][i] + bass[1][i]));
+            let echo = start_mix + mix_step * filter::ramp_index(i + 1);
             let bass_mid = 0.5 * (bass[0][i] + bass[1][i]);
             let bass_side = 0.5 * (bass[0][i] - bass[1][i]) * BASS_WIDTH;
-            mix_l[i] = pad_l[i] + lead[0][i] + echo * echo_l[i] + bass_mid + bass_side;
-            mix_r[i] = pad_r[i] + lead[1][i] + echo * echo_r[i] + bass_mid - bass_side;
+            mix_l[i] = pad_l[i] + LEAD_DRY * lead_l[i] + echo * echo_l[i] + bass_mid + bass_side;
+            mix_r[i] = pad_r[i] + LEAD_DRY * lead_r[i] + echo * echo_r[i] + bass_mid - bass_side;
         }
         self.echo_mix = target_mix;
-        // The reverb adds its return (scaled below) on top of the dry mix.
+        // The reverb adds its return on top of the dry mix.
         self.reverb.process(send, REVERB_WET, mix_l, mix_r);
         self.air.add(intensity, [&mut *mix_l, &mut *mix_r]);
-        for (dc, channel) in self.dc_blockers.iter_mut().zip([&mut *mix_l, &mut *mix_r]) {
-            dc.process(channel);
-        }
+        self.dc_blocker.process(mix_l, mix_r);
+        self.softener.process(mix_l, mix_r);
         self.leveller.process(mix_l, mix_r);
         self.limiter.process(mix_l, mix_r, out);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Runs `seconds` of buses filled by `fill(bus, channel, frame)` through a fresh stage.
+    fn run(seconds: f32, intensity: f32, fill: impl Fn(Bus, usize, usize) -> f32) -> Vec<f32> {
+        let mut post = PostStage::new(44_100);
+        let mut buses = BusBuffers::new();
+        let frames = (seconds * 44_100.0) as usize;
+        let mut out = vec![0.0; 2 * frames];
+        let controls = PostControls {
+            intensity,
+            bpm: 70.0,
+        };
+        for (k, block) in out.chunks_mut(2 * BLOCK_FRAMES).enumerate() {
+            let n = block.len() / 2;
+            buses.clear(n);
+            for bus in [Bus::Pad, Bus::Bass, Bus::Lead] {
+                for channel in 0..2 {
+                    for (i, x) in buses.channel_mut(bus, channel).iter_mut().enumerate() {
+                        *x = fill(bus, channel, k * BLOCK_FRAMES + i);
+                    }
+                }
+            }
+            post.process(&buses, &controls, block);
+        }
+        out
+    }
+
+    fn chord(bus: Bus, channel: usize, frame: usize, level: f32) -> f32 {
+        let t = frame as f32 / 44_100.0;
+        let hz = match bus {
+            Bus::Pad => 220.0,
+            Bus::Bass => 55.0,
+            Bus::Lead => 660.0,
+        };
+        let pan = if channel == 0 { 1.0 } else { 0.9 };
+        level * pan * (2.0 * std::f32::consts::PI * hz * t).sin()
+    }
+
+    #[test]
+    fn same_input_same_output_bit_for_bit() {
+        let a = run(3.0, 0.7, |b, c, f| chord(b, c, f, 0.1));
+        let b = run(3.0, 0.7, |b, c, f| chord(b, c, f, 0.1));
+        assert!(a == b);
+        assert!(a.iter().any(|&s| s != 0.0));
+    }
+
+    #[test]
+    fn silence_in_gives_finite_near_silence_out() {
+        let out = run(20.0, 0.0, |_, _, _| 0.0);
+        assert!(out.iter().all(|s| s.is_finite()));
+        let rms = (out.iter().map(|s| s * s).sum::<f32>() / out.len() as f32).sqrt();
+        assert!(rms < 10f32.powf(-55.0 / 20.0), "rms {rms}");
+    }
+
+    #[test]
+    fn loud_buses_are_levelled_and_never_pass_the_ceiling() {
+        let out = run(20.0, 1.0, |b, c, f| chord(b, c, f, 0.6));
+        let ceiling = 10f32.powf(limiter::CEILING_DBFS / 20.0);
+        assert!(filter::peak(&out) <= ceiling * 1.000_01);
+        // After the leveller has settled the level is near -20 LUFS, far below what went in.
+        let tail = &out[2 * 15 * 44_100..];
+        let rms = (tail.iter().map(|s| s * s).sum::<f32>() / tail.len() as f32).sqrt();
+        assert!((0.03..0.2).contains(&rms), "rms {rms}");
     }
 }

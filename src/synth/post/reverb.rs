@@ -23,11 +23,10 @@ const RT60_HIGH_SEC: f32 = 1.6;
 /// Added to the send: keeps every value circulating in the network far above the denormal
 /// range during silence. It leaves as a DC of ~1e-19, which the output's DC blocker removes.
 const ANTI_DENORMAL: f32 = 1e-20;
-/// How the send enters the lines and how left and right are taken out: rows of an 8×8
-/// Hadamard matrix, mutually orthogonal, so the two outputs are decorrelated.
+/// How the send enters the lines: a row of the 8×8 Hadamard matrix. Left and right are
+/// taken out through two other rows (see `network`), so all three are orthogonal and the
+/// outputs decorrelated.
 const INPUT_SIGNS: [f32; LINES] = [1.0, 1.0, 1.0, 1.0, -1.0, -1.0, -1.0, -1.0];
-const LEFT_TAPS: [f32; LINES] = [1.0, -1.0, 1.0, -1.0, 1.0, -1.0, 1.0, -1.0];
-const RIGHT_TAPS: [f32; LINES] = [1.0, 1.0, -1.0, -1.0, 1.0, 1.0, -1.0, -1.0];
 /// Output scale at `wet` = 1: white noise into the send gives about its own RMS out of each
 /// side.
 const OUTPUT_GAIN: f32 = 0.5;
@@ -47,8 +46,6 @@ pub(super) struct Reverb {
     /// The longest stretch the network may process at once: its shortest line.
     chunk: usize,
     send: Vec<f32>,
-    /// Per line, `BLOCK_FRAMES + 1` samples: the previous read, then a stretch of reads.
-    reads: Vec<f32>,
     /// Per line, `BLOCK_FRAMES` samples: the damped, mixed samples to write back.
     feedback: Vec<f32>,
 }
@@ -98,7 +95,6 @@ impl Reverb {
             last_read: [0.0; LINES],
             chunk,
             send: vec![0.0; BLOCK_FRAMES],
-            reads: vec![0.0; LINES * (BLOCK_FRAMES + 1)],
             feedback: vec![0.0; LINES * BLOCK_FRAMES],
         }
     }
@@ -138,51 +134,86 @@ impl Reverb {
     }
 
     /// Runs the network over `m` samples (no more than its shortest line) of the diffused
-    /// send, from `start`, adding its output into `out_l` and `out_r`.
+    /// send, from `start`, adding its output (times `wet`) into `out`.
     fn network(&mut self, start: usize, m: usize, wet: f32, out: [&mut [f32]; 2]) {
-        let [out_l, out_r] = out;
-        const ROW: usize = BLOCK_FRAMES + 1;
-        for l in 0..LINES {
-            let reads = &mut self.reads[l * ROW..l * ROW + m + 1];
-            reads[0] = self.last_read[l];
-            self.lines[l].peek(&mut reads[1..]);
-            self.last_read[l] = reads[m];
-            let (now, before) = (self.damp_now[l], self.damp_before[l]);
-            let damped = &mut self.feedback[l * BLOCK_FRAMES..l * BLOCK_FRAMES + m];
-            for (i, d) in damped.iter_mut().enumerate() {
-                *d = now * reads[i + 1] + before * reads[i];
-            }
-            let (tap_l, tap_r) = (LEFT_TAPS[l] * wet, RIGHT_TAPS[l] * wet);
-            for ((d, ol), or) in damped.iter().zip(out_l.iter_mut()).zip(out_r.iter_mut()) {
-                *ol += tap_l * d;
-                *or += tap_r * d;
-            }
-        }
-        // The fast Walsh–Hadamard transform: three stages of butterflies between lines.
-        for half in [1, 2, 4] {
-            for l in 0..LINES {
-                if l & half == 0 {
-                    let (lo, hi) = self.feedback.split_at_mut((l + half) * BLOCK_FRAMES);
-                    let a = &mut lo[l * BLOCK_FRAMES..l * BLOCK_FRAMES + m];
-                    let b = &mut hi[..m];
-                    for (x, y) in a.iter_mut().zip(b.iter_mut()) {
-                        let (sum, difference) = (*x + *y, *x - *y);
-                        *x = sum;
-                        *y = difference;
-                    }
-                }
-            }
-        }
-        let input = &self.send[start..start + m];
         let rows = self.feedback.chunks_exact_mut(BLOCK_FRAMES);
-        for ((row, line), sign) in rows.zip(&mut self.lines).zip(INPUT_SIGNS) {
-            let row = &mut row[..m];
-            for (r, &x) in row.iter_mut().zip(input) {
-                *r += sign * x;
+        for (l, (row, line)) in rows.zip(&self.lines).enumerate() {
+            // Damped straight from the ring, in its one or two stretches.
+            let (first, second) = line.delayed(m);
+            let (now, before) = (self.damp_now[l], self.damp_before[l]);
+            let (row_first, row_second) = row[..m].split_at_mut(first.len());
+            let mut last = self.last_read[l];
+            for (stretch, out) in [(first, row_first), (second, row_second)] {
+                damp(stretch, last, now, before, out);
+                last = stretch.last().copied().unwrap_or(last);
             }
-            line.push(row);
+            self.last_read[l] = last;
+        }
+        let [out_l, out_r] = out;
+        let (out_l, out_r) = (&mut out_l[..m], &mut out_r[..m]);
+        let input = &self.send[start..start + m];
+        let [r0, r1, r2, r3, r4, r5, r6, r7] = rows_of(&mut self.feedback, m);
+        for i in 0..m {
+            // The 8-point fast Walsh–Hadamard transform (Sylvester order). Its rows 1 and 2
+            // are the output taps: left = Σ (-1)^j d_j, right = Σ (-1)^(j/2) d_j.
+            let (a0, a1) = (r0[i] + r1[i], r0[i] - r1[i]);
+            let (a2, a3) = (r2[i] + r3[i], r2[i] - r3[i]);
+            let (a4, a5) = (r4[i] + r5[i], r4[i] - r5[i]);
+            let (a6, a7) = (r6[i] + r7[i], r6[i] - r7[i]);
+            let (b0, b2) = (a0 + a2, a0 - a2);
+            let (b1, b3) = (a1 + a3, a1 - a3);
+            let (b4, b6) = (a4 + a6, a4 - a6);
+            let (b5, b7) = (a5 + a7, a5 - a7);
+            let h = [
+                b0 + b4,
+                b1 + b5,
+                b2 + b6,
+                b3 + b7,
+                b0 - b4,
+                b1 - b5,
+                b2 - b6,
+                b3 - b7,
+            ];
+            out_l[i] += wet * h[1];
+            out_r[i] += wet * h[2];
+            let x = input[i];
+            r0[i] = h[0] + INPUT_SIGNS[0] * x;
+            r1[i] = h[1] + INPUT_SIGNS[1] * x;
+            r2[i] = h[2] + INPUT_SIGNS[2] * x;
+            r3[i] = h[3] + INPUT_SIGNS[3] * x;
+            r4[i] = h[4] + INPUT_SIGNS[4] * x;
+            r5[i] = h[5] + INPUT_SIGNS[5] * x;
+            r6[i] = h[6] + INPUT_SIGNS[6] * x;
+            r7[i] = h[7] + INPUT_SIGNS[7] * x;
+        }
+        for (row, line) in self
+            .feedback
+            .chunks_exact(BLOCK_FRAMES)
+            .zip(&mut self.lines)
+        {
+            line.push(&row[..m]);
         }
     }
+}
+
+/// The two-tap damping `out[i] = now * x[i] + before * x[i-1]`, where `x[-1]` is `previous`.
+#[inline(always)]
+fn damp(x: &[f32], previous: f32, now: f32, before: f32, out: &mut [f32]) {
+    let (Some(&first), Some(out_first)) = (x.first(), out.first_mut()) else {
+        return;
+    };
+    *out_first = now * first + before * previous;
+    for ((o, &x_now), &x_before) in out[1..].iter_mut().zip(&x[1..]).zip(x) {
+        *o = now * x_now + before * x_before;
+    }
+}
+
+/// The first `m` samples of each line's row of `feedback`.
+fn rows_of(feedback: &mut [f32], m: usize) -> [&mut [f32]; LINES] {
+    let mut rows = feedback
+        .chunks_exact_mut(BLOCK_FRAMES)
+        .map(|row| &mut row[..m]);
+    std::array::from_fn(|_| rows.next().expect("one row per line"))
 }
 
 #[cfg(test)]

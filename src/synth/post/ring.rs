@@ -40,18 +40,20 @@ impl BlockRing {
         }
     }
 
-    /// Copies the next `out.len()` delayed samples (at most `len()`) into `out` without
-    /// moving on; [`BlockRing::push`] then stores the inputs in their place.
+    /// The next `n` delayed samples (at most the delay), in order, as the one or two
+    /// stretches of the ring that hold them, without moving on; [`BlockRing::push`] then
+    /// stores the inputs in their place.
     #[inline(always)]
-    pub(super) fn peek(&self, out: &mut [f32]) {
-        debug_assert!(out.len() <= self.buf.len());
-        let first = out.len().min(self.buf.len() - self.pos);
-        out[..first].copy_from_slice(&self.buf[self.pos..self.pos + first]);
-        let rest = out.len() - first;
-        out[first..].copy_from_slice(&self.buf[..rest]);
+    pub(super) fn delayed(&self, n: usize) -> (&[f32], &[f32]) {
+        debug_assert!(n <= self.buf.len());
+        let first = n.min(self.buf.len() - self.pos);
+        (
+            &self.buf[self.pos..self.pos + first],
+            &self.buf[..n - first],
+        )
     }
 
-    /// Stores `input` (at most `len()` samples) in the slots [`BlockRing::peek`] just read.
+    /// Stores `input` (at most the delay) in the slots [`BlockRing::delayed`] just showed.
     #[inline(always)]
     pub(super) fn push(&mut self, input: &[f32]) {
         self.advance(input.len(), |stretch, offset| {
@@ -88,14 +90,13 @@ mod tests {
     }
 
     #[test]
-    fn peek_then_push_is_a_delay() {
+    fn delayed_then_push_is_a_delay() {
         let mut ring = BlockRing::new(5);
-        let mut seen = Vec::new();
+        let mut seen: Vec<f32> = Vec::new();
         for block in [[1.0, 2.0, 3.0], [4.0, 5.0, 6.0], [7.0, 8.0, 9.0]] {
-            let mut out = [0.0; 3];
-            ring.peek(&mut out);
+            let (first, second) = ring.delayed(3);
+            seen.extend(first.iter().chain(second));
             ring.push(&block);
-            seen.extend(out);
         }
         assert_eq!(seen, [0.0, 0.0, 0.0, 0.0, 0.0, 1.0, 2.0, 3.0, 4.0]);
     }
