@@ -47,7 +47,7 @@ const LEAD_SEND: f32 = 0.7;
 const ECHO_SEND: f32 = 0.5;
 const BASS_SEND: f32 = 0.12;
 /// Reverb return level.
-const REVERB_WET: f32 = 0.75;
+const REVERB_WET: f32 = 0.6;
 
 /// Continuous controls the post stage follows; it smooths them itself.
 #[derive(Debug, Clone, Copy, PartialEq)]
