@@ -10,8 +10,10 @@ use base64::engine::general_purpose::STANDARD;
 use bytes::{BufMut, Bytes, BytesMut};
 use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 
+#[cfg(test)]
+use crate::audio::f32_to_i16;
 use crate::audio::ring::CHUNK_SAMPLES;
-use crate::audio::{CHANNELS, CHUNK_FRAMES, SAMPLE_RATE, f32_to_i16};
+use crate::audio::{CHANNELS, CHUNK_FRAMES, SAMPLE_RATE};
 
 /// How audio messages travel on a WebSocket.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -95,9 +97,9 @@ pub fn encode_chunk(samples: &[f32], sequence: u64, timestamp_ms: u64) -> Encode
     ];
     for frame in samples.chunks_exact(CHANNELS) {
         let (left, right) = (frame[0], frame[1]);
-        binary[0].put_i16_le(f32_to_i16((left + right) * 0.5));
-        binary[1].put_i16_le(f32_to_i16(left));
-        binary[1].put_i16_le(f32_to_i16(right));
+        binary[0].put_i16_le(pcm16((left + right) * 0.5));
+        binary[1].put_i16_le(pcm16(left));
+        binary[1].put_i16_le(pcm16(right));
     }
     let binary = binary.map(BytesMut::freeze);
     let json = [1u8, 2].map(|channels| {
@@ -110,6 +112,24 @@ pub fn encode_chunk(samples: &[f32], sequence: u64, timestamp_ms: u64) -> Encode
         json,
         binary,
     }
+}
+
+/// Exactly [`crate::audio::f32_to_i16`] (round half away from zero, saturate, NaN → 0), without the libm
+/// `roundf` call that baseline x86-64 makes for `f32::round`: truncation (`as i32`) is one
+/// instruction, and `y - trunc(y)` is exact in f32, so the result is bit-identical and fast.
+#[inline]
+fn pcm16(sample: f32) -> i16 {
+    let scaled = sample * 32767.0;
+    let truncated = scaled as i32; // saturating; NaN → 0
+    let fraction = scaled - truncated as f32;
+    let rounded = if fraction >= 0.5 {
+        truncated.saturating_add(1)
+    } else if fraction <= -0.5 {
+        truncated.saturating_sub(1)
+    } else {
+        truncated
+    };
+    rounded.clamp(-32768, 32767) as i16
 }
 
 fn binary_frame(pcm_bytes: usize, sequence: u64, timestamp_ms: u64) -> BytesMut {
@@ -141,6 +161,46 @@ mod tests {
         (0..CHUNK_SAMPLES)
             .map(|i| (i as f32 / CHUNK_SAMPLES as f32) - 0.5)
             .collect()
+    }
+
+    #[test]
+    fn fast_pcm16_equals_the_reference_conversion() {
+        let specials = [
+            0.0,
+            -0.0,
+            1.0,
+            -1.0,
+            2.0,
+            -2.0,
+            0.5 / 32767.0,
+            -0.5 / 32767.0,
+            1.5 / 32767.0,
+            32767.5 / 32767.0,
+            -32768.5 / 32767.0,
+            f32::NAN,
+            f32::INFINITY,
+            f32::NEG_INFINITY,
+            f32::MAX,
+            f32::MIN,
+        ];
+        for x in specials {
+            assert_eq!(pcm16(x), f32_to_i16(x), "{x}");
+        }
+        // Every f32 bit pattern in steps, plus the neighbourhood of every half-integer.
+        for bits in (0..=u32::MAX).step_by(997) {
+            let x = f32::from_bits(bits);
+            assert_eq!(pcm16(x), f32_to_i16(x), "{x} ({bits:#x})");
+        }
+        for half in -32770..32770 {
+            let y = (half as f32 + 0.5) / 32767.0;
+            for x in [
+                y,
+                f32::from_bits(y.to_bits() + 1),
+                f32::from_bits(y.to_bits() - 1),
+            ] {
+                assert_eq!(pcm16(x), f32_to_i16(x), "{x}");
+            }
+        }
     }
 
     #[test]
