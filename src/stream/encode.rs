@@ -4,10 +4,11 @@
 //! same buffer, so the cost of a tick does not grow with the number of listeners.
 
 use std::fmt::Write as _;
+use std::sync::OnceLock;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::Bytes;
 use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 
 #[cfg(test)]
@@ -55,63 +56,129 @@ impl Default for Format {
 /// Bytes of the binary frame header (sequence and timestamp).
 pub const BINARY_HEADER_BYTES: usize = 16;
 
-/// One tick's audio in every format.
-#[derive(Debug, Clone)]
+impl Format {
+    /// Every format, in [`Format::index`] order.
+    pub const ALL: [Format; 4] = [
+        Format {
+            channels: 1,
+            encoding: Encoding::Json,
+        },
+        Format {
+            channels: 2,
+            encoding: Encoding::Json,
+        },
+        Format {
+            channels: 1,
+            encoding: Encoding::Binary,
+        },
+        Format {
+            channels: 2,
+            encoding: Encoding::Binary,
+        },
+    ];
+
+    /// Position in [`Format::ALL`].
+    pub fn index(self) -> usize {
+        usize::from(self.channels >= 2) + 2 * usize::from(self.encoding == Encoding::Binary)
+    }
+}
+
+/// One tick's audio. The stereo PCM16 is converted at once (the WAV stream and every other
+/// format derive from it); each other format is encoded the first time it is asked for, once,
+/// and shared from then on. The pacer asks for the formats that have listeners, so sessions
+/// find them ready; a format nobody listens to costs nothing.
+#[derive(Debug)]
 pub struct EncodedChunk {
     /// The stream's chunk number: +1 per tick, the same for every listener.
     pub sequence: u64,
     /// Unix time of the tick, in milliseconds.
     pub timestamp_ms: u64,
+    /// Binary stereo frame: header, then interleaved PCM16 LE.
+    stereo: Bytes,
+    /// Binary mono frame.
+    mono: OnceLock<Bytes>,
     /// JSON audio messages, `[mono, stereo]`.
-    json: [Utf8Bytes; 2],
-    /// Binary audio frames, `[mono, stereo]`.
-    binary: [Bytes; 2],
+    json: [OnceLock<Utf8Bytes>; 2],
 }
 
 impl EncodedChunk {
-    /// The WebSocket message for a listener of `format`.
-    pub fn message(&self, format: Format) -> Message {
-        let index = usize::from(format.channels >= 2);
-        match format.encoding {
-            Encoding::Json => Message::Text(self.json[index].clone()),
-            Encoding::Binary => Message::Binary(self.binary[index].clone()),
+    /// Converts `samples` (one chunk of interleaved stereo f32) to PCM16.
+    pub fn new(samples: &[f32], sequence: u64, timestamp_ms: u64) -> EncodedChunk {
+        assert_eq!(
+            samples.len(),
+            CHUNK_SAMPLES,
+            "a chunk is exactly 100 ms of stereo"
+        );
+        let mut stereo = binary_frame(CHUNK_SAMPLES * 2, sequence, timestamp_ms);
+        // Indexed writes into a sized buffer (not `put_i16_le` per sample) let the loop vectorise.
+        for (out, &sample) in stereo[BINARY_HEADER_BYTES..]
+            .chunks_exact_mut(2)
+            .zip(samples)
+        {
+            out.copy_from_slice(&pcm16(sample).to_le_bytes());
         }
+        EncodedChunk {
+            sequence,
+            timestamp_ms,
+            stereo: Bytes::from(stereo),
+            mono: OnceLock::new(),
+            json: [OnceLock::new(), OnceLock::new()],
+        }
+    }
+
+    /// The WebSocket message for a listener of `format` (encoding it if nobody has yet).
+    pub fn message(&self, format: Format) -> Message {
+        match (format.encoding, format.channels >= 2) {
+            (Encoding::Binary, true) => Message::Binary(self.stereo.clone()),
+            (Encoding::Binary, false) => Message::Binary(self.mono_frame().clone()),
+            (Encoding::Json, stereo) => {
+                let json = self.json[usize::from(stereo)].get_or_init(|| {
+                    let frame = if stereo {
+                        &self.stereo
+                    } else {
+                        self.mono_frame()
+                    };
+                    let pcm = &frame[BINARY_HEADER_BYTES..];
+                    audio_json(pcm, self.sequence, self.timestamp_ms, format.channels)
+                });
+                Message::Text(json.clone())
+            }
+        }
+    }
+
+    /// Encodes `format` now, so that sessions find it ready.
+    pub fn prepare(&self, format: Format) {
+        let _ = self.message(format);
     }
 
     /// Interleaved stereo PCM16 LE (what `/stream.wav` sends), sharing the binary frame's bytes.
     pub fn pcm_stereo(&self) -> Bytes {
-        self.binary[1].slice(BINARY_HEADER_BYTES..)
+        self.stereo.slice(BINARY_HEADER_BYTES..)
+    }
+
+    /// The mono frame: each frame's L and R averaged in the integer domain.
+    fn mono_frame(&self) -> &Bytes {
+        self.mono.get_or_init(|| {
+            let mut mono = binary_frame(CHUNK_FRAMES * 2, self.sequence, self.timestamp_ms);
+            let stereo = self.stereo[BINARY_HEADER_BYTES..].chunks_exact(2 * CHANNELS);
+            for (out, frame) in mono[BINARY_HEADER_BYTES..].chunks_exact_mut(2).zip(stereo) {
+                let left = i32::from(i16::from_le_bytes([frame[0], frame[1]]));
+                let right = i32::from(i16::from_le_bytes([frame[2], frame[3]]));
+                // The mean of two i16 fits an i16.
+                out.copy_from_slice(&(((left + right) / 2) as i16).to_le_bytes());
+            }
+            Bytes::from(mono)
+        })
     }
 }
 
-/// Encodes `samples` (one chunk of interleaved stereo f32) into every format.
+/// Converts one chunk and encodes every format (what a tick with every kind of listener costs).
 pub fn encode_chunk(samples: &[f32], sequence: u64, timestamp_ms: u64) -> EncodedChunk {
-    assert_eq!(
-        samples.len(),
-        CHUNK_SAMPLES,
-        "a chunk is exactly 100 ms of stereo"
-    );
-    let mut binary = [
-        binary_frame(CHUNK_FRAMES * 2, sequence, timestamp_ms),
-        binary_frame(CHUNK_SAMPLES * 2, sequence, timestamp_ms),
-    ];
-    for frame in samples.chunks_exact(CHANNELS) {
-        let (left, right) = (frame[0], frame[1]);
-        binary[0].put_i16_le(pcm16((left + right) * 0.5));
-        binary[1].put_i16_le(pcm16(left));
-        binary[1].put_i16_le(pcm16(right));
+    let chunk = EncodedChunk::new(samples, sequence, timestamp_ms);
+    for format in Format::ALL {
+        chunk.prepare(format);
     }
-    let binary = binary.map(BytesMut::freeze);
-    let json = [1u8, 2].map(|channels| {
-        let pcm = &binary[usize::from(channels) - 1][BINARY_HEADER_BYTES..];
-        audio_json(pcm, sequence, timestamp_ms, channels)
-    });
-    EncodedChunk {
-        sequence,
-        timestamp_ms,
-        json,
-        binary,
-    }
+    chunk
 }
 
 /// Exactly [`crate::audio::f32_to_i16`] (round half away from zero, saturate, NaN → 0), without the libm
@@ -119,23 +186,21 @@ pub fn encode_chunk(samples: &[f32], sequence: u64, timestamp_ms: u64) -> Encode
 /// instruction, and `y - trunc(y)` is exact in f32, so the result is bit-identical and fast.
 #[inline]
 fn pcm16(sample: f32) -> i16 {
-    let scaled = sample * 32767.0;
-    let truncated = scaled as i32; // saturating; NaN → 0
+    // Clamped first so the integer steps below cannot overflow; NaN passes through and
+    // truncates to 0, as in the reference.
+    let scaled = (sample * 32767.0).clamp(-40_000.0, 40_000.0);
+    let truncated = scaled as i32;
     let fraction = scaled - truncated as f32;
-    let rounded = if fraction >= 0.5 {
-        truncated.saturating_add(1)
-    } else if fraction <= -0.5 {
-        truncated.saturating_sub(1)
-    } else {
-        truncated
-    };
+    // Branch-free, so the loop vectorises.
+    let rounded = truncated + i32::from(fraction >= 0.5) - i32::from(fraction <= -0.5);
     rounded.clamp(-32768, 32767) as i16
 }
 
-fn binary_frame(pcm_bytes: usize, sequence: u64, timestamp_ms: u64) -> BytesMut {
-    let mut frame = BytesMut::with_capacity(BINARY_HEADER_BYTES + pcm_bytes);
-    frame.put_u64_le(sequence);
-    frame.put_u64_le(timestamp_ms);
+/// A binary frame with its header written and `pcm_bytes` zeroed bytes after it.
+fn binary_frame(pcm_bytes: usize, sequence: u64, timestamp_ms: u64) -> Vec<u8> {
+    let mut frame = vec![0u8; BINARY_HEADER_BYTES + pcm_bytes];
+    frame[..8].copy_from_slice(&sequence.to_le_bytes());
+    frame[8..16].copy_from_slice(&timestamp_ms.to_le_bytes());
     frame
 }
 
@@ -204,6 +269,28 @@ mod tests {
     }
 
     #[test]
+    fn formats_are_encoded_once_and_shared() {
+        let chunk = EncodedChunk::new(&ramp(), 1, 2);
+        let format = Format::default();
+        assert!(
+            chunk.json[0].get().is_none(),
+            "nothing encoded before it is asked for"
+        );
+        let (Message::Text(a), Message::Text(b)) = (chunk.message(format), chunk.message(format))
+        else {
+            panic!("json is text")
+        };
+        assert_eq!(
+            a.as_str().as_ptr(),
+            b.as_str().as_ptr(),
+            "one buffer, shared"
+        );
+        for (i, format) in Format::ALL.into_iter().enumerate() {
+            assert_eq!(format.index(), i);
+        }
+    }
+
+    #[test]
     fn json_messages_follow_the_seed_format() {
         let chunk = encode_chunk(&ramp(), 7, 1_700_000_000_123);
         for channels in [1u8, 2] {
@@ -250,6 +337,7 @@ mod tests {
         };
         assert_eq!(mono.len(), 16 + 8_820);
         let first = i16::from_le_bytes([mono[16], mono[17]]);
-        assert_eq!(first, f32_to_i16((samples[0] + samples[1]) * 0.5));
+        let (left, right) = (f32_to_i16(samples[0]), f32_to_i16(samples[1]));
+        assert_eq!(i32::from(first), (i32::from(left) + i32::from(right)) / 2);
     }
 }

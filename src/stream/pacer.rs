@@ -15,7 +15,7 @@ use tokio::sync::watch;
 use tokio::time::{Instant, MissedTickBehavior};
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
-use super::encode::encode_chunk;
+use super::encode::{EncodedChunk, Format};
 use super::fanout::{Fanout, Tick};
 use super::messages;
 use super::metrics::Metrics;
@@ -161,7 +161,11 @@ impl Pacer {
         self.last_frame
             .copy_from_slice(&self.samples[CHUNK_SAMPLES - CHANNELS..]);
 
-        let chunk = encode_chunk(&self.samples, sequence, timestamp_ms);
+        let chunk = EncodedChunk::new(&self.samples, sequence, timestamp_ms);
+        let in_use = self.fanout.formats_in_use();
+        for format in Format::ALL.into_iter().filter(|f| in_use[f.index()]) {
+            chunk.prepare(format);
+        }
         self.fanout.broadcast(Arc::new(Tick { chunk, events }));
         self.metrics.chunks.add(1);
         self.metrics

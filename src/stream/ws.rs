@@ -49,7 +49,7 @@ pub async fn serve(
     resume: Option<u64>,
     _place: ListenerPlace,
 ) {
-    let Some(mut subscription) = state.fanout.subscribe(resume) else {
+    let Some(mut subscription) = state.fanout.subscribe(format, resume) else {
         close(&mut ws, CloseReason::ShuttingDown).await;
         return;
     };
