@@ -110,12 +110,21 @@ impl EncodedChunk {
             "a chunk is exactly 100 ms of stereo"
         );
         let mut stereo = binary_frame(CHUNK_SAMPLES * 2, sequence, timestamp_ms);
-        // Indexed writes into a sized buffer (not `put_i16_le` per sample) let the loop vectorise.
-        for (out, &sample) in stereo[BINARY_HEADER_BYTES..]
-            .chunks_exact_mut(2)
-            .zip(samples)
+        // Converting in fixed-size groups into a sized buffer (not `put_i16_le` per sample)
+        // lets the compiler vectorise the loop.
+        const GROUP: usize = 36;
+        const _: () = assert!(CHUNK_SAMPLES % GROUP == 0);
+        for (out, group) in stereo[BINARY_HEADER_BYTES..]
+            .chunks_exact_mut(2 * GROUP)
+            .zip(samples.chunks_exact(GROUP))
         {
-            out.copy_from_slice(&pcm16(sample).to_le_bytes());
+            let mut pcm = [0i16; GROUP];
+            for (value, &sample) in pcm.iter_mut().zip(group) {
+                *value = pcm16(sample);
+            }
+            for (bytes, value) in out.chunks_exact_mut(2).zip(pcm) {
+                bytes.copy_from_slice(&value.to_le_bytes());
+            }
         }
         EncodedChunk {
             sequence,
@@ -181,19 +190,35 @@ pub fn encode_chunk(samples: &[f32], sequence: u64, timestamp_ms: u64) -> Encode
     chunk
 }
 
-/// Exactly [`crate::audio::f32_to_i16`] (round half away from zero, saturate, NaN → 0), without the libm
-/// `roundf` call that baseline x86-64 makes for `f32::round`: truncation (`as i32`) is one
-/// instruction, and `y - trunc(y)` is exact in f32, so the result is bit-identical and fast.
+/// Adding this to an f32 of magnitude below 2^22 rounds it to an integer (ties to even) held
+/// in the low mantissa bits: 1.5 × 2^23, where one ulp is exactly 1.
+const ROUNDING_MAGIC: f32 = 12_582_912.0;
+
+/// Exactly [`crate::audio::f32_to_i16`] (round half away from zero, saturate, NaN → 0), in
+/// plain float arithmetic and selects so the loop vectorises: baseline x86-64 makes
+/// `f32::round` a libm call and Rust's saturating `as` casts scalar instructions.
+/// A test compares it with the reference over a sweep of every f32 bit pattern.
 #[inline]
 fn pcm16(sample: f32) -> i16 {
-    // Clamped first so the integer steps below cannot overflow; NaN passes through and
-    // truncates to 0, as in the reference.
-    let scaled = (sample * 32767.0).clamp(-40_000.0, 40_000.0);
-    let truncated = scaled as i32;
-    let fraction = scaled - truncated as f32;
-    // Branch-free, so the loop vectorises.
-    let rounded = truncated + i32::from(fraction >= 0.5) - i32::from(fraction <= -0.5);
-    rounded.clamp(-32768, 32767) as i16
+    let scaled = sample * 32767.0;
+    let scaled = if scaled.is_nan() {
+        0.0
+    } else {
+        scaled.clamp(-40_000.0, 40_000.0)
+    };
+    let nearest_even = (scaled + ROUNDING_MAGIC) - ROUNDING_MAGIC;
+    // Exactly ±0.5 on a tie; move ties that went toward zero away from it.
+    let off = scaled - nearest_even;
+    let away = if off == 0.5 && scaled > 0.0 {
+        1.0
+    } else if off == -0.5 && scaled < 0.0 {
+        -1.0
+    } else {
+        0.0
+    };
+    // An integer-valued float in i16 range: its magic-number bits convert exactly.
+    let rounded = (nearest_even + away).clamp(-32768.0, 32767.0);
+    ((rounded + ROUNDING_MAGIC).to_bits() as i32 - ROUNDING_MAGIC.to_bits() as i32) as i16
 }
 
 /// A binary frame with its header written and `pcm_bytes` zeroed bytes after it.
