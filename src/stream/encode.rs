@@ -4,14 +4,17 @@
 //! same buffer, so the cost of a tick does not grow with the number of listeners.
 
 use std::fmt::Write as _;
+use std::sync::OnceLock;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::Bytes;
 use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 
+#[cfg(test)]
+use crate::audio::f32_to_i16;
 use crate::audio::ring::CHUNK_SAMPLES;
-use crate::audio::{CHANNELS, CHUNK_FRAMES, SAMPLE_RATE, f32_to_i16};
+use crate::audio::{CHANNELS, CHUNK_FRAMES, SAMPLE_RATE};
 
 /// How audio messages travel on a WebSocket.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,69 +56,176 @@ impl Default for Format {
 /// Bytes of the binary frame header (sequence and timestamp).
 pub const BINARY_HEADER_BYTES: usize = 16;
 
-/// One tick's audio in every format.
-#[derive(Debug, Clone)]
+impl Format {
+    /// Every format, in [`Format::index`] order.
+    pub const ALL: [Format; 4] = [
+        Format {
+            channels: 1,
+            encoding: Encoding::Json,
+        },
+        Format {
+            channels: 2,
+            encoding: Encoding::Json,
+        },
+        Format {
+            channels: 1,
+            encoding: Encoding::Binary,
+        },
+        Format {
+            channels: 2,
+            encoding: Encoding::Binary,
+        },
+    ];
+
+    /// Position in [`Format::ALL`].
+    pub fn index(self) -> usize {
+        usize::from(self.channels >= 2) + 2 * usize::from(self.encoding == Encoding::Binary)
+    }
+}
+
+/// One tick's audio. The stereo PCM16 is converted at once (the WAV stream and every other
+/// format derive from it); each other format is encoded the first time it is asked for, once,
+/// and shared from then on. The pacer asks for the formats that have listeners, so sessions
+/// find them ready; a format nobody listens to costs nothing.
+#[derive(Debug)]
 pub struct EncodedChunk {
     /// The stream's chunk number: +1 per tick, the same for every listener.
     pub sequence: u64,
     /// Unix time of the tick, in milliseconds.
     pub timestamp_ms: u64,
+    /// Binary stereo frame: header, then interleaved PCM16 LE.
+    stereo: Bytes,
+    /// Binary mono frame.
+    mono: OnceLock<Bytes>,
     /// JSON audio messages, `[mono, stereo]`.
-    json: [Utf8Bytes; 2],
-    /// Binary audio frames, `[mono, stereo]`.
-    binary: [Bytes; 2],
+    json: [OnceLock<Utf8Bytes>; 2],
 }
 
 impl EncodedChunk {
-    /// The WebSocket message for a listener of `format`.
-    pub fn message(&self, format: Format) -> Message {
-        let index = usize::from(format.channels >= 2);
-        match format.encoding {
-            Encoding::Json => Message::Text(self.json[index].clone()),
-            Encoding::Binary => Message::Binary(self.binary[index].clone()),
+    /// Converts `samples` (one chunk of interleaved stereo f32) to PCM16.
+    pub fn new(samples: &[f32], sequence: u64, timestamp_ms: u64) -> EncodedChunk {
+        assert_eq!(
+            samples.len(),
+            CHUNK_SAMPLES,
+            "a chunk is exactly 100 ms of stereo"
+        );
+        let mut stereo = binary_frame(CHUNK_SAMPLES * 2, sequence, timestamp_ms);
+        // Converting in fixed-size groups into a sized buffer (not `put_i16_le` per sample)
+        // lets the compiler vectorise the loop.
+        const GROUP: usize = 36;
+        const _: () = assert!(CHUNK_SAMPLES % GROUP == 0);
+        for (out, group) in stereo[BINARY_HEADER_BYTES..]
+            .chunks_exact_mut(2 * GROUP)
+            .zip(samples.chunks_exact(GROUP))
+        {
+            let mut pcm = [0i16; GROUP];
+            for (value, &sample) in pcm.iter_mut().zip(group) {
+                *value = pcm16(sample);
+            }
+            for (bytes, value) in out.chunks_exact_mut(2).zip(pcm) {
+                bytes.copy_from_slice(&value.to_le_bytes());
+            }
         }
+        EncodedChunk {
+            sequence,
+            timestamp_ms,
+            stereo: Bytes::from(stereo),
+            mono: OnceLock::new(),
+            json: [OnceLock::new(), OnceLock::new()],
+        }
+    }
+
+    /// The WebSocket message for a listener of `format` (encoding it if nobody has yet).
+    pub fn message(&self, format: Format) -> Message {
+        match (format.encoding, format.channels >= 2) {
+            (Encoding::Binary, true) => Message::Binary(self.stereo.clone()),
+            (Encoding::Binary, false) => Message::Binary(self.mono_frame().clone()),
+            (Encoding::Json, stereo) => {
+                let json = self.json[usize::from(stereo)].get_or_init(|| {
+                    let frame = if stereo {
+                        &self.stereo
+                    } else {
+                        self.mono_frame()
+                    };
+                    let pcm = &frame[BINARY_HEADER_BYTES..];
+                    audio_json(pcm, self.sequence, self.timestamp_ms, format.channels)
+                });
+                Message::Text(json.clone())
+            }
+        }
+    }
+
+    /// Encodes `format` now, so that sessions find it ready.
+    pub fn prepare(&self, format: Format) {
+        let _ = self.message(format);
     }
 
     /// Interleaved stereo PCM16 LE (what `/stream.wav` sends), sharing the binary frame's bytes.
     pub fn pcm_stereo(&self) -> Bytes {
-        self.binary[1].slice(BINARY_HEADER_BYTES..)
+        self.stereo.slice(BINARY_HEADER_BYTES..)
+    }
+
+    /// The mono frame: each frame's L and R averaged in the integer domain.
+    fn mono_frame(&self) -> &Bytes {
+        self.mono.get_or_init(|| {
+            let mut mono = binary_frame(CHUNK_FRAMES * 2, self.sequence, self.timestamp_ms);
+            let stereo = self.stereo[BINARY_HEADER_BYTES..].chunks_exact(2 * CHANNELS);
+            for (out, frame) in mono[BINARY_HEADER_BYTES..].chunks_exact_mut(2).zip(stereo) {
+                let left = i32::from(i16::from_le_bytes([frame[0], frame[1]]));
+                let right = i32::from(i16::from_le_bytes([frame[2], frame[3]]));
+                // The mean of two i16 fits an i16.
+                out.copy_from_slice(&(((left + right) / 2) as i16).to_le_bytes());
+            }
+            Bytes::from(mono)
+        })
     }
 }
 
-/// Encodes `samples` (one chunk of interleaved stereo f32) into every format.
+/// Converts one chunk and encodes every format (what a tick with every kind of listener costs).
 pub fn encode_chunk(samples: &[f32], sequence: u64, timestamp_ms: u64) -> EncodedChunk {
-    assert_eq!(
-        samples.len(),
-        CHUNK_SAMPLES,
-        "a chunk is exactly 100 ms of stereo"
-    );
-    let mut binary = [
-        binary_frame(CHUNK_FRAMES * 2, sequence, timestamp_ms),
-        binary_frame(CHUNK_SAMPLES * 2, sequence, timestamp_ms),
-    ];
-    for frame in samples.chunks_exact(CHANNELS) {
-        let (left, right) = (frame[0], frame[1]);
-        binary[0].put_i16_le(f32_to_i16((left + right) * 0.5));
-        binary[1].put_i16_le(f32_to_i16(left));
-        binary[1].put_i16_le(f32_to_i16(right));
+    let chunk = EncodedChunk::new(samples, sequence, timestamp_ms);
+    for format in Format::ALL {
+        chunk.prepare(format);
     }
-    let binary = binary.map(BytesMut::freeze);
-    let json = [1u8, 2].map(|channels| {
-        let pcm = &binary[usize::from(channels) - 1][BINARY_HEADER_BYTES..];
-        audio_json(pcm, sequence, timestamp_ms, channels)
-    });
-    EncodedChunk {
-        sequence,
-        timestamp_ms,
-        json,
-        binary,
-    }
+    chunk
 }
 
-fn binary_frame(pcm_bytes: usize, sequence: u64, timestamp_ms: u64) -> BytesMut {
-    let mut frame = BytesMut::with_capacity(BINARY_HEADER_BYTES + pcm_bytes);
-    frame.put_u64_le(sequence);
-    frame.put_u64_le(timestamp_ms);
+/// Adding this to an f32 of magnitude below 2^22 rounds it to an integer (ties to even) held
+/// in the low mantissa bits: 1.5 × 2^23, where one ulp is exactly 1.
+const ROUNDING_MAGIC: f32 = 12_582_912.0;
+
+/// Exactly [`crate::audio::f32_to_i16`] (round half away from zero, saturate, NaN → 0), in
+/// plain float arithmetic and selects so the loop vectorises: baseline x86-64 makes
+/// `f32::round` a libm call and Rust's saturating `as` casts scalar instructions.
+/// A test compares it with the reference over a sweep of every f32 bit pattern.
+#[inline]
+fn pcm16(sample: f32) -> i16 {
+    let scaled = sample * 32767.0;
+    let scaled = if scaled.is_nan() {
+        0.0
+    } else {
+        scaled.clamp(-40_000.0, 40_000.0)
+    };
+    let nearest_even = (scaled + ROUNDING_MAGIC) - ROUNDING_MAGIC;
+    // Exactly ±0.5 on a tie; move ties that went toward zero away from it.
+    let off = scaled - nearest_even;
+    let away = if off == 0.5 && scaled > 0.0 {
+        1.0
+    } else if off == -0.5 && scaled < 0.0 {
+        -1.0
+    } else {
+        0.0
+    };
+    // An integer-valued float in i16 range: its magic-number bits convert exactly.
+    let rounded = (nearest_even + away).clamp(-32768.0, 32767.0);
+    ((rounded + ROUNDING_MAGIC).to_bits() as i32 - ROUNDING_MAGIC.to_bits() as i32) as i16
+}
+
+/// A binary frame with its header written and `pcm_bytes` zeroed bytes after it.
+fn binary_frame(pcm_bytes: usize, sequence: u64, timestamp_ms: u64) -> Vec<u8> {
+    let mut frame = vec![0u8; BINARY_HEADER_BYTES + pcm_bytes];
+    frame[..8].copy_from_slice(&sequence.to_le_bytes());
+    frame[8..16].copy_from_slice(&timestamp_ms.to_le_bytes());
     frame
 }
 
@@ -141,6 +251,68 @@ mod tests {
         (0..CHUNK_SAMPLES)
             .map(|i| (i as f32 / CHUNK_SAMPLES as f32) - 0.5)
             .collect()
+    }
+
+    #[test]
+    fn fast_pcm16_equals_the_reference_conversion() {
+        let specials = [
+            0.0,
+            -0.0,
+            1.0,
+            -1.0,
+            2.0,
+            -2.0,
+            0.5 / 32767.0,
+            -0.5 / 32767.0,
+            1.5 / 32767.0,
+            32767.5 / 32767.0,
+            -32768.5 / 32767.0,
+            f32::NAN,
+            f32::INFINITY,
+            f32::NEG_INFINITY,
+            f32::MAX,
+            f32::MIN,
+        ];
+        for x in specials {
+            assert_eq!(pcm16(x), f32_to_i16(x), "{x}");
+        }
+        // Every f32 bit pattern in steps, plus the neighbourhood of every half-integer.
+        for bits in (0..=u32::MAX).step_by(997) {
+            let x = f32::from_bits(bits);
+            assert_eq!(pcm16(x), f32_to_i16(x), "{x} ({bits:#x})");
+        }
+        for half in -32770..32770 {
+            let y = (half as f32 + 0.5) / 32767.0;
+            for x in [
+                y,
+                f32::from_bits(y.to_bits() + 1),
+                f32::from_bits(y.to_bits() - 1),
+            ] {
+                assert_eq!(pcm16(x), f32_to_i16(x), "{x}");
+            }
+        }
+    }
+
+    #[test]
+    fn formats_are_encoded_once_and_shared() {
+        let chunk = EncodedChunk::new(&ramp(), 1, 2);
+        let format = Format::default();
+        assert!(
+            chunk.json[0].get().is_none(),
+            "nothing encoded before it is asked for"
+        );
+        let (Message::Text(a), Message::Text(b)) = (chunk.message(format), chunk.message(format))
+        else {
+            panic!("json is text")
+        };
+        assert_eq!(
+            a.as_str().as_ptr(),
+            b.as_str().as_ptr(),
+            "one buffer, shared"
+        );
+        for (i, format) in Format::ALL.into_iter().enumerate() {
+            assert_eq!(format.index(), i);
+        }
     }
 
     #[test]
@@ -190,6 +362,7 @@ mod tests {
         };
         assert_eq!(mono.len(), 16 + 8_820);
         let first = i16::from_le_bytes([mono[16], mono[17]]);
-        assert_eq!(first, f32_to_i16((samples[0] + samples[1]) * 0.5));
+        let (left, right) = (f32_to_i16(samples[0]), f32_to_i16(samples[1]));
+        assert_eq!(i32::from(first), (i32::from(left) + i32::from(right)) / 2);
     }
 }

@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::sync::{mpsc, oneshot};
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
-use super::encode::EncodedChunk;
+use super::encode::{EncodedChunk, Format};
 use super::metrics::Metrics;
 
 /// Ticks queued per listener at most (1 s of audio).
@@ -58,11 +58,14 @@ pub struct Subscription {
 struct Slot {
     ticks: mpsc::Sender<Arc<Tick>>,
     close: oneshot::Sender<CloseReason>,
+    format: Format,
 }
 
 #[derive(Default)]
 struct Inner {
     listeners: HashMap<u64, Slot>,
+    /// Listeners per format, indexed by [`Format::index`].
+    per_format: [usize; 4],
     history: VecDeque<Arc<Tick>>,
     next_id: u64,
     next_sequence: u64,
@@ -94,6 +97,14 @@ pub struct ListenerPlace {
 impl Drop for ListenerPlace {
     fn drop(&mut self) {
         self.fanout.reserved.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+impl Inner {
+    fn remove(&mut self, id: u64) -> Option<Slot> {
+        let slot = self.listeners.remove(&id)?;
+        self.per_format[slot.format.index()] -= 1;
+        Some(slot)
     }
 }
 
@@ -131,7 +142,7 @@ impl Fanout {
 
     /// Registers a listener. With `resume_after`, the held ticks after that sequence come
     /// back as a backlog, and live ticks follow on without a gap. `None` once closed.
-    pub fn subscribe(&self, resume_after: Option<u64>) -> Option<Subscription> {
+    pub fn subscribe(&self, format: Format, resume_after: Option<u64>) -> Option<Subscription> {
         let (tick_tx, ticks) = mpsc::channel(QUEUE_TICKS);
         let (close_tx, close) = oneshot::channel();
         let mut inner = self.lock();
@@ -154,8 +165,10 @@ impl Fanout {
             Slot {
                 ticks: tick_tx,
                 close: close_tx,
+                format,
             },
         );
+        inner.per_format[format.index()] += 1;
         Some(Subscription {
             id,
             ticks,
@@ -167,7 +180,12 @@ impl Fanout {
 
     /// Removes a listener (when its connection ends).
     pub fn unsubscribe(&self, id: u64) {
-        self.lock().listeners.remove(&id);
+        self.lock().remove(id);
+    }
+
+    /// Whether anyone listens in each format, indexed by [`Format::index`].
+    pub fn formats_in_use(&self) -> [bool; 4] {
+        self.lock().per_format.map(|n| n > 0)
     }
 
     /// Sequence the next tick will carry.
@@ -194,7 +212,7 @@ impl Fanout {
         }
         let mut slow = 0;
         for (id, too_slow) in dropped {
-            if let Some(slot) = inner.listeners.remove(&id)
+            if let Some(slot) = inner.remove(id)
                 && too_slow
             {
                 slow += 1;
@@ -216,6 +234,7 @@ impl Fanout {
     pub fn close_all(&self) {
         let mut inner = self.lock();
         inner.closed = true;
+        inner.per_format = [0; 4];
         for (_, slot) in inner.listeners.drain() {
             let _ = slot.close.send(CloseReason::ShuttingDown);
         }
@@ -238,8 +257,8 @@ mod tests {
     #[test]
     fn a_full_queue_drops_only_that_listener() {
         let fanout = Fanout::new(Arc::default());
-        let mut reader = fanout.subscribe(None).unwrap();
-        let mut stalled = fanout.subscribe(None).unwrap();
+        let mut reader = fanout.subscribe(Format::default(), None).unwrap();
+        let mut stalled = fanout.subscribe(Format::default(), None).unwrap();
         for sequence in 0..=QUEUE_TICKS as u64 {
             let dropped = fanout.broadcast(tick(sequence));
             assert_eq!(dropped, usize::from(sequence == QUEUE_TICKS as u64));
@@ -256,14 +275,14 @@ mod tests {
         for sequence in 0..(RESUME_TICKS as u64 + 5) {
             fanout.broadcast(tick(sequence));
         }
-        let mut late = fanout.subscribe(Some(50)).unwrap();
+        let mut late = fanout.subscribe(Format::default(), Some(50)).unwrap();
         let held: Vec<u64> = late.backlog.iter().map(|t| t.chunk.sequence).collect();
         assert_eq!(held, [51, 52, 53, 54]);
         assert_eq!(late.next_sequence, 55);
         fanout.broadcast(tick(55));
         assert_eq!(late.ticks.try_recv().unwrap().chunk.sequence, 55);
         // Too old: only what is held comes back.
-        let old = fanout.subscribe(Some(0)).unwrap();
+        let old = fanout.subscribe(Format::default(), Some(0)).unwrap();
         assert_eq!(old.backlog.len(), RESUME_TICKS);
         assert_eq!(old.backlog[0].chunk.sequence, 6);
     }
@@ -276,7 +295,15 @@ mod tests {
         assert!(fanout.reserve(2).is_none());
         drop(first);
         assert!(fanout.reserve(2).is_some());
+        let stereo = Format {
+            channels: 2,
+            ..Format::default()
+        };
+        let listener = fanout.subscribe(stereo, None).unwrap();
+        assert_eq!(fanout.formats_in_use(), [false, true, false, false]);
+        fanout.unsubscribe(listener.id);
+        assert_eq!(fanout.formats_in_use(), [false; 4]);
         fanout.close_all();
-        assert!(fanout.subscribe(None).is_none());
+        assert!(fanout.subscribe(Format::default(), None).is_none());
     }
 }

@@ -222,7 +222,11 @@ fn stream_wav(state: &Arc<StreamState>) -> Response<ResponseBody> {
     let Some(place) = state.fanout.reserve(state.max_listeners) else {
         return refuse_full(state);
     };
-    let Some(subscription) = state.fanout.subscribe(None) else {
+    let wav_format = Format {
+        channels: 2,
+        encoding: Encoding::Binary,
+    };
+    let Some(subscription) = state.fanout.subscribe(wav_format, None) else {
         return plain(StatusCode::SERVICE_UNAVAILABLE, "server shutting down");
     };
     state.metrics.wav_connections.add(1);

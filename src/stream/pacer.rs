@@ -15,7 +15,7 @@ use tokio::sync::watch;
 use tokio::time::{Instant, MissedTickBehavior};
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
-use super::encode::encode_chunk;
+use super::encode::{EncodedChunk, Format};
 use super::fanout::{Fanout, Tick};
 use super::messages;
 use super::metrics::Metrics;
@@ -161,7 +161,11 @@ impl Pacer {
         self.last_frame
             .copy_from_slice(&self.samples[CHUNK_SAMPLES - CHANNELS..]);
 
-        let chunk = encode_chunk(&self.samples, sequence, timestamp_ms);
+        let chunk = EncodedChunk::new(&self.samples, sequence, timestamp_ms);
+        let in_use = self.fanout.formats_in_use();
+        for format in Format::ALL.into_iter().filter(|f| in_use[f.index()]) {
+            chunk.prepare(format);
+        }
         self.fanout.broadcast(Arc::new(Tick { chunk, events }));
         self.metrics.chunks.add(1);
         self.metrics
@@ -215,5 +219,77 @@ fn fade(samples: &mut [f32], gain: impl Fn(usize) -> f32) {
         let g = gain(i);
         frame[0] *= g;
         frame[1] *= g;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Instant;
+
+    use ambientctl::SynthesisParameters;
+
+    use super::*;
+    use crate::audio::engine::Engine;
+    use crate::stream::StreamState;
+    use crate::synth::BackendChoice;
+
+    fn text_events(tick: &Tick) -> Vec<serde_json::Value> {
+        tick.events
+            .iter()
+            .map(|e| serde_json::from_str(e).unwrap())
+            .collect()
+    }
+
+    /// A parameter change reaches listeners as `params` at once, and the music follows at the
+    /// next bar line: a `phrase` in the new key arrives within a bar plus the ring's 2 s.
+    #[test]
+    fn parameter_changes_are_announced_and_take_effect_at_a_bar_line() {
+        let params = SynthesisParameters::default();
+        let (engine, source) = Engine::start(params, BackendChoice::Cpu).unwrap();
+        let metrics = Arc::new(Metrics::default());
+        let state = StreamState::new(engine, params, 10, metrics.clone());
+        let mut pacer = Pacer::new(
+            source,
+            state.fanout.clone(),
+            metrics.clone(),
+            state.events.clone(),
+        );
+        let mut listener = state.fanout.subscribe(Default::default(), None).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        // Ticks as soon as a whole chunk is buffered (faster than real time; no underruns).
+        let mut next_tick = |pacer: &mut Pacer| {
+            while pacer.buffered_samples() < CHUNK_SAMPLES {
+                assert!(Instant::now() < deadline, "the generator stopped");
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            pacer.tick();
+            listener.ticks.try_recv().unwrap()
+        };
+        let first = text_events(&next_tick(&mut pacer));
+        assert_eq!(
+            first[0]["type"], "phrase",
+            "the first phrase starts at once"
+        );
+        assert_eq!(first[0]["chords"].as_array().unwrap().len(), 8);
+
+        let d_minor = SynthesisParameters::new("D minor".parse().unwrap(), 90, 0.3, 0).unwrap();
+        state.set_params(d_minor).unwrap();
+        let announced = text_events(&next_tick(&mut pacer));
+        assert_eq!(announced[0]["type"], "params");
+        assert_eq!(announced[0]["params"]["key"], "D minor");
+        assert_eq!(state.params(), d_minor);
+
+        let mut ticks = 0;
+        let phrase = loop {
+            ticks += 1;
+            assert!(ticks <= 60, "no phrase in the new key after 6 s of audio");
+            let events = text_events(&next_tick(&mut pacer));
+            if let Some(phrase) = events.into_iter().find(|e| e["type"] == "phrase") {
+                break phrase;
+            }
+        };
+        assert_eq!(phrase["key"], "D minor");
+        assert_eq!(phrase["bpm"], 90);
+        assert_eq!(metrics.underruns.get(), 0);
     }
 }

@@ -23,9 +23,11 @@ const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
 
 type Socket = WebSocketStream<TokioIo<Upgraded>>;
 
-/// Settings for server-side sockets: clients only send small control messages.
+/// Settings for server-side sockets: clients only send small control messages, so the read
+/// buffer is small (the default 128 KiB per listener would dominate memory at scale).
 pub fn config() -> WebSocketConfig {
     WebSocketConfig::default()
+        .read_buffer_size(4 << 10)
         .max_message_size(Some(64 << 10))
         .max_frame_size(Some(64 << 10))
         .max_write_buffer_size(4 << 20)
@@ -47,7 +49,7 @@ pub async fn serve(
     resume: Option<u64>,
     _place: ListenerPlace,
 ) {
-    let Some(mut subscription) = state.fanout.subscribe(resume) else {
+    let Some(mut subscription) = state.fanout.subscribe(format, resume) else {
         close(&mut ws, CloseReason::ShuttingDown).await;
         return;
     };

@@ -1,0 +1,339 @@
+//! `ambientd-bench`: N WebSocket listeners against a running daemon. Measures delivery latency
+//! (the chunk's server timestamp to client receipt), cadence gaps, dropped listeners, and the
+//! daemon's CPU and RSS (from `/proc/PID`), so capacity can be measured, not guessed.
+//!
+//! ```text
+//! ambientd-bench --listeners 1000 --seconds 20 --spawn target/release/ambientd
+//! ambientd-bench --url ws://127.0.0.1:8000/ws --pid $(pidof ambientd) --listeners 100
+//! ```
+//!
+//! Latency resolution: the server's `timestamp` is whole Unix milliseconds (floor), so each
+//! figure reads 0-1 ms high; client and server must share a clock (same host).
+
+use std::path::PathBuf;
+use std::process::{Child, Command};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context, bail};
+use clap::Parser;
+use futures_util::StreamExt;
+use tokio::sync::Semaphore;
+use tokio_tungstenite::tungstenite::Message;
+
+/// Many WebSocket listeners against an ambientd, with latency and resource figures.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Args {
+    /// Listeners to open.
+    #[arg(long, default_value_t = 100)]
+    listeners: usize,
+    /// Seconds to measure once every listener is connected and has warmed up.
+    #[arg(long, default_value_t = 20.0)]
+    seconds: f64,
+    /// Seconds after connecting before measuring.
+    #[arg(long, default_value_t = 3.0)]
+    warmup: f64,
+    /// WebSocket URL of a running daemon (query included, e.g. `?channels=2`).
+    #[arg(long, default_value = "ws://127.0.0.1:8000/ws")]
+    url: String,
+    /// PID of the daemon, for CPU and RSS (found automatically with --spawn).
+    #[arg(long)]
+    pid: Option<u32>,
+    /// Start this ambientd binary on a free loopback port (CPU back-end, room for the
+    /// listeners), measure it, and stop it afterwards.
+    #[arg(long)]
+    spawn: Option<PathBuf>,
+    /// Query for the WebSocket URL when spawning (e.g. "channels=2&encoding=binary").
+    #[arg(long, default_value = "channels=1")]
+    query: String,
+    /// Connections opened at once while ramping up.
+    #[arg(long, default_value_t = 64)]
+    connect_concurrency: usize,
+}
+
+/// Counters every listener task adds to.
+#[derive(Debug, Default)]
+struct Totals {
+    connected: AtomicU64,
+    chunks: AtomicU64,
+    gaps: AtomicU64,
+    dropped: AtomicU64,
+    underruns: AtomicU64,
+    connect_failures: AtomicU64,
+}
+
+fn unix_micros() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as u64)
+}
+
+/// `"timestamp":N` and `"sequence":N` of a JSON audio message, without a full parse.
+fn json_field(text: &str, field: &str) -> Option<u64> {
+    let start = text.find(field)? + field.len();
+    let digits: &str = &text[start..];
+    let end = digits
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(digits.len());
+    digits[..end].parse().ok()
+}
+
+/// One listener: reads until `stop_at`, recording latencies (µs) measured after `measure_from`.
+async fn listen(
+    url: String,
+    totals: Arc<Totals>,
+    measure_from: Arc<AtomicU64>,
+    stop_at: Arc<AtomicU64>,
+    connect_gate: Arc<Semaphore>,
+) -> Vec<u32> {
+    let permit = connect_gate.acquire_owned().await;
+    let connected = tokio_tungstenite::connect_async(&url).await;
+    drop(permit);
+    let Ok((mut socket, _)) = connected else {
+        totals.connect_failures.fetch_add(1, Ordering::Relaxed);
+        return Vec::new();
+    };
+    totals.connected.fetch_add(1, Ordering::Relaxed);
+    let mut latencies = Vec::with_capacity(1024);
+    let mut last_sequence: Option<u64> = None;
+    loop {
+        let now = unix_micros();
+        if now >= stop_at.load(Ordering::Relaxed) {
+            break;
+        }
+        let message = match tokio::time::timeout(Duration::from_millis(500), socket.next()).await {
+            Ok(Some(Ok(message))) => message,
+            Ok(Some(Err(_))) | Ok(None) => {
+                totals.dropped.fetch_add(1, Ordering::Relaxed);
+                return latencies;
+            }
+            Err(_) => continue, // nothing for 500 ms: re-check the stop time
+        };
+        let received = unix_micros();
+        let (sequence, timestamp_ms) = match &message {
+            Message::Text(text) if text.starts_with(r#"{"type":"audio""#) => (
+                json_field(text, r#""sequence":"#),
+                json_field(text, r#""timestamp":"#),
+            ),
+            Message::Text(text) => {
+                if text.contains(r#""type":"underrun""#) {
+                    totals.underruns.fetch_add(1, Ordering::Relaxed);
+                }
+                continue;
+            }
+            Message::Binary(frame) if frame.len() >= 16 => (
+                Some(u64::from_le_bytes(
+                    frame[..8].try_into().unwrap_or_default(),
+                )),
+                Some(u64::from_le_bytes(
+                    frame[8..16].try_into().unwrap_or_default(),
+                )),
+            ),
+            Message::Close(_) => {
+                totals.dropped.fetch_add(1, Ordering::Relaxed);
+                return latencies;
+            }
+            _ => continue,
+        };
+        let (Some(sequence), Some(timestamp_ms)) = (sequence, timestamp_ms) else {
+            continue;
+        };
+        if received >= measure_from.load(Ordering::Relaxed) {
+            totals.chunks.fetch_add(1, Ordering::Relaxed);
+            if last_sequence.is_some_and(|last| sequence != last + 1) {
+                totals.gaps.fetch_add(1, Ordering::Relaxed);
+            }
+            let latency = received.saturating_sub(timestamp_ms * 1000);
+            latencies.push(latency.min(u64::from(u32::MAX)) as u32);
+        }
+        last_sequence = Some(sequence);
+    }
+    let _ = socket.close(None).await;
+    latencies
+}
+
+/// CPU seconds (user + system) and RSS bytes of a process.
+fn process_usage(pid: u32) -> Option<(f64, u64)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let rss_kib: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
+    // USER_HZ is 100 on every Linux configuration in use.
+    Some((ticks as f64 / 100.0, rss_kib * 1024))
+}
+
+fn percentile(sorted: &[u32], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let index = ((sorted.len() - 1) as f64 * p).round() as usize;
+    f64::from(sorted[index]) / 1000.0
+}
+
+/// Starts the daemon binary on a free port with room for `listeners`.
+fn spawn_daemon(
+    binary: &PathBuf,
+    listeners: usize,
+    dir: &std::path::Path,
+) -> anyhow::Result<(Child, u16)> {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    let config = dir.join("bench.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[server]\nlisten = \"127.0.0.1:{port}\"\nmax_listeners = {}\n[synth]\nbackend = \"cpu\"\n[log]\nlevel = \"warn\"\n",
+            listeners + 16
+        ),
+    )?;
+    let child = Command::new(binary)
+        .arg("--config")
+        .arg(&config)
+        .spawn()
+        .with_context(|| format!("cannot start {}", binary.display()))?;
+    Ok((child, port))
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let runtime = tokio::runtime::Runtime::new()?;
+    let temp = std::env::temp_dir().join(format!("ambientd-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&temp)?;
+    let (mut child, url, pid) = match &args.spawn {
+        Some(binary) => {
+            let (child, port) = spawn_daemon(binary, args.listeners, &temp)?;
+            let pid = child.id();
+            (
+                Some(child),
+                format!("ws://127.0.0.1:{port}/ws?{}", args.query),
+                Some(pid),
+            )
+        }
+        None => (None, args.url.clone(), args.pid),
+    };
+    let result = runtime.block_on(run(&args, url, pid));
+    if let Some(child) = &mut child {
+        // SIGTERM would be kinder, but std has no portable way; the daemon has nothing to save.
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    let _ = std::fs::remove_dir_all(&temp);
+    result
+}
+
+async fn run(args: &Args, url: String, pid: Option<u32>) -> anyhow::Result<()> {
+    // Wait for the daemon to serve (when spawned it needs a moment to prime its ring).
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while tokio_tungstenite::connect_async(&url).await.is_err() {
+        if Instant::now() > deadline {
+            bail!("cannot connect to {url}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let baseline = pid.and_then(process_usage);
+    let totals = Arc::new(Totals::default());
+    let measure_from = Arc::new(AtomicU64::new(u64::MAX));
+    let stop_at = Arc::new(AtomicU64::new(u64::MAX));
+    let gate = Arc::new(Semaphore::new(args.connect_concurrency));
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..args.listeners)
+        .map(|_| {
+            tokio::spawn(listen(
+                url.clone(),
+                totals.clone(),
+                measure_from.clone(),
+                stop_at.clone(),
+                gate.clone(),
+            ))
+        })
+        .collect();
+    let settled = || {
+        totals.connected.load(Ordering::Relaxed) + totals.connect_failures.load(Ordering::Relaxed)
+    };
+    while settled() < args.listeners as u64 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let ramp = started.elapsed();
+    tokio::time::sleep(Duration::from_secs_f64(args.warmup)).await;
+    let window_start = unix_micros();
+    measure_from.store(window_start, Ordering::Relaxed);
+    let before = pid.and_then(process_usage);
+    let self_before = process_usage(std::process::id());
+    let window = Duration::from_secs_f64(args.seconds);
+    stop_at.store(window_start + window.as_micros() as u64, Ordering::Relaxed);
+    tokio::time::sleep(window).await;
+    let after = pid.and_then(process_usage);
+    let self_after = process_usage(std::process::id());
+
+    let mut latencies = Vec::new();
+    for task in tasks {
+        latencies.extend(task.await.unwrap_or_default());
+    }
+    latencies.sort_unstable();
+    let expected = args.listeners as f64 * args.seconds * 10.0;
+    let chunks = totals.chunks.load(Ordering::Relaxed);
+    println!("listeners            {}", args.listeners);
+    println!("url                  {url}");
+    println!("connect ramp         {:.2} s", ramp.as_secs_f64());
+    println!(
+        "connect failures     {}",
+        totals.connect_failures.load(Ordering::Relaxed)
+    );
+    println!(
+        "dropped listeners    {}",
+        totals.dropped.load(Ordering::Relaxed)
+    );
+    println!(
+        "chunks received      {chunks} of {expected:.0} expected ({:.1}%)",
+        chunks as f64 * 100.0 / expected
+    );
+    println!(
+        "sequence gaps        {}",
+        totals.gaps.load(Ordering::Relaxed)
+    );
+    println!(
+        "underrun messages    {}",
+        totals.underruns.load(Ordering::Relaxed)
+    );
+    println!(
+        "latency ms           p50 {:.2}  p90 {:.2}  p99 {:.2}  p99.9 {:.2}  max {:.2}",
+        percentile(&latencies, 0.50),
+        percentile(&latencies, 0.90),
+        percentile(&latencies, 0.99),
+        percentile(&latencies, 0.999),
+        percentile(&latencies, 1.0),
+    );
+    if let (Some((cpu0, rss0)), Some((cpu1, _)), Some((cpu2, rss2))) = (baseline, before, after) {
+        let _ = cpu0;
+        let cpu_percent = (cpu2 - cpu1) / args.seconds * 100.0;
+        let per_listener_kib = (rss2 as f64 - rss0 as f64) / 1024.0 / args.listeners as f64;
+        println!(
+            "daemon CPU           {cpu_percent:.1}% of one core ({:.3}% per listener)",
+            cpu_percent / args.listeners as f64
+        );
+        println!(
+            "daemon RSS           {:.1} MiB (idle {:.1} MiB; {per_listener_kib:.1} KiB per listener)",
+            rss2 as f64 / 1048576.0,
+            rss0 as f64 / 1048576.0
+        );
+    }
+    if let (Some((c1, _)), Some((c2, _))) = (self_before, self_after) {
+        println!(
+            "bench client CPU     {:.1}% of one core",
+            (c2 - c1) / args.seconds * 100.0
+        );
+    }
+    Ok(())
+}
