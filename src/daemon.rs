@@ -154,8 +154,14 @@ async fn monitor(state: Arc<StreamState>, mut stop: watch::Receiver<bool>) {
         }
         let now = stats.stage_failures.load(Ordering::Relaxed);
         if now > fallbacks {
+            let error = state
+                .engine
+                .take_failed_stage()
+                .and_then(|stage| stage.last_error())
+                .unwrap_or_else(|| "no detail".into());
             tracing::warn!(
                 backend = state.engine.backend(),
+                %error,
                 "the voice stage failed; rendering on the CPU from now on"
             );
             fallbacks = now;

@@ -40,7 +40,9 @@ pub struct Generator {
     score: Score,
     voices: Vec<Voice>,
     buses: BusBuffers,
-    stage: Box<dyn VoiceStage>,
+    /// The primary voice stage; `None` once it failed and was handed off to be logged and
+    /// dropped away from the render thread ([`Generator::take_failed_stage`]).
+    stage: Option<Box<dyn VoiceStage>>,
     cpu: CpuVoiceStage,
     stage_failures: u64,
     post: PostStage,
@@ -57,7 +59,7 @@ impl std::fmt::Debug for Generator {
             .field("playing", &self.playing)
             .field("requested", &self.requested)
             .field("frame", &self.frame)
-            .field("stage", &self.stage.name())
+            .field("stage", &self.stage_name())
             .finish_non_exhaustive()
     }
 }
@@ -84,7 +86,7 @@ impl Generator {
             score: Score::new(SAMPLE_RATE),
             voices: Vec::with_capacity(MAX_VOICES),
             buses: BusBuffers::new(),
-            stage,
+            stage: Some(stage),
             cpu: CpuVoiceStage::default(),
             stage_failures: 0,
             post: PostStage::new(SAMPLE_RATE),
@@ -131,16 +133,26 @@ impl Generator {
 
     /// The voice stage in use ("cpu" after a fallback).
     pub fn stage_name(&self) -> &'static str {
-        if self.stage_failures > 0 {
-            self.cpu.name()
-        } else {
-            self.stage.name()
+        match &self.stage {
+            Some(stage) if self.stage_failures == 0 => stage.name(),
+            _ => self.cpu.name(),
         }
     }
 
     /// How many times the primary voice stage failed (after the first, the CPU renders).
     pub fn stage_failures(&self) -> u64 {
         self.stage_failures
+    }
+
+    /// The primary voice stage once it has failed, handed over (once) so that its error can
+    /// be formatted and its resources (a GPU context) released off the render thread.
+    /// Moving the box does not allocate.
+    pub fn take_failed_stage(&mut self) -> Option<Box<dyn VoiceStage>> {
+        if self.stage_failures > 0 {
+            self.stage.take()
+        } else {
+            None
+        }
     }
 
     /// Asks for new parameters. Key, tempo and seed take effect at the next bar line (a new
@@ -223,8 +235,9 @@ impl Generator {
         );
         self.voice_frames += (self.voices.len() * frames) as u64;
         self.buses.clear(frames);
-        let on_primary = self.stage_failures == 0;
-        if !(on_primary && self.stage.render(&self.voices, &mut self.buses).is_ok()) {
+        let primary = self.stage.as_mut().filter(|_| self.stage_failures == 0);
+        let on_primary = primary.is_some();
+        if !primary.is_some_and(|stage| stage.render(&self.voices, &mut self.buses).is_ok()) {
             if on_primary {
                 self.buses.clear(frames); // drop whatever the failed stage half-wrote
                 self.stage_failures += 1;

@@ -178,6 +178,10 @@ impl VoiceStage for FailingStage {
         }
         self.cpu.render(voices, out)
     }
+
+    fn last_error(&self) -> Option<String> {
+        Some("CUDA_ERROR_LAUNCH_FAILED: unspecified launch failure".into())
+    }
 }
 
 #[test]
@@ -199,6 +203,15 @@ fn a_stage_failing_mid_stream_is_replaced_for_that_block_with_no_trace_in_the_au
         701,
         "the failed stage is not asked again"
     );
+    let failed = generator
+        .take_failed_stage()
+        .expect("the failed stage is handed over");
+    assert_eq!(
+        failed.last_error().as_deref(),
+        Some("CUDA_ERROR_LAUNCH_FAILED: unspecified launch failure")
+    );
+    assert!(generator.take_failed_stage().is_none(), "only once");
+    assert_eq!(generator.stage_name(), "cpu");
     assert!(samples.iter().all(|s| s.is_finite()));
     // No gap and no click: the output is the CPU-only render, sample for sample.
     let reference = ambientd::render::render(params(), 20.0, &[]);

@@ -21,7 +21,7 @@ use super::ring::{self, CHUNK_SAMPLES, RingReader, RingWriter};
 use super::{CHANNELS, CHUNK_FRAMES};
 use crate::generator::Generator;
 use crate::music::ChordProgression;
-use crate::synth::{BackendChoice, select_stage};
+use crate::synth::{BackendChoice, VoiceStage, select_stage};
 
 /// How long the thread sleeps when the ring is full and nobody wakes it (a safety net: the
 /// pacer unparks it after every chunk it takes).
@@ -86,6 +86,8 @@ pub struct Engine {
     /// The thread, to unpark it.
     generation_thread: Thread,
     commands: Mutex<HeapProd<Command>>,
+    /// The primary voice stage after it failed, for the async side to log and drop.
+    failed_stage: Mutex<HeapCons<Box<dyn VoiceStage>>>,
     stop: Arc<AtomicBool>,
     stats: Arc<EngineStats>,
     started: Instant,
@@ -145,6 +147,7 @@ impl Engine {
         let (audio_writer, audio) = ring::audio_ring();
         let (phrase_writer, phrases) = HeapRb::<PhraseInfo>::new(16).split();
         let (commands, command_reader) = HeapRb::<Command>::new(64).split();
+        let (failed_stage_writer, failed_stage) = HeapRb::<Box<dyn VoiceStage>>::new(1).split();
         let stop = Arc::new(AtomicBool::new(false));
         let stats = Arc::new(EngineStats::default());
         let started = Instant::now();
@@ -153,6 +156,7 @@ impl Engine {
             audio: audio_writer,
             phrases: phrase_writer,
             commands: command_reader,
+            failed_stage: failed_stage_writer,
             stop: stop.clone(),
             stats: stats.clone(),
             started,
@@ -173,6 +177,7 @@ impl Engine {
             generation_thread: handle.thread().clone(),
             thread: Mutex::new(Some(handle)),
             commands: Mutex::new(commands),
+            failed_stage: Mutex::new(failed_stage),
             stop,
             stats,
             started,
@@ -189,6 +194,16 @@ impl Engine {
         drop(commands);
         self.generation_thread.unpark();
         Ok(())
+    }
+
+    /// The primary voice stage, once, after it failed (see [`EngineStats::stage_failures`]):
+    /// call [`VoiceStage::last_error`] on it for the log, then drop it here, off the render
+    /// thread.
+    pub fn take_failed_stage(&self) -> Option<Box<dyn VoiceStage>> {
+        self.failed_stage
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .try_pop()
     }
 
     /// The counters.
@@ -244,6 +259,7 @@ struct GenerationThread {
     audio: RingWriter,
     phrases: HeapProd<PhraseInfo>,
     commands: HeapCons<Command>,
+    failed_stage: HeapProd<Box<dyn VoiceStage>>,
     stop: Arc<AtomicBool>,
     stats: Arc<EngineStats>,
     started: Instant,
@@ -296,6 +312,10 @@ impl GenerationThread {
             .frames_rendered
             .fetch_add(CHUNK_FRAMES as u64, Ordering::Relaxed);
         let failures = self.generator.stage_failures();
+        if let Some(failed) = self.generator.take_failed_stage() {
+            // Capacity 1 and at most one failure per generator: the push succeeds.
+            let _ = self.failed_stage.try_push(failed);
+        }
         stats.stage_failures.fetch_max(failures, Ordering::Relaxed);
         self.last_frame
             .copy_from_slice(&chunk[CHUNK_SAMPLES - CHANNELS..]);
