@@ -237,7 +237,7 @@ impl Generator {
         self.buses.clear(frames);
         let primary = self.stage.as_mut().filter(|_| self.stage_failures == 0);
         let on_primary = primary.is_some();
-        if !primary.is_some_and(|stage| stage.render(&self.voices, &mut self.buses).is_ok()) {
+        if primary.is_none_or(|stage| stage.render(&self.voices, &mut self.buses).is_err()) {
             if on_primary {
                 self.buses.clear(frames); // drop whatever the failed stage half-wrote
                 self.stage_failures += 1;
