@@ -13,6 +13,7 @@ use ambientctl::params::{self, BPM_DEFAULT, INTENSITY_DEFAULT};
 use ambientctl::{Key, SynthesisParameters};
 use serde::{Deserialize, Deserializer, Serialize};
 
+pub use crate::logging::LogTarget;
 use crate::synth::BackendChoice;
 
 /// The whole configuration file.
@@ -27,6 +28,8 @@ pub struct Config {
     pub music: MusicConfig,
     /// `[synth]`: the voice-stage back-end.
     pub synth: SynthConfig,
+    /// `[state]`: where runtime changes are kept across restarts.
+    pub state: StateConfig,
     /// `[log]`: verbosity and destination.
     pub log: LogConfig,
 }
@@ -39,8 +42,27 @@ pub struct ServerConfig {
     pub listen: SocketAddr,
     /// Listeners (WebSocket and WAV together) served at once; more are refused politely.
     pub max_listeners: usize,
-    /// Whether WebSocket clients may change parameters (`set` messages).
-    pub web_control: bool,
+    /// Which WebSocket clients may change parameters (`set` messages).
+    #[serde(deserialize_with = "web_control")]
+    pub web_control: WebControl,
+    /// A shared secret: a WebSocket client that connects with `/ws?token=<it>` may change
+    /// parameters whatever its address (unless `web_control = "off"`). Empty: no token.
+    pub web_control_token: String,
+}
+
+/// `[server] web_control`: who may send `set` over the WebSocket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WebControl {
+    /// Nobody, token or not.
+    Off,
+    /// Clients on this machine (loopback peer address) whose page came from this server
+    /// (no `Origin`, or an `Origin` naming the same host and port as `Host`), plus token
+    /// holders.
+    #[default]
+    Loopback,
+    /// Every client that can reach the port.
+    All,
 }
 
 impl Default for ServerConfig {
@@ -48,7 +70,8 @@ impl Default for ServerConfig {
         ServerConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 8000)),
             max_listeners: 1000,
-            web_control: false,
+            web_control: WebControl::Loopback,
+            web_control_token: String::new(),
         }
     }
 }
@@ -57,20 +80,50 @@ impl Default for ServerConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ControlConfig {
-    /// Path of the Unix control socket.
+    /// Path of the Unix control socket; empty means [`ambientctl::default_socket_path`]
+    /// (`$RUNTIME_DIRECTORY/control.sock`, else `$XDG_RUNTIME_DIR/ambientd/control.sock`,
+    /// else `/run/ambientd/control.sock`).
     pub socket: PathBuf,
     /// Group that may use the control socket; empty means the daemon's own group.
     pub group: String,
 }
 
-/// Where the control socket lives when nothing else is said.
-pub const DEFAULT_CONTROL_SOCKET: &str = "/run/ambientd/control.sock";
-
 impl Default for ControlConfig {
     fn default() -> Self {
         ControlConfig {
-            socket: PathBuf::from(DEFAULT_CONTROL_SOCKET),
+            socket: PathBuf::new(),
             group: String::new(),
+        }
+    }
+}
+
+impl ControlConfig {
+    /// The socket path in force: the configured one, or the shared default.
+    pub fn socket_path(&self) -> PathBuf {
+        if self.socket.as_os_str().is_empty() {
+            ambientctl::default_socket_path()
+        } else {
+            self.socket.clone()
+        }
+    }
+}
+
+/// `[state]`.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StateConfig {
+    /// Directory of the saved parameters; empty means [`crate::state::default_state_dir`]
+    /// (`$STATE_DIRECTORY`, else `$XDG_STATE_HOME/ambientd`, else `~/.local/state/ambientd`).
+    pub dir: PathBuf,
+}
+
+impl StateConfig {
+    /// The state directory in force, if any is known.
+    pub fn dir(&self) -> Option<PathBuf> {
+        if self.dir.as_os_str().is_empty() {
+            crate::state::default_state_dir()
+        } else {
+            Some(self.dir.clone())
         }
     }
 }
@@ -108,6 +161,20 @@ impl MusicConfig {
         // Both numbers were validated when the config was built or parsed; fall back to the
         // defaults rather than panic if a caller built an invalid `MusicConfig` by hand.
         SynthesisParameters::new(self.key, self.bpm, self.intensity, self.seed).unwrap_or_default()
+    }
+}
+
+fn web_control<'de, D: Deserializer<'de>>(deserializer: D) -> Result<WebControl, D::Error> {
+    const ALLOWED: &str = "allowed: \"off\", \"loopback\", \"all\"";
+    let raw = String::deserialize(deserializer)
+        .map_err(|e| serde::de::Error::custom(format!("{e} ({ALLOWED})")))?;
+    match raw.as_str() {
+        "off" => Ok(WebControl::Off),
+        "loopback" => Ok(WebControl::Loopback),
+        "all" => Ok(WebControl::All),
+        other => Err(serde::de::Error::custom(format!(
+            "{other:?} is not a web_control setting ({ALLOWED})"
+        ))),
     }
 }
 
@@ -168,17 +235,51 @@ impl LogLevel {
     }
 }
 
-/// Log destination.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum LogTarget {
-    /// The journal when running under systemd, else stderr.
-    #[default]
-    Auto,
-    /// Standard error.
-    Stderr,
-    /// The systemd journal.
-    Journald,
+/// Command-line settings that win over the file (at start and on every reload).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Overrides {
+    /// `--listen`.
+    pub listen: Option<SocketAddr>,
+    /// `--control-socket`.
+    pub control_socket: Option<PathBuf>,
+}
+
+impl Overrides {
+    /// Puts the overrides into `config`.
+    pub fn apply(&self, config: &mut Config) {
+        if let Some(listen) = self.listen {
+            config.server.listen = listen;
+        }
+        if let Some(socket) = &self.control_socket {
+            config.control.socket = socket.clone();
+        }
+    }
+}
+
+/// The id of group `name` (a name from `/etc/group`, or a number); `Ok(None)` for "".
+pub fn lookup_group(name: &str) -> Result<Option<u32>, ConfigError> {
+    if name.is_empty() {
+        return Ok(None);
+    }
+    if let Ok(gid) = name.parse() {
+        return Ok(Some(gid));
+    }
+    let path = Path::new("/etc/group");
+    let groups = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    groups
+        .lines()
+        .filter_map(|line| {
+            let mut fields = line.split(':');
+            let group = fields.next()?;
+            let gid = fields.nth(1)?.parse().ok()?;
+            (group == name).then_some(gid)
+        })
+        .next()
+        .map(Some)
+        .ok_or_else(|| ConfigError::UnknownGroup(name.to_string()))
 }
 
 /// A configuration that cannot be used.
@@ -204,6 +305,9 @@ pub enum ConfigError {
         /// What is wrong and, where it applies, the allowed values.
         message: String,
     },
+    /// `[control] group` names no group of this system.
+    #[error("control.group: no group {0:?} in /etc/group")]
+    UnknownGroup(String),
 }
 
 impl Config {
@@ -315,6 +419,23 @@ mod tests {
         assert!(message.contains("debug"), "{message}");
         let (_, message) = parse_error("[server]\nlisten = \"localhost\"\n");
         assert!(message.contains("address"), "{message}");
+    }
+
+    #[test]
+    fn groups_resolve_by_number_and_name() {
+        assert_eq!(lookup_group("").unwrap(), None);
+        assert_eq!(lookup_group("123").unwrap(), Some(123));
+        assert_eq!(lookup_group("root").unwrap(), Some(0));
+        let err = lookup_group("no-such-group-here").unwrap_err().to_string();
+        assert!(err.contains("no-such-group-here"), "{err}");
+    }
+
+    #[test]
+    fn web_control_words_parse() {
+        let config = Config::from_toml("[server]\nweb_control = \"all\"\n").unwrap();
+        assert_eq!(config.server.web_control, WebControl::All);
+        let (_, message) = parse_error("[server]\nweb_control = true\n");
+        assert!(message.contains("loopback"), "{message}");
     }
 
     #[test]

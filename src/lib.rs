@@ -7,6 +7,7 @@
 
 pub mod audio;
 pub mod config;
+pub mod control;
 pub mod daemon;
 pub mod generator;
 pub mod logging;
@@ -17,4 +18,4 @@ pub mod state;
 pub mod stream;
 pub mod synth;
 
-pub use daemon::run;
+pub use daemon::{Hooks, Listeners, run};

@@ -5,9 +5,9 @@
 use std::io;
 
 use serde::{Deserialize, Serialize};
-use tracing_subscriber::EnvFilter;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{EnvFilter, Registry, reload};
 
 /// The `[log] target` setting.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -17,6 +17,7 @@ pub enum LogTarget {
     #[default]
     Auto,
     /// Always the journal (falls back to stderr, with a warning, if there is none).
+    #[serde(alias = "journald")]
     Journal,
     /// Always stderr.
     Stderr,
@@ -33,16 +34,66 @@ pub enum LogSink {
     StderrJournalUnavailable,
 }
 
+/// Changes the level of the installed subscriber at run time (a config reload).
+#[derive(Clone)]
+pub struct LevelHandle {
+    handle: Option<reload::Handle<EnvFilter, Registry>>,
+}
+
+impl std::fmt::Debug for LevelHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LevelHandle")
+            .field("live", &self.handle.is_some())
+            .finish()
+    }
+}
+
+impl Default for LevelHandle {
+    fn default() -> Self {
+        LevelHandle::fixed()
+    }
+}
+
+impl LevelHandle {
+    /// A handle that changes nothing (tests; `RUST_LOG` set, which wins over the config).
+    pub fn fixed() -> LevelHandle {
+        LevelHandle { handle: None }
+    }
+
+    /// Sets the level (`error` ... `trace`); a no-op when `RUST_LOG` chose the filter.
+    pub fn set(&self, level: &str) -> Result<(), String> {
+        let Some(handle) = &self.handle else {
+            return Ok(());
+        };
+        let filter = level_filter(level)?;
+        handle.reload(filter).map_err(|e| e.to_string())
+    }
+}
+
+fn level_filter(level: &str) -> Result<EnvFilter, String> {
+    EnvFilter::try_new(level).map_err(|e| {
+        format!(
+            "log.level: {level:?} is not a log level (allowed: error, warn, info, debug, trace): {e}"
+        )
+    })
+}
+
 /// Installs the global subscriber. The level comes from `RUST_LOG` when set (full
 /// `EnvFilter` syntax), else from `level` (`error`, `warn`, `info`, `debug`, `trace`).
-/// Returns where logs go; fails only if `level` is not a valid filter.
-pub fn init(level: &str, target: LogTarget) -> Result<LogSink, String> {
-    let filter = match std::env::var("RUST_LOG") {
-        Ok(spec) if !spec.is_empty() => EnvFilter::try_new(&spec)
-            .map_err(|e| format!("RUST_LOG: {spec:?} is not a log filter: {e}"))?,
-        _ => EnvFilter::try_new(level).map_err(|e| {
-            format!("log.level: {level:?} is not a log level (allowed: error, warn, info, debug, trace): {e}")
-        })?,
+/// Returns where logs go and a handle to change the level later; fails only if `level` is
+/// not a valid filter.
+pub fn init(level: &str, target: LogTarget) -> Result<(LogSink, LevelHandle), String> {
+    let (filter, from_env) = match std::env::var("RUST_LOG") {
+        Ok(spec) if !spec.is_empty() => (
+            EnvFilter::try_new(&spec)
+                .map_err(|e| format!("RUST_LOG: {spec:?} is not a log filter: {e}"))?,
+            true,
+        ),
+        _ => (level_filter(level)?, false),
+    };
+    let (filter, handle) = reload::Layer::new(filter);
+    let level_handle = LevelHandle {
+        handle: (!from_env).then_some(handle),
     };
     let want_journal = match target {
         LogTarget::Auto => stderr_is_journal(),
@@ -50,9 +101,12 @@ pub fn init(level: &str, target: LogTarget) -> Result<LogSink, String> {
         LogTarget::Stderr => false,
     };
     let journal = if want_journal {
-        tracing_journald::layer()
-            .ok()
-            .map(|layer| layer.with_syslog_identifier("ambientd".into()))
+        tracing_journald::layer().ok().map(|layer| {
+            layer
+                .with_syslog_identifier("ambientd".into())
+                // Structured fields keep their names: LISTENER=, SEQUENCE=, BACKEND=, ...
+                .with_field_prefix(None)
+        })
     } else {
         None
     };
@@ -72,7 +126,7 @@ pub fn init(level: &str, target: LogTarget) -> Result<LogSink, String> {
         .with(journal)
         .with(stderr)
         .try_init();
-    Ok(sink)
+    Ok((sink, level_handle))
 }
 
 /// Whether stderr is the journal's stream: systemd sets `JOURNAL_STREAM=<dev>:<inode>` of the

@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use ambientctl::{Key, SynthesisParameters, params};
+use ambientd::config::{Config, Overrides};
 use ambientd::synth::BackendChoice;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -98,61 +99,74 @@ fn main() -> anyhow::Result<()> {
     }
 }
 
-/// Daemon mode: config, logging, the bound port, then `ambientd::run` until SIGTERM/SIGINT.
+/// Daemon mode: config, logging, signals, the bound sockets, then `ambientd::run` until
+/// SIGTERM/SIGINT; the control socket file is removed on the way out.
 fn daemon(
-    config: Option<PathBuf>,
+    config_path: Option<PathBuf>,
     listen: Option<SocketAddr>,
     control_socket: Option<PathBuf>,
 ) -> anyhow::Result<()> {
-    let mut config = match &config {
-        Some(path) => ambientd::config::Config::load(path)?,
-        None => ambientd::config::Config::default(),
+    let overrides = Overrides {
+        listen,
+        control_socket,
     };
-    if let Some(listen) = listen {
-        config.server.listen = listen;
-    }
-    if let Some(socket) = control_socket {
-        config.control.socket = socket;
-    }
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(config.log.level.as_str()));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+    let mut config = match &config_path {
+        Some(path) => Config::load(path)?,
+        None => Config::default(),
+    };
+    overrides.apply(&mut config);
+    let (sink, log_level) = ambientd::logging::init(config.log.level.as_str(), config.log.target)
+        .map_err(anyhow::Error::msg)?;
+    tracing::info!(logs = ?sink, version = env!("CARGO_PKG_VERSION"), "ambientd starting");
+    let signals = ambientd::daemon::signals::install().context("cannot install signal handlers")?;
+    // Test builds only: FAILPOINTS="engine::render=..." injects faults into a real daemon.
+    #[cfg(feature = "failpoints")]
+    let _failpoints = fail::FailScenario::setup();
+
+    let socket_path = config.control.socket_path();
+    let group = ambientd::config::lookup_group(&config.control.group)?;
+    let control = ambientctl::bind_control_socket(&socket_path, ambientctl::SOCKET_MODE, group)?;
+    let _remove_socket = ambientctl::RemoveOnDrop::new(&socket_path);
+    tracing::info!(socket = %socket_path.display(), "control socket bound");
+    control.set_nonblocking(true)?;
+
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     runtime.block_on(async {
-        let address = config.server.listen;
-        let listener = tokio::net::TcpListener::bind(address)
-            .await
-            .with_context(|| format!("cannot listen on {address}"))?;
-        ambientd::run(config, listener, termination()).await?;
-        Ok(())
+        let listeners = ambientd::Listeners {
+            http: http_listener(config.server.listen).await?,
+            control: tokio::net::UnixListener::from_std(control)?,
+        };
+        let stopping = signals.stop_future();
+        let hooks = ambientd::Hooks {
+            config_path,
+            overrides,
+            notifier: ambientd::notify::Notifier::from_env(),
+            log_level,
+            reloads: Some(signals.reloads),
+        };
+        ambientd::run(config, listeners, hooks, stopping).await?;
+        anyhow::Ok(())
     })
 }
 
-/// Completes at the first SIGTERM or SIGINT; a second one ends the process at once.
-async fn termination() {
-    use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut int)) = (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    ) else {
-        tracing::error!("cannot install signal handlers; stop the daemon with SIGKILL");
-        return std::future::pending().await;
-    };
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = int.recv() => {}
+/// The HTTP listener: the socket systemd passed (socket activation, `LISTEN_FDS`), else a
+/// new one bound to `address`.
+async fn http_listener(address: SocketAddr) -> anyhow::Result<tokio::net::TcpListener> {
+    let passed = sd_notify::listen_fds().context("LISTEN_FDS")?.next();
+    if let Some(fd) = passed {
+        // SAFETY: sd_notify returned this descriptor only because LISTEN_PID names this
+        // process: systemd opened it for us, nothing else in the process owns or closes it,
+        // and it is taken exactly once here.
+        #[allow(unsafe_code)]
+        let owned = unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) };
+        let listener = std::net::TcpListener::from(owned);
+        listener.set_nonblocking(true)?;
+        tracing::info!("using the HTTP socket passed by systemd (socket activation)");
+        return Ok(tokio::net::TcpListener::from_std(listener)?);
     }
-    tokio::spawn(async move {
-        tokio::select! {
-            _ = term.recv() => {}
-            _ = int.recv() => {}
-        }
-        tracing::warn!("second termination signal: exiting now");
-        std::process::exit(130);
-    });
+    tokio::net::TcpListener::bind(address)
+        .await
+        .with_context(|| format!("cannot listen on {address}"))
 }
 
 /// A seed that differs from run to run, for when the user gives none.

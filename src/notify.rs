@@ -85,6 +85,12 @@ impl Notifier {
     }
 }
 
+impl Default for Notifier {
+    fn default() -> Self {
+        Notifier::disabled()
+    }
+}
+
 /// Admits a watchdog ping only when every progress counter has moved since the last ping, so
 /// a stalled generation thread or pacer stops the pings and systemd restarts the daemon.
 #[derive(Debug, Default)]

@@ -218,7 +218,7 @@ async fn malformed_client_messages_get_an_error_and_the_stream_goes_on() {
     let daemon = TestDaemon::start().await;
     let mut client = daemon.connect("").await;
     next_json(&mut client).await;
-    for bad in ["not json", r#"{"type":"set","param":"bpm","value":"90"}"#] {
+    for bad in ["not json", r#"{"type":"set","param":"bpm","value":"900"}"#] {
         client.send(Message::text(bad)).await.unwrap();
         loop {
             let reply = next_json(&mut client).await;

@@ -2,6 +2,7 @@
 //!
 //! `/ws` (WebSocket audio), `/stream.wav`, `/healthz`, `/metrics`, `/api/status`, `/`.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -21,7 +22,7 @@ use tokio_tungstenite::tungstenite::protocol::Role;
 
 use super::encode::{Encoding, Format};
 use super::metrics::{Gauges, ring_fill};
-use super::{ResponseBody, StreamState, messages, wav, ws};
+use super::{ClientOrigin, Presence, ResponseBody, StreamState, messages, wav, ws};
 
 /// Kernel send buffer asked for on each connection. Small on purpose: the per-listener queue
 /// (1 s) is the buffer that counts, and a large socket buffer would hide a stalled client
@@ -31,12 +32,14 @@ pub const SEND_BUFFER_BYTES: usize = 32 << 10;
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// What `/ws` accepts in its query string.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct WsQuery {
     /// Channels and encoding.
     pub format: Format,
     /// Resume after this sequence.
     pub resume: Option<u64>,
+    /// The web-control token, if the client gave one.
+    pub token: Option<String>,
 }
 
 /// Parses `/ws`'s query; the error is one line naming the field and the allowed values.
@@ -72,9 +75,10 @@ pub fn parse_ws_query(query: Option<&str>) -> Result<WsQuery, String> {
                     format!("resume: {value:?} is not a sequence number (allowed: 0..=2^64-1)")
                 })?)
             }
+            "token" => parsed.token = Some(value.to_string()),
             _ => {
                 return Err(format!(
-                    "unknown query parameter {name:?} (allowed: channels, encoding, resume)"
+                    "unknown query parameter {name:?} (allowed: channels, encoding, resume, token)"
                 ));
             }
         }
@@ -117,10 +121,14 @@ pub async fn serve_connection(
 ) {
     let _ = stream.set_nodelay(true);
     let _ = socket2::SockRef::from(&stream).set_send_buffer_size(SEND_BUFFER_BYTES);
+    // Unknown only for a socket already gone; such a request never gets far.
+    let peer = stream
+        .peer_addr()
+        .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
     let service = service_fn(move |request| {
         let state = state.clone();
         let tracker = tracker.clone();
-        async move { Ok::<_, std::convert::Infallible>(route(request, state, tracker)) }
+        async move { Ok::<_, std::convert::Infallible>(route(request, state, tracker, peer)) }
     });
     let connection = hyper::server::conn::http1::Builder::new()
         .serve_connection(TokioIo::new(stream), service)
@@ -139,6 +147,7 @@ fn route(
     request: Request<Incoming>,
     state: Arc<StreamState>,
     tracker: mpsc::Sender<()>,
+    peer: SocketAddr,
 ) -> Response<ResponseBody> {
     let path = request.uri().path();
     let known = matches!(
@@ -149,8 +158,8 @@ fn route(
         return plain(StatusCode::METHOD_NOT_ALLOWED, "only GET is allowed here");
     }
     match path {
-        "/ws" => websocket(request, state, tracker),
-        "/stream.wav" => stream_wav(&state),
+        "/ws" => websocket(request, state, tracker, peer),
+        "/stream.wav" => stream_wav(&state, peer),
         "/healthz" => match state.unhealthy() {
             None => plain(StatusCode::OK, "ok"),
             Some(why) => plain(StatusCode::SERVICE_UNAVAILABLE, why),
@@ -195,7 +204,7 @@ fn status_json(state: &StreamState) -> String {
             "fallbacks": stats.stage_failures.load(Relaxed),
         },
         "listeners": state.fanout.listeners(),
-        "max_listeners": state.max_listeners,
+        "max_listeners": state.max_listeners(),
         "ring_fill": ring_fill(&state.metrics),
         "underruns": state.metrics.underruns.get(),
         "chunks": state.metrics.chunks.get(),
@@ -213,13 +222,13 @@ fn refuse_full(state: &StreamState) -> Response<ResponseBody> {
         format!(
             "listener limit reached ({} connected, max_listeners = {}); try again later",
             state.fanout.listeners(),
-            state.max_listeners
+            state.max_listeners()
         ),
     )
 }
 
-fn stream_wav(state: &Arc<StreamState>) -> Response<ResponseBody> {
-    let Some(place) = state.fanout.reserve(state.max_listeners) else {
+fn stream_wav(state: &Arc<StreamState>, peer: SocketAddr) -> Response<ResponseBody> {
+    let Some(place) = state.fanout.reserve(state.max_listeners()) else {
         return refuse_full(state);
     };
     let wav_format = Format {
@@ -230,6 +239,7 @@ fn stream_wav(state: &Arc<StreamState>) -> Response<ResponseBody> {
         return plain(StatusCode::SERVICE_UNAVAILABLE, "server shutting down");
     };
     state.metrics.wav_connections.add(1);
+    let place = Presence::join(state.clone(), peer, place, "wav");
     let body = wav::body(&state.fanout, subscription, state.metrics.clone(), place);
     let mut response = Response::new(body);
     let headers = response.headers_mut();
@@ -252,6 +262,7 @@ fn websocket(
     mut request: Request<Incoming>,
     state: Arc<StreamState>,
     tracker: mpsc::Sender<()>,
+    peer: SocketAddr,
 ) -> Response<ResponseBody> {
     let query = match parse_ws_query(request.uri().query()) {
         Ok(query) => query,
@@ -268,9 +279,21 @@ fn websocket(
             "expected a WebSocket upgrade (Connection: Upgrade, Upgrade: websocket, version 13)",
         );
     };
-    let Some(place) = state.fanout.reserve(state.max_listeners) else {
+    let Some(place) = state.fanout.reserve(state.max_listeners()) else {
         return refuse_full(&state);
     };
+    let header_text = |name| {
+        request
+            .headers()
+            .get(name)
+            .and_then(|v: &HeaderValue| v.to_str().ok())
+    };
+    let web_control = state.web_policy().allows(ClientOrigin {
+        peer,
+        origin: header_text(header::ORIGIN),
+        host: header_text(header::HOST),
+        token: query.token.as_deref(),
+    });
     let upgrade = hyper::upgrade::on(&mut request);
     tokio::spawn(async move {
         let _tracker = tracker;
@@ -281,7 +304,16 @@ fn websocket(
             Some(ws::config()),
         )
         .await;
-        ws::serve(socket, state, query.format, query.resume, place).await;
+        let presence = Presence::join(state.clone(), peer, place, "websocket");
+        ws::serve(
+            socket,
+            state,
+            query.format,
+            query.resume,
+            presence,
+            web_control,
+        )
+        .await;
     });
     let mut response = Response::new(full(Bytes::new()));
     *response.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
@@ -319,7 +351,7 @@ mod tests {
         assert!(err.starts_with("resume:"), "{err}");
         let err = parse_ws_query(Some("volume=11")).unwrap_err();
         assert!(
-            err.contains("volume") && err.contains("channels, encoding, resume"),
+            err.contains("volume") && err.contains("channels, encoding, resume, token"),
             "{err}"
         );
     }

@@ -3,7 +3,7 @@
 
 use ambientctl::SynthesisParameters;
 use serde_json::{Value, json};
-use tokio_tungstenite::tungstenite::Utf8Bytes;
+pub use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 use super::encode::Format;
 use crate::audio::engine::PhraseInfo;
@@ -39,6 +39,8 @@ pub struct HelloInfo {
     pub backend_reason: String,
     /// Sequence of the next live chunk.
     pub next_sequence: u64,
+    /// Whether this client may change parameters (`set`).
+    pub web_control: bool,
 }
 
 /// The first frame on every WebSocket.
@@ -57,6 +59,7 @@ pub fn hello(format: Format, info: &HelloInfo) -> Utf8Bytes {
         "params": params_json(&info.params),
         "backend": { "name": info.backend, "reason": info.backend_reason },
         "sequence": info.next_sequence,
+        "web_control": info.web_control,
     }))
 }
 
@@ -106,7 +109,38 @@ pub fn error(message: &str) -> Utf8Bytes {
     text(json!({ "type": "error", "message": message }))
 }
 
-/// The reply to a text message from a client. Never fails: bad input gets an `error`.
+/// What a client's text message asks for.
+#[derive(Debug, PartialEq)]
+pub enum ClientRequest {
+    /// `{"type":"set","param":..,"value":..}`, already shaped as a control request.
+    Set(ambientctl::Request),
+    /// Anything else: answered right away with this line.
+    Reply(Utf8Bytes),
+}
+
+/// Sorts a client's text message: a `set` to be applied (if allowed), or the immediate
+/// reply to anything else.
+pub fn classify_client_message(message: &str) -> ClientRequest {
+    let value: Value = match serde_json::from_str(message) {
+        Ok(value) => value,
+        Err(err) => {
+            return ClientRequest::Reply(error(&format!("malformed message: not JSON ({err})")));
+        }
+    };
+    if value.get("type").and_then(Value::as_str) != Some("set") {
+        return ClientRequest::Reply(reply_to_client(message));
+    }
+    // The same request shape and validation as the control socket's `set`.
+    match ambientctl::decode_request(message) {
+        Ok(request) => ClientRequest::Set(request),
+        Err(err) => ClientRequest::Reply(error(&format!(
+            "malformed set: {err} (expected {{\"type\":\"set\",\"param\":\"bpm|key|intensity|seed\",\"value\":...}})"
+        ))),
+    }
+}
+
+/// The reply to a text message from a client that may not change parameters. Never fails:
+/// bad input gets an `error`.
 pub fn reply_to_client(message: &str) -> Utf8Bytes {
     let value: Value = match serde_json::from_str(message) {
         Ok(value) => value,
@@ -114,7 +148,9 @@ pub fn reply_to_client(message: &str) -> Utf8Bytes {
     };
     match value.get("type").and_then(Value::as_str) {
         Some("ping") => text(json!({ "type": "pong" })),
-        Some("set") => error("web control is not enabled on this server"),
+        Some("set") => error(
+            "web control is not allowed for this connection (see [server] web_control in the daemon's config)",
+        ),
         Some(other) => error(&format!(
             "unknown message type {other:?} (allowed: \"ping\", \"set\")"
         )),
@@ -138,7 +174,7 @@ mod tests {
             (r#"{"type":"dance"}"#, "allowed"),
             (
                 r#"{"type":"set","param":"bpm","value":"80"}"#,
-                "not enabled",
+                "not allowed",
             ),
         ] {
             let reply = reply_to_client(input);

@@ -16,15 +16,19 @@ pub mod wav;
 pub mod ws;
 
 use std::convert::Infallible;
-use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
-use ambientctl::SynthesisParameters;
+use ambientctl::{Event, SynthesisParameters};
 use bytes::Bytes;
 use http_body_util::combinators::UnsyncBoxBody;
+use tokio::sync::broadcast;
 
 use crate::audio::engine::{Command, Engine, EngineError};
+use crate::config::WebControl;
+use crate::state::ParamsStore;
 use fanout::Fanout;
 use metrics::Metrics;
 use pacer::EventQueue;
@@ -46,20 +50,88 @@ pub struct StreamState {
     pub events: Arc<EventQueue>,
     /// The generation thread.
     pub engine: Engine,
-    /// The parameters most recently set.
+    /// The parameters most recently set. Held while a change is applied and saved, so
+    /// concurrent relative changes (`+5` twice) never lose one and the file keeps the last.
     params: Mutex<SynthesisParameters>,
-    /// `[server] max_listeners`.
-    pub max_listeners: usize,
+    /// `[server] max_listeners` (a reload changes it).
+    max_listeners: AtomicUsize,
+    /// Who may `set` over the WebSocket (a reload changes it).
+    web_control: RwLock<WebPolicy>,
+    /// Events for control-socket watchers (params, phrases, underruns, listeners).
+    pub watchers: broadcast::Sender<Event>,
+    /// Where accepted parameter changes are saved; `None`: nowhere.
+    store: Option<ParamsStore>,
     /// When the daemon started.
     pub started: Instant,
 }
 
+/// `[server] web_control` and its token.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WebPolicy {
+    /// Who may.
+    pub mode: WebControl,
+    /// The token that lets any client in (empty: none).
+    pub token: String,
+}
+
+/// What the HTTP front knows about a WebSocket client when it decides about web control.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientOrigin<'a> {
+    /// The peer address.
+    pub peer: SocketAddr,
+    /// The `Origin` header, if any.
+    pub origin: Option<&'a str>,
+    /// The `Host` header, if any.
+    pub host: Option<&'a str>,
+    /// `?token=` from the URL, if any.
+    pub token: Option<&'a str>,
+}
+
+impl WebPolicy {
+    /// Whether a client may change parameters over its WebSocket.
+    pub fn allows(&self, client: ClientOrigin<'_>) -> bool {
+        let token_ok = !self.token.is_empty()
+            && client
+                .token
+                .is_some_and(|t| constant_time_eq(t.as_bytes(), self.token.as_bytes()));
+        match self.mode {
+            WebControl::Off => false,
+            WebControl::All => true,
+            WebControl::Loopback => {
+                token_ok || (client.peer.ip().is_loopback() && same_origin(client))
+            }
+        }
+    }
+}
+
+/// No `Origin` (not a browser page: a script or tool on this machine), or an `Origin`
+/// whose host:port is the `Host` the client connected to.
+fn same_origin(client: ClientOrigin<'_>) -> bool {
+    let Some(origin) = client.origin else {
+        return true;
+    };
+    let Some(host) = client.host else {
+        return false;
+    };
+    let authority = origin
+        .strip_prefix("http://")
+        .or_else(|| origin.strip_prefix("https://"))
+        .unwrap_or("");
+    authority.eq_ignore_ascii_case(host)
+}
+
+/// Compares secrets without leaking where they differ through timing.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
 impl StreamState {
-    /// State for a daemon whose engine started with `params`.
+    /// State for a daemon whose engine started with `params`; accepted changes are saved
+    /// in `store`.
     pub fn new(
         engine: Engine,
         params: SynthesisParameters,
-        max_listeners: usize,
+        store: Option<ParamsStore>,
         metrics: Arc<Metrics>,
     ) -> StreamState {
         StreamState {
@@ -68,7 +140,10 @@ impl StreamState {
             events: Arc::default(),
             engine,
             params: Mutex::new(params),
-            max_listeners,
+            max_listeners: AtomicUsize::new(usize::MAX),
+            web_control: RwLock::default(),
+            watchers: broadcast::channel(256).0,
+            store,
             started: Instant::now(),
         }
     }
@@ -78,12 +153,78 @@ impl StreamState {
         *self.params.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Asks for new parameters (they apply at the next bar line) and tells every listener.
-    pub fn set_params(&self, params: SynthesisParameters) -> Result<(), EngineError> {
-        self.engine.send(Command::SetParams(params))?;
-        *self.params.lock().unwrap_or_else(|e| e.into_inner()) = params;
-        self.events.push(messages::params(&params));
-        Ok(())
+    /// Changes the parameters to what `change` makes of the current ones: the engine takes
+    /// them at the next bar line, they are saved, every listener gets `params` and every
+    /// watcher [`Event::Params`]. A refusal from `change` (e.g. [`ambientctl::apply_set`]'s
+    /// out-of-range message) changes nothing. A failed save is logged, not refused: the
+    /// music changed, only its memory did not.
+    pub fn update_params<E: std::fmt::Display>(
+        &self,
+        change: impl FnOnce(&SynthesisParameters) -> Result<SynthesisParameters, E>,
+    ) -> Result<SynthesisParameters, String> {
+        let mut current = self.params.lock().unwrap_or_else(|e| e.into_inner());
+        let next = change(&current).map_err(|e| e.to_string())?;
+        if next == *current {
+            return Ok(next);
+        }
+        self.engine
+            .send(Command::SetParams(next))
+            .map_err(|e| e.to_string())?;
+        *current = next;
+        if let Some(store) = &self.store
+            && let Err(error) = store.save(&next)
+        {
+            tracing::error!(%error, "the change applies but will not survive a restart");
+        }
+        drop(current);
+        tracing::info!(key = %next.key(), bpm = next.bpm(), intensity = f64::from(next.intensity()), seed = next.seed(), "parameters changed");
+        self.events.push(messages::params(&next));
+        let _ = self.watchers.send(Event::Params(next));
+        Ok(next)
+    }
+
+    /// `[server] max_listeners` in force.
+    pub fn max_listeners(&self) -> usize {
+        self.max_listeners.load(Ordering::Relaxed)
+    }
+
+    /// Applies `[server] max_listeners` (connected listeners above it stay).
+    pub fn set_max_listeners(&self, max: usize) {
+        self.max_listeners.store(max, Ordering::Relaxed);
+    }
+
+    /// The web-control policy in force.
+    pub fn web_policy(&self) -> WebPolicy {
+        self.web_control
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Applies `[server] web_control` and its token (connected clients keep what they got).
+    pub fn set_web_policy(&self, policy: WebPolicy) {
+        *self.web_control.write().unwrap_or_else(|e| e.into_inner()) = policy;
+    }
+
+    /// Logs a listener's arrival and tells watchers.
+    pub fn listener_joined(&self, addr: SocketAddr, kind: &'static str) {
+        let listeners = self.fanout.listeners() as u32;
+        tracing::info!(listener = %addr, kind, listeners, "listener joined");
+        let _ = self.watchers.send(Event::ListenerJoined {
+            addr: addr.to_string(),
+            listeners,
+        });
+    }
+
+    /// Logs a listener's departure and tells watchers (`listeners` already excludes it).
+    pub fn listener_left(&self, addr: SocketAddr, reason: Option<&'static str>) {
+        let listeners = self.fanout.listeners() as u32;
+        tracing::info!(listener = %addr, reason = reason.unwrap_or("left"), listeners, "listener left");
+        let _ = self.watchers.send(Event::ListenerLeft {
+            addr: addr.to_string(),
+            listeners,
+            reason: reason.map(str::to_string),
+        });
     }
 
     /// Starts a new phrase at the next bar line.
@@ -92,8 +233,9 @@ impl StreamState {
     }
 
     /// What a `hello` says besides the format.
-    pub fn hello_info(&self, next_sequence: u64) -> messages::HelloInfo {
+    pub fn hello_info(&self, next_sequence: u64, web_control: bool) -> messages::HelloInfo {
         messages::HelloInfo {
+            web_control,
             params: self.params(),
             backend: self.engine.backend(),
             backend_reason: self.engine.backend_reason().to_string(),
@@ -112,6 +254,47 @@ impl StreamState {
             return Some("the pacer is not ticking");
         }
         None
+    }
+}
+
+/// A connected listener: holds its place, announces it on creation and its departure when
+/// dropped (to the log and to control-socket watchers).
+#[derive(Debug)]
+pub struct Presence {
+    state: Arc<StreamState>,
+    addr: SocketAddr,
+    place: Option<fanout::ListenerPlace>,
+    reason: Option<&'static str>,
+}
+
+impl Presence {
+    /// Announces a listener from `addr` that took `place`.
+    pub fn join(
+        state: Arc<StreamState>,
+        addr: SocketAddr,
+        place: fanout::ListenerPlace,
+        kind: &'static str,
+    ) -> Presence {
+        state.listener_joined(addr, kind);
+        Presence {
+            state,
+            addr,
+            place: Some(place),
+            reason: None,
+        }
+    }
+
+    /// Why the server let the listener go (e.g. "too slow"), for the departure notice.
+    pub fn set_reason(&mut self, reason: &'static str) {
+        self.reason = Some(reason);
+    }
+}
+
+impl Drop for Presence {
+    fn drop(&mut self) {
+        // Free the place first, so the count in the notice excludes this listener.
+        drop(self.place.take());
+        self.state.listener_left(self.addr, self.reason);
     }
 }
 

@@ -10,8 +10,9 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use ambientctl::Event;
 use ringbuf::traits::{Consumer, Observer};
-use tokio::sync::watch;
+use tokio::sync::{broadcast, watch};
 use tokio::time::{Instant, MissedTickBehavior};
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
@@ -74,6 +75,8 @@ pub struct Pacer {
     /// Whether the previous chunk ended in underrun silence (the next audio fades in).
     silent: bool,
     last_frame: [f32; CHANNELS],
+    /// Control-socket watchers, told about phrases and underruns.
+    watchers: Option<broadcast::Sender<Event>>,
 }
 
 impl std::fmt::Debug for Pacer {
@@ -104,6 +107,19 @@ impl Pacer {
             phrases: VecDeque::new(),
             silent: false,
             last_frame: [0.0; CHANNELS],
+            watchers: None,
+        }
+    }
+
+    /// Also tells `watchers` about each phrase start and underrun.
+    pub fn with_watchers(mut self, watchers: broadcast::Sender<Event>) -> Pacer {
+        self.watchers = Some(watchers);
+        self
+    }
+
+    fn tell_watchers(&self, event: impl FnOnce() -> Event) {
+        if let Some(watchers) = self.watchers.as_ref().filter(|w| w.receiver_count() > 0) {
+            let _ = watchers.send(event());
         }
     }
 
@@ -146,6 +162,7 @@ impl Pacer {
             let total = self.metrics.underruns.get() + 1;
             self.metrics.underruns.add(1);
             events.push(messages::underrun(sequence, CHUNK_FRAMES - got, total));
+            self.tell_watchers(|| Event::Underrun { sequence });
             if !self.silent {
                 tracing::warn!(
                     sequence,
@@ -185,6 +202,10 @@ impl Pacer {
         while let Some(phrase) = self.phrases.front().filter(|p| p.start_frame < end) {
             let offset = phrase.start_frame.saturating_sub(self.frames_taken);
             events.push(messages::phrase(phrase, sequence, offset));
+            let chords = messages::chord_names(&phrase.progression);
+            self.tell_watchers(|| Event::Phrase {
+                chords: chords.iter().map(|c| c.to_string()).collect(),
+            });
             self.phrases.pop_front();
         }
         self.frames_taken = end;

@@ -13,9 +13,9 @@ use bytes::{BufMut, Bytes, BytesMut};
 use http_body_util::BodyExt;
 use hyper::body::{Body, Frame};
 
-use super::fanout::{Fanout, ListenerPlace, Subscription};
+use super::fanout::{Fanout, Subscription};
 use super::metrics::Metrics;
-use super::{ResponseBody, SubscriptionGuard};
+use super::{Presence, ResponseBody, SubscriptionGuard};
 use crate::audio::{CHANNELS, SAMPLE_RATE};
 
 /// Bytes of the canonical 44-byte RIFF/WAVE header.
@@ -50,7 +50,7 @@ struct WavBody {
     closed: bool,
     metrics: Arc<Metrics>,
     _guard: SubscriptionGuard,
-    _place: ListenerPlace,
+    _place: Presence,
 }
 
 impl Body for WavBody {
@@ -81,12 +81,12 @@ impl Body for WavBody {
     }
 }
 
-/// The body of a `/stream.wav` response for a listener that holds `place`.
+/// The body of a `/stream.wav` response for a listener present as `place`.
 pub fn body(
     fanout: &Arc<Fanout>,
     subscription: Subscription,
     metrics: Arc<Metrics>,
-    place: ListenerPlace,
+    place: Presence,
 ) -> ResponseBody {
     let guard = SubscriptionGuard::new(fanout.clone(), subscription.id);
     WavBody {

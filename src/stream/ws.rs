@@ -13,8 +13,9 @@ use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 
 use super::encode::Format;
-use super::fanout::{CloseReason, ListenerPlace, Subscription, Tick};
-use super::{StreamState, SubscriptionGuard, messages};
+use super::fanout::{CloseReason, Subscription, Tick};
+use super::messages::ClientRequest;
+use super::{Presence, StreamState, SubscriptionGuard, messages};
 
 /// The close code for a listener dropped for being slow (application range 4000-4999).
 pub const CLOSE_TOO_SLOW: u16 = 4000;
@@ -47,7 +48,8 @@ pub async fn serve(
     state: Arc<StreamState>,
     format: Format,
     resume: Option<u64>,
-    _place: ListenerPlace,
+    mut presence: Presence,
+    web_control: bool,
 ) {
     let Some(mut subscription) = state.fanout.subscribe(format, resume) else {
         close(&mut ws, CloseReason::ShuttingDown).await;
@@ -55,8 +57,11 @@ pub async fn serve(
     };
     let _guard = SubscriptionGuard::new(state.fanout.clone(), subscription.id);
     state.metrics.websocket_connections.add(1);
-    let ending = session(&mut ws, &state, format, &mut subscription).await;
+    let ending = session(&mut ws, &state, format, &mut subscription, web_control).await;
     if let Ending::Close(reason) = ending {
+        if reason == CloseReason::TooSlow {
+            presence.set_reason("too slow");
+        }
         close(&mut ws, reason).await;
     }
 }
@@ -66,8 +71,10 @@ async fn session(
     state: &StreamState,
     format: Format,
     subscription: &mut Subscription,
+    web_control: bool,
 ) -> Ending {
-    let hello = messages::hello(format, &state.hello_info(subscription.next_sequence));
+    let info = state.hello_info(subscription.next_sequence, web_control);
+    let hello = messages::hello(format, &info);
     if ws.send(Message::Text(hello)).await.is_err() {
         return Ending::Gone;
     }
@@ -101,7 +108,10 @@ async fn session(
             }
             incoming = ws.next() => {
                 let reply = match incoming {
-                    Some(Ok(Message::Text(text))) => messages::reply_to_client(&text),
+                    Some(Ok(Message::Text(text))) => match answer(&text, state, web_control) {
+                        Some(reply) => reply,
+                        None => continue,
+                    },
                     Some(Ok(Message::Binary(_))) => {
                         messages::error("binary messages are not accepted; send JSON text")
                     }
@@ -114,6 +124,21 @@ async fn session(
                 }
             }
         }
+    }
+}
+
+/// The reply to a client's text message; `None` for an accepted `set`, whose `params`
+/// message reaches every listener (this one included) with the next chunk.
+fn answer(text: &str, state: &StreamState, web_control: bool) -> Option<messages::Utf8Bytes> {
+    match messages::classify_client_message(text) {
+        ClientRequest::Set(ambientctl::Request::Set { param, value }) if web_control => {
+            match state.update_params(|current| ambientctl::apply_set(current, param, &value)) {
+                Ok(_) => None,
+                Err(message) => Some(messages::error(&message)),
+            }
+        }
+        ClientRequest::Set(_) => Some(messages::reply_to_client(text)),
+        ClientRequest::Reply(reply) => Some(reply),
     }
 }
 

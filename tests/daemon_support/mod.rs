@@ -25,6 +25,10 @@ pub type Client = WebSocketStream<MaybeTlsStream<TcpStream>>;
 /// A daemon running in this process; dropping it without `stop` aborts it.
 pub struct TestDaemon {
     pub addr: SocketAddr,
+    /// Its control socket.
+    pub socket: std::path::PathBuf,
+    /// Holds the control socket and, unless the config names another, the state directory.
+    pub dir: tempfile::TempDir,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<Result<(), ambientd::daemon::DaemonError>>>,
 }
@@ -43,14 +47,40 @@ impl TestDaemon {
     }
 
     pub async fn with_config(config: Config) -> TestDaemon {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
+        Self::launch(
+            config,
+            tempfile::tempdir().unwrap(),
+            ambientd::Hooks::default(),
+        )
+        .await
+    }
+
+    /// Starts `run` with a control socket in `dir` (and the state there too, unless the
+    /// config names a state directory).
+    pub async fn launch(
+        mut config: Config,
+        dir: tempfile::TempDir,
+        hooks: ambientd::Hooks,
+    ) -> TestDaemon {
+        if config.state.dir.as_os_str().is_empty() {
+            config.state.dir = dir.path().join("state");
+        }
+        let socket = dir.path().join("control.sock");
+        let control = ambientctl::bind_control_socket(&socket, 0o660, None).unwrap();
+        control.set_nonblocking(true).unwrap();
+        let listeners = ambientd::Listeners {
+            http: tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap(),
+            control: tokio::net::UnixListener::from_std(control).unwrap(),
+        };
+        let addr = listeners.http.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(ambientd::run(config, listener, async {
+        let task = tokio::spawn(ambientd::run(config, listeners, hooks, async {
             let _ = stopped.await;
         }));
         let daemon = TestDaemon {
             addr,
+            socket,
+            dir,
             stop: Some(stop),
             task: Some(task),
         };

@@ -1,0 +1,180 @@
+//! What the control socket, the signal handler and the systemd loop share: the running
+//! stream, the config in force, and the operations on them (status, reload).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::Mutex;
+
+use ambientctl::Status;
+
+use crate::audio::ring::RING_SAMPLES;
+use crate::audio::{CHANNELS, SAMPLE_RATE};
+use crate::config::{Config, Overrides};
+use crate::logging::LevelHandle;
+use crate::notify::Notifier;
+use crate::stream::metrics::ring_fill;
+use crate::stream::{StreamState, WebPolicy};
+
+/// The running daemon's shared state beyond the stream.
+#[derive(Debug)]
+pub struct Core {
+    /// The stream: engine, listeners, parameters.
+    pub stream: Arc<StreamState>,
+    /// The config in force (the last one that loaded, overrides applied).
+    config: Mutex<Config>,
+    /// Why the last reload failed, until one succeeds (shown in `STATUS=`).
+    reload_error: Mutex<Option<String>>,
+    listen: Option<String>,
+    config_path: Option<PathBuf>,
+    overrides: Overrides,
+    notifier: Notifier,
+    log_level: LevelHandle,
+}
+
+impl Core {
+    /// Shared state for a daemon that started with `config`.
+    pub fn new(
+        stream: Arc<StreamState>,
+        config: Config,
+        listen: Option<String>,
+        config_path: Option<PathBuf>,
+        overrides: Overrides,
+        notifier: Notifier,
+        log_level: LevelHandle,
+    ) -> Core {
+        Core {
+            stream,
+            config: Mutex::new(config),
+            reload_error: Mutex::new(None),
+            listen,
+            config_path,
+            overrides,
+            notifier,
+            log_level,
+        }
+    }
+
+    /// The line to systemd.
+    pub fn notifier(&self) -> &Notifier {
+        &self.notifier
+    }
+
+    /// What `ambientctl status` shows.
+    pub fn status(&self) -> Status {
+        let stream = &self.stream;
+        let reason = stream.engine.backend_reason();
+        Status {
+            params: stream.params(),
+            backend: stream.engine.backend().to_string(),
+            backend_reason: (!reason.is_empty()).then(|| reason.to_string()),
+            listen: self.listen.clone(),
+            listeners: stream.fanout.listeners() as u32,
+            ring_fill: ring_fill(&stream.metrics) as f32,
+            ring_capacity_ms: (RING_SAMPLES / CHANNELS * 1000 / SAMPLE_RATE as usize) as u32,
+            underruns: stream.metrics.underruns.get(),
+            sequence: stream.fanout.next_sequence().saturating_sub(1),
+            uptime_s: stream.started.elapsed().as_secs(),
+        }
+    }
+
+    /// The one-line summary for `STATUS=`.
+    pub fn status_line(&self) -> String {
+        let status = self.status();
+        let params = status.params;
+        let mut line = format!(
+            "{}: {} listener{}, {} {} bpm, underruns {}",
+            status.backend,
+            status.listeners,
+            if status.listeners == 1 { "" } else { "s" },
+            params.key(),
+            params.bpm(),
+            status.underruns,
+        );
+        if self.stream.unhealthy().is_some() {
+            line.push_str(", NOT making progress");
+        }
+        if let Some(error) = lock(&self.reload_error).as_deref() {
+            line.push_str("; reload failed, old config kept: ");
+            line.push_str(error);
+        }
+        line
+    }
+
+    /// Reloads the config file (SIGHUP and `ambientctl reload` alike): `RELOADING=1`, parse
+    /// the whole new file, apply what can change live, `READY=1`. An invalid file keeps the
+    /// running config, is logged with its location, and shows in `STATUS=` until a reload
+    /// succeeds. Returns the one-line reason for a refusal.
+    pub fn reload(&self) -> Result<(), String> {
+        self.notifier.reloading();
+        let outcome = self.reload_inner();
+        if let Err(error) = &outcome {
+            tracing::error!(%error, "reload failed; keeping the running configuration");
+            *lock(&self.reload_error) = Some(error.clone());
+        } else {
+            *lock(&self.reload_error) = None;
+        }
+        self.notifier.ready(&self.status_line());
+        outcome
+    }
+
+    fn reload_inner(&self) -> Result<(), String> {
+        let Some(path) = &self.config_path else {
+            tracing::info!("reload: started without --config; nothing to read");
+            return Ok(());
+        };
+        let mut new =
+            Config::load(path).map_err(|e| ambientctl::protocol::one_line(&e.to_string()))?;
+        self.overrides.apply(&mut new);
+        let mut config = lock(&self.config);
+        let old = config.clone();
+        // Parsed and valid: from here on nothing is refused, only applied or deferred.
+        for key in restart_only_changes(&old, &new) {
+            tracing::warn!(
+                key,
+                "changed in the config file; takes effect at the next restart"
+            );
+        }
+        if new.log.level != old.log.level
+            && let Err(error) = self.log_level.set(new.log.level.as_str())
+        {
+            tracing::warn!(%error, "cannot change the log level");
+        }
+        self.stream.set_max_listeners(new.server.max_listeners);
+        self.stream.set_web_policy(WebPolicy {
+            mode: new.server.web_control,
+            token: new.server.web_control_token.clone(),
+        });
+        let music_changed = new.music != old.music;
+        let music = new.music.params();
+        *config = new;
+        drop(config);
+        // [music] gives the defaults; an edited [music] is a request to play it now.
+        if music_changed {
+            self.stream
+                .update_params(|_| Ok::<_, String>(music))
+                .map_err(|e| format!("the new [music] could not be applied: {e}"))?;
+        }
+        tracing::info!(file = %path.display(), "configuration reloaded");
+        Ok(())
+    }
+}
+
+/// Keys whose new value needs a restart, among those that differ.
+fn restart_only_changes(old: &Config, new: &Config) -> Vec<&'static str> {
+    let mut changed = Vec::new();
+    let mut check = |differs: bool, key| {
+        if differs {
+            changed.push(key);
+        }
+    };
+    check(old.server.listen != new.server.listen, "server.listen");
+    check(old.control != new.control, "control");
+    check(old.state != new.state, "state.dir");
+    check(old.synth != new.synth, "synth.backend");
+    check(old.log.target != new.log.target, "log.target");
+    changed
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
