@@ -268,7 +268,7 @@ mod tests {
         let params = SynthesisParameters::default();
         let (engine, source) = Engine::start(params, BackendChoice::Cpu).unwrap();
         let metrics = Arc::new(Metrics::default());
-        let state = StreamState::new(engine, params, 10, metrics.clone());
+        let state = StreamState::new(engine, params, None, metrics.clone());
         let mut pacer = Pacer::new(
             source,
             state.fanout.clone(),
@@ -294,7 +294,9 @@ mod tests {
         assert_eq!(first[0]["chords"].as_array().unwrap().len(), 8);
 
         let d_minor = SynthesisParameters::new("D minor".parse().unwrap(), 90, 0.3, 0).unwrap();
-        state.set_params(d_minor).unwrap();
+        state
+            .update_params(|_| Ok::<_, String>(d_minor))
+            .unwrap();
         let announced = text_events(&next_tick(&mut pacer));
         assert_eq!(announced[0]["type"], "params");
         assert_eq!(announced[0]["params"]["key"], "D minor");
