@@ -113,7 +113,7 @@ impl EncodedChunk {
         // Converting in fixed-size groups into a sized buffer (not `put_i16_le` per sample)
         // lets the compiler vectorise the loop.
         const GROUP: usize = 36;
-        const _: () = assert!(CHUNK_SAMPLES % GROUP == 0);
+        const _: () = assert!(CHUNK_SAMPLES.is_multiple_of(GROUP));
         for (out, group) in stereo[BINARY_HEADER_BYTES..]
             .chunks_exact_mut(2 * GROUP)
             .zip(samples.chunks_exact(GROUP))
