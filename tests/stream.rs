@@ -322,6 +322,7 @@ async fn metrics_status_and_health_are_served() {
         "ambientd_realtime_factor",
         "ambientd_ring_fill_ratio",
         "ambientd_backend_fallbacks_total",
+        "ambientd_delivery_seconds_count",
     ] {
         assert!(text.contains(&format!("\n{family} ")), "missing {family}");
     }
@@ -348,8 +349,14 @@ fn check_prometheus_text(text: &str) {
     for line in text.lines() {
         if let Some(rest) = line.strip_prefix("# TYPE ") {
             let (name, kind) = rest.split_once(' ').unwrap();
-            assert!(["counter", "gauge"].contains(&kind), "{line}");
-            typed.insert(name.to_string());
+            assert!(["counter", "gauge", "histogram"].contains(&kind), "{line}");
+            if kind == "histogram" {
+                for suffix in ["_bucket", "_sum", "_count"] {
+                    typed.insert(format!("{name}{suffix}"));
+                }
+            } else {
+                typed.insert(name.to_string());
+            }
         } else if line.starts_with("# HELP ") {
             continue;
         } else {

@@ -154,6 +154,46 @@ async fn listen(
     latencies
 }
 
+/// The daemon's `ambientd_delivery_seconds` histogram: `(upper bound s, cumulative count)`.
+async fn delivery_histogram(ws_url: &str) -> Option<Vec<(f64, u64)>> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let host = ws_url.strip_prefix("ws://")?.split('/').next()?;
+    let mut stream = tokio::net::TcpStream::connect(host).await.ok()?;
+    let request = format!("GET /metrics HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.ok()?;
+    let mut text = String::new();
+    stream.read_to_string(&mut text).await.ok()?;
+    let buckets = text
+        .lines()
+        .filter_map(|line| line.strip_prefix("ambientd_delivery_seconds_bucket{le=\""))
+        .filter_map(|rest| {
+            let (bound, count) = rest.split_once("\"} ")?;
+            let bound = if bound == "+Inf" {
+                f64::INFINITY
+            } else {
+                bound.parse().ok()?
+            };
+            Some((bound, count.trim().parse().ok()?))
+        })
+        .collect();
+    Some(buckets)
+}
+
+/// The bucket bound under which fraction `p` of the observations between two scrapes fall.
+fn histogram_quantile(before: &[(f64, u64)], after: &[(f64, u64)], p: f64) -> f64 {
+    let deltas: Vec<(f64, u64)> = after
+        .iter()
+        .zip(before)
+        .map(|(&(bound, a), &(_, b))| (bound, a.saturating_sub(b)))
+        .collect();
+    let total = deltas.last().map_or(0, |&(_, n)| n);
+    let wanted = (total as f64 * p).ceil() as u64;
+    deltas
+        .iter()
+        .find(|&&(_, n)| n >= wanted)
+        .map_or(f64::NAN, |&(bound, _)| bound * 1000.0)
+}
+
 /// CPU seconds (user + system) and RSS bytes of a process.
 fn process_usage(pid: u32) -> Option<(f64, u64)> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
@@ -270,11 +310,13 @@ async fn run(args: &Args, url: String, pid: Option<u32>) -> anyhow::Result<()> {
     let window_start = unix_micros();
     measure_from.store(window_start, Ordering::Relaxed);
     let before = pid.and_then(process_usage);
+    let histogram_before = delivery_histogram(&url).await;
     let self_before = process_usage(std::process::id());
     let window = Duration::from_secs_f64(args.seconds);
     stop_at.store(window_start + window.as_micros() as u64, Ordering::Relaxed);
     tokio::time::sleep(window).await;
     let after = pid.and_then(process_usage);
+    let histogram_after = delivery_histogram(&url).await;
     let self_after = process_usage(std::process::id());
 
     let mut latencies = Vec::new();
@@ -315,6 +357,15 @@ async fn run(args: &Args, url: String, pid: Option<u32>) -> anyhow::Result<()> {
         percentile(&latencies, 0.999),
         percentile(&latencies, 1.0),
     );
+    if let (Some(before), Some(after)) = (&histogram_before, &histogram_after)
+        && !after.is_empty()
+    {
+        println!(
+            "server tick->written  p50 <= {} ms  p99 <= {} ms  (histogram bucket bounds)",
+            histogram_quantile(before, after, 0.50),
+            histogram_quantile(before, after, 0.99),
+        );
+    }
     if let (Some((cpu0, rss0)), Some((cpu1, _)), Some((cpu2, rss2))) = (baseline, before, after) {
         let _ = cpu0;
         let cpu_percent = (cpu2 - cpu1) / args.seconds * 100.0;

@@ -25,6 +25,8 @@ pub const RESUME_TICKS: usize = 50;
 /// (`phrase`, `params`, `underrun`) that go just before it.
 #[derive(Debug)]
 pub struct Tick {
+    /// When the pacer began the tick (for delivery-time measurement).
+    pub at: std::time::Instant,
     /// The audio.
     pub chunk: EncodedChunk,
     /// JSON text messages to send before the audio, in order.
@@ -249,6 +251,7 @@ mod tests {
 
     fn tick(sequence: u64) -> Arc<Tick> {
         Arc::new(Tick {
+            at: std::time::Instant::now(),
             chunk: encode_chunk(&[0.0; CHUNK_SAMPLES], sequence, 0),
             events: Vec::new(),
         })

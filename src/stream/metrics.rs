@@ -2,6 +2,7 @@
 
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use crate::audio::SAMPLE_RATE;
 use crate::audio::engine::EngineStats;
@@ -20,6 +21,48 @@ impl Counter {
     /// The count.
     pub fn get(&self) -> u64 {
         self.0.load(Ordering::Relaxed)
+    }
+}
+
+/// Upper bounds (seconds) of the delivery-time histogram's buckets.
+pub const DELIVERY_BUCKETS: [f64; 11] = [
+    0.000_5, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0,
+];
+
+/// A Prometheus histogram of durations over [`DELIVERY_BUCKETS`], lock-free.
+#[derive(Debug, Default)]
+pub struct Histogram {
+    /// Observations per bucket (not cumulative; the last slot is "above every bound").
+    buckets: [AtomicU64; DELIVERY_BUCKETS.len() + 1],
+    count: AtomicU64,
+    sum_nanos: AtomicU64,
+}
+
+impl Histogram {
+    /// Records one duration.
+    pub fn observe(&self, duration: Duration) {
+        let seconds = duration.as_secs_f64();
+        let bucket = DELIVERY_BUCKETS
+            .iter()
+            .position(|&bound| seconds <= bound)
+            .unwrap_or(DELIVERY_BUCKETS.len());
+        self.buckets[bucket].fetch_add(1, Ordering::Relaxed);
+        self.count.fetch_add(1, Ordering::Relaxed);
+        self.sum_nanos
+            .fetch_add(duration.as_nanos() as u64, Ordering::Relaxed);
+    }
+
+    fn render(&self, out: &mut String, name: &str, help: &str) {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} histogram");
+        let mut cumulative = 0;
+        for (bound, bucket) in DELIVERY_BUCKETS.iter().zip(&self.buckets) {
+            cumulative += bucket.load(Ordering::Relaxed);
+            let _ = writeln!(out, "{name}_bucket{{le=\"{bound}\"}} {cumulative}");
+        }
+        let count = self.count.load(Ordering::Relaxed);
+        let sum = self.sum_nanos.load(Ordering::Relaxed) as f64 / 1e9;
+        let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {count}");
+        let _ = writeln!(out, "{name}_sum {sum}\n{name}_count {count}");
     }
 }
 
@@ -44,6 +87,8 @@ pub struct Metrics {
     pub ring_samples: AtomicU64,
     /// Unix ms of the latest tick (0 before the first).
     pub last_tick_unix_ms: AtomicU64,
+    /// Time from a tick to its chunk written to a WebSocket listener's socket (live chunks).
+    pub delivery: Histogram,
 }
 
 /// Everything `/metrics` reports besides [`Metrics`] and [`EngineStats`].
@@ -181,6 +226,11 @@ pub fn render_prometheus(metrics: &Metrics, engine: &EngineStats, gauges: Gauges
         "Seconds since the daemon started.",
         gauges.uptime_seconds.to_string(),
     );
+    metrics.delivery.render(
+        &mut out,
+        "ambientd_delivery_seconds",
+        "Time from a tick to its chunk written to a WebSocket listener's socket.",
+    );
     let version = env!("CARGO_PKG_VERSION");
     let _ = writeln!(
         out,
@@ -189,4 +239,25 @@ pub fn render_prometheus(metrics: &Metrics, engine: &EngineStats, gauges: Gauges
         gauges.backend
     );
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn histogram_renders_cumulative_buckets() {
+        let histogram = Histogram::default();
+        histogram.observe(Duration::from_micros(300));
+        histogram.observe(Duration::from_millis(3));
+        histogram.observe(Duration::from_secs(2));
+        let mut out = String::new();
+        histogram.render(&mut out, "d", "help");
+        assert!(out.contains("# TYPE d histogram\n"));
+        assert!(out.contains("d_bucket{le=\"0.0005\"} 1\n"));
+        assert!(out.contains("d_bucket{le=\"0.005\"} 2\n"));
+        assert!(out.contains("d_bucket{le=\"1\"} 2\n"));
+        assert!(out.contains("d_bucket{le=\"+Inf\"} 3\n"));
+        assert!(out.contains("d_count 3\n"));
+    }
 }

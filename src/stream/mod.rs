@@ -250,7 +250,9 @@ impl StreamState {
         }
         let last_tick = self.metrics.last_tick_unix_ms.load(Ordering::Relaxed);
         let window = HEALTH_WINDOW.as_millis() as u64;
-        if pacer::unix_ms().saturating_sub(last_tick) > window {
+        // Just started: the pacer's first tick may not have run yet.
+        let starting = last_tick == 0 && self.started.elapsed() < HEALTH_WINDOW;
+        if !starting && pacer::unix_ms().saturating_sub(last_tick) > window {
             return Some("the pacer is not ticking");
         }
         None

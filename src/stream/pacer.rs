@@ -142,6 +142,7 @@ impl Pacer {
 
     /// Produces one chunk and hands it to every listener.
     pub fn tick(&mut self) {
+        let at = std::time::Instant::now();
         let timestamp_ms = unix_ms();
         let sequence = self.sequence;
         self.sequence += 1;
@@ -183,7 +184,7 @@ impl Pacer {
         for format in Format::ALL.into_iter().filter(|f| in_use[f.index()]) {
             chunk.prepare(format);
         }
-        self.fanout.broadcast(Arc::new(Tick { chunk, events }));
+        self.fanout.broadcast(Arc::new(Tick { at, chunk, events }));
         self.metrics.chunks.add(1);
         self.metrics
             .ring_samples

@@ -100,6 +100,7 @@ async fn session(
                         if sent.is_err() {
                             return Ending::Gone;
                         }
+                        state.metrics.delivery.observe(tick.at.elapsed());
                     }
                     reason = &mut subscription.close => {
                         return Ending::Close(reason.unwrap_or(CloseReason::ShuttingDown));

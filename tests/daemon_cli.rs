@@ -1,0 +1,89 @@
+//! The `ambientd` binary in daemon mode: flags override the config file, a bad config is
+//! refused with its file and line, and SIGTERM stops it cleanly.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn ambientd() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_ambientd"))
+}
+
+/// Kills the daemon if the test fails before stopping it.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn flags_override_the_file_and_sigterm_stops_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("ambientd.toml");
+    // The file asks for a port that --listen overrides (port 0: any free one).
+    std::fs::write(
+        &config,
+        "[server]\nlisten = \"127.0.0.1:1\"\n[synth]\nbackend = \"cpu\"\n[log]\nlevel = \"info\"\n",
+    )
+    .unwrap();
+    let child = ambientd()
+        .arg("--config")
+        .arg(&config)
+        .args(["--listen", "127.0.0.1:0", "--control-socket"])
+        .arg(dir.path().join("control.sock"))
+        .env_remove("RUST_LOG")
+        .env("NO_COLOR", "1")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut child = KillOnDrop(child);
+    let mut log = BufReader::new(child.0.stderr.take().unwrap());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let address = loop {
+        assert!(Instant::now() < deadline, "no 'listening' line");
+        let mut line = String::new();
+        assert!(log.read_line(&mut line).unwrap() > 0, "stderr closed early");
+        if let Some((_, rest)) = line.split_once("address=") {
+            break rest.split_whitespace().next().unwrap().to_string();
+        }
+    };
+    assert!(address.starts_with("127.0.0.1:") && address != "127.0.0.1:1");
+
+    let mut stream = TcpStream::connect(&address).unwrap();
+    stream
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+
+    let status = Command::new("kill")
+        .args(["-TERM", &child.0.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let mut rest = String::new();
+    log.read_to_string(&mut rest).unwrap();
+    let exit = child.0.wait().unwrap();
+    assert!(exit.success(), "exit {exit:?}; log: {rest}");
+    assert!(rest.contains("stopped"), "{rest}");
+}
+
+#[test]
+fn a_bad_config_is_refused_with_file_line_and_allowed_values() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("bad.toml");
+    std::fs::write(&config, "[music]\nkey = \"A minor\"\nbpm = 200\n").unwrap();
+    let output = ambientd().arg("--config").arg(&config).output().unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(&format!("{}:3:", config.display())),
+        "{stderr}"
+    );
+    assert!(stderr.contains("40..=120"), "{stderr}");
+}
