@@ -338,7 +338,7 @@ async fn metrics_status_and_health_are_served() {
     assert_eq!(daemon.get("/healthz").await, (200, "ok\n".to_string()));
     let (status, page) = daemon.get("/").await;
     assert_eq!(status, 200);
-    assert!(page.contains("/stream.wav"));
+    assert!(page.contains("app.js"), "/ serves the web client");
     daemon.stop().await;
 }
 

@@ -6,6 +6,10 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::Mutex;
+
+/// One browser suite at a time: each starts Chromium and servers, and CI has 2 cores.
+static ONE_BROWSER: Mutex<()> = Mutex::new(());
 
 fn ambientctl_binary(ambientd: &Path) -> PathBuf {
     let ctl = ambientd.with_file_name("ambientctl");
@@ -22,6 +26,7 @@ fn ambientctl_binary(ambientd: &Path) -> PathBuf {
 
 #[test]
 fn the_page_plays_reconnects_and_steers_the_daemon() {
+    let _one = ONE_BROWSER.lock().unwrap_or_else(|e| e.into_inner());
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let ambientd = Path::new(env!("CARGO_BIN_EXE_ambientd"));
     let ambientctl = ambientctl_binary(ambientd);
@@ -33,5 +38,21 @@ fn the_page_plays_reconnects_and_steers_the_daemon() {
     assert!(
         status.success(),
         "the web client's end-to-end tests failed (output above)"
+    );
+}
+
+/// The network faults a real daemon cannot be made to produce on demand (a dropped link, a
+/// stalled delivery, a starved server) run against the contract-following mock server.
+#[test]
+fn the_page_rides_out_network_faults() {
+    let _one = ONE_BROWSER.lock().unwrap_or_else(|e| e.into_inner());
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let status = Command::new(root.join("web/test/run.sh"))
+        .args(["--test-name-pattern", "drop|stall|silent|underrun"])
+        .status()
+        .expect("web/test/run.sh starts");
+    assert!(
+        status.success(),
+        "the web client's fault tests failed (output above)"
     );
 }

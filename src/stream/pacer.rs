@@ -295,9 +295,7 @@ mod tests {
         assert_eq!(first[0]["chords"].as_array().unwrap().len(), 8);
 
         let d_minor = SynthesisParameters::new("D minor".parse().unwrap(), 90, 0.3, 0).unwrap();
-        state
-            .update_params(|_| Ok::<_, String>(d_minor))
-            .unwrap();
+        state.update_params(|_| Ok::<_, String>(d_minor)).unwrap();
         let announced = text_events(&next_tick(&mut pacer));
         assert_eq!(announced[0]["type"], "params");
         assert_eq!(announced[0]["params"]["key"], "D minor");

@@ -19,7 +19,8 @@ export AMBIENTD_WORK="$work"
 
 # Runs under sh -c with AMBIENTD_PORT, AMBIENTD_LISTEN and AMBIENTD_WEB_CONTROL set.
 export AMBIENTD_CMD='cfg="$AMBIENTD_WORK/ambientd-$AMBIENTD_PORT.toml"
-printf "[server]\nweb_control = %s\n" "$AMBIENTD_WEB_CONTROL" > "$cfg"
+case "$AMBIENTD_WEB_CONTROL" in true) policy=loopback ;; *) policy=off ;; esac
+printf "[server]\nweb_control = \"%s\"\n" "$policy" > "$cfg"
 rm -f "$AMBIENTD_WORK/ctl-$AMBIENTD_PORT.sock"
 exec "$AMBIENTD_BIN" --config "$cfg" --listen "$AMBIENTD_LISTEN" --control-socket "$AMBIENTD_WORK/ctl-$AMBIENTD_PORT.sock"'
 export AMBIENTD_GET='"$AMBIENTCTL_BIN" --socket "$AMBIENTD_WORK/ctl-$AMBIENTD_PORT.sock" get'
