@@ -118,6 +118,11 @@ fn daemon(
     let (sink, log_level) = ambientd::logging::init(config.log.level.as_str(), config.log.target)
         .map_err(anyhow::Error::msg)?;
     tracing::info!(logs = ?sink, version = env!("CARGO_PKG_VERSION"), "ambientd starting");
+    if sink == ambientd::logging::LogSink::StderrJournalUnavailable {
+        tracing::warn!(
+            "the journal was chosen (log.target or JOURNAL_STREAM) but cannot be reached; using stderr"
+        );
+    }
     let signals = ambientd::daemon::signals::install().context("cannot install signal handlers")?;
     // Test builds only: FAILPOINTS="engine::render=..." injects faults into a real daemon.
     #[cfg(feature = "failpoints")]

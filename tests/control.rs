@@ -175,7 +175,7 @@ async fn every_request_is_answered_and_set_reaches_engine_listeners_watchers_and
     }
 }
 
-async fn wait_for_message(client: &mut Client_, mut wanted: impl FnMut(&Value) -> bool) -> Value {
+async fn wait_for_message(client: &mut WsClient, mut wanted: impl FnMut(&Value) -> bool) -> Value {
     loop {
         if let Message::Text(text) = next(client).await {
             let message: Value = serde_json::from_str(&text).unwrap();
@@ -186,7 +186,7 @@ async fn wait_for_message(client: &mut Client_, mut wanted: impl FnMut(&Value) -
     }
 }
 
-type Client_ = daemon_support::Client;
+type WsClient = daemon_support::Client;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn parameters_survive_a_restart_and_win_over_the_config() {
@@ -268,7 +268,7 @@ async fn reload_applies_live_keys_and_an_invalid_file_keeps_the_old_config() {
 }
 
 /// A WebSocket to `daemon` with extra request headers and query.
-async fn connect_with(daemon: &TestDaemon, query: &str, origin: Option<&str>) -> Client_ {
+async fn connect_with(daemon: &TestDaemon, query: &str, origin: Option<&str>) -> WsClient {
     let mut request = daemon.ws_url(query).into_client_request().unwrap();
     if let Some(origin) = origin {
         request
@@ -278,7 +278,7 @@ async fn connect_with(daemon: &TestDaemon, query: &str, origin: Option<&str>) ->
     tokio_tungstenite::connect_async(request).await.unwrap().0
 }
 
-async fn try_set(client: &mut Client_, bpm: u16) {
+async fn try_set(client: &mut WsClient, bpm: u16) {
     let message = format!(r#"{{"type":"set","param":"bpm","value":{bpm}}}"#);
     client.send(Message::Text(message.into())).await.unwrap();
 }

@@ -90,7 +90,8 @@ impl Core {
             params.bpm(),
             status.underruns,
         );
-        if self.stream.unhealthy().is_some() {
+        // Before the pacer's first tick there is no progress to judge yet.
+        if self.stream.metrics.chunks.get() > 0 && self.stream.unhealthy().is_some() {
             line.push_str(", NOT making progress");
         }
         if let Some(error) = lock(&self.reload_error).as_deref() {

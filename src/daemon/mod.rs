@@ -102,6 +102,7 @@ pub async fn run(
     let pacer = Pacer::new(source, state.fanout.clone(), metrics, state.events.clone())
         .with_watchers(state.watchers.clone());
     let pacer = tokio::spawn(pacer.run(stop_rx.clone()));
+    first_tick(&state).await;
     let monitor = tokio::spawn(monitor(state.clone(), stop_rx.clone()));
     // Every connection task holds a clone; when all are dropped, `recv` returns None.
     let (tracker, mut all_done) = mpsc::channel::<()>(1);
@@ -239,6 +240,15 @@ async fn prime(source: AudioSource) -> AudioSource {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     source
+}
+
+/// Waits for the pacer's first tick, so the first request (e.g. a socket-activated
+/// `/healthz`) finds a daemon that is already streaming.
+async fn first_tick(state: &StreamState) {
+    let deadline = tokio::time::Instant::now() + PRIME_TIMEOUT;
+    while state.metrics.chunks.get() == 0 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
 }
 
 /// Logs what the generation thread may not log itself (panics, back-end fallbacks).
