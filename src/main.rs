@@ -130,7 +130,12 @@ fn daemon(
 
     let socket_path = config.control.socket_path();
     let group = ambientd::config::lookup_group(&config.control.group)?;
-    let control = ambientctl::bind_control_socket(&socket_path, ambientctl::SOCKET_MODE, group)?;
+    let control = ambientctl::bind_control_socket(&socket_path, ambientctl::SOCKET_MODE, group)
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "{e} (choose a writable path with --control-socket or [control] socket)"
+            )
+        })?;
     let _remove_socket = ambientctl::RemoveOnDrop::new(&socket_path);
     tracing::info!(socket = %socket_path.display(), "control socket bound");
     control.set_nonblocking(true)?;
