@@ -145,7 +145,7 @@ fn systemd_hears_ready_status_watchdog_reload_and_stopping_and_the_exit_is_clean
     let mut daemon = Daemon::start(dir.path(), &[]);
     let ready = daemon.notice_where(|n| n.contains("READY=1"));
     assert!(
-        ready.contains("STATUS=cpu: 0 listeners, A minor 70 bpm"),
+        ready.contains("STATUS=cpu: configured; 0 listeners, A minor 70 bpm"),
         "{ready}"
     );
     daemon.notice_where(|n| n == "WATCHDOG=1\n");

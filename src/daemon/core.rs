@@ -81,9 +81,11 @@ impl Core {
     pub fn status_line(&self) -> String {
         let status = self.status();
         let params = status.params;
+        // The backend's reason already starts with its name ("cpu: no libcuda").
+        let backend = status.backend_reason.as_deref().unwrap_or(&status.backend);
         let mut line = format!(
-            "{}: {} listener{}, {} {} bpm, underruns {}",
-            status.backend,
+            "{}; {} listener{}, {} {} bpm, underruns {}",
+            backend,
             status.listeners,
             if status.listeners == 1 { "" } else { "s" },
             params.key(),
