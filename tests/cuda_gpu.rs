@@ -6,8 +6,8 @@
 
 mod cuda_support;
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
+mod counting_alloc;
+use counting_alloc::allocations;
 
 use ambientctl::SynthesisParameters;
 use ambientd::audio::BLOCK_FRAMES;
@@ -26,35 +26,6 @@ use rand_chacha::ChaCha8Rng;
 /// The bound for GPU against CPU.
 const MAX_ERROR: f32 = 1e-4;
 const BUS_FLOATS: usize = NUM_BUSES * 2 * BLOCK_FRAMES;
-
-struct Counting;
-
-thread_local! {
-    static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
-}
-
-// SAFETY: forwards to the system allocator unchanged; only counts calls on this thread.
-#[allow(unsafe_code)]
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let _ = ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
-        // SAFETY: same contract as the caller's.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        let _ = ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
-        // SAFETY: same contract as the caller's.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        let _ = ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
-        // SAFETY: same contract as the caller's.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
-#[global_allocator]
-static GLOBAL: Counting = Counting;
 
 /// The GPU stage, or `None` after saying clearly why the test is skipped.
 fn gpu(test: &str) -> Option<CudaVoiceStage> {
@@ -196,15 +167,12 @@ fn rendering_a_block_on_the_gpu_does_not_allocate() {
     };
     let blocks = score_blocks(params(), 300);
     let mut out = BusBuffers::new();
-    let before = ALLOCATIONS.with(Cell::get);
+    let before = allocations();
     for voices in &blocks {
         out.clear(BLOCK_FRAMES);
         stage.render(voices, &mut out).unwrap();
     }
-    let allocations = ALLOCATIONS.with(Cell::get) - before;
-    println!(
-        "allocations over {} GPU blocks: {allocations}",
-        blocks.len()
-    );
-    assert_eq!(allocations, 0);
+    let during = allocations() - before;
+    println!("allocations over {} GPU blocks: {during}", blocks.len());
+    assert_eq!(during, 0);
 }
