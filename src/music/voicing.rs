@@ -67,21 +67,10 @@ pub fn arrange(phrase: &mut Phrase, rng: &mut ChaCha8Rng, carry: &mut Carry) {
         let chord = phrase.progression.chords[bar];
         let next = lead_voices(&scale, chord, &current, (low, high));
         for (&pitch, open) in next.as_slice().iter().zip(open.iter_mut()) {
-            match *open {
-                Some(index) if phrase.events[index].pitch as i32 == pitch => {
-                    phrase.events[index].duration_sec += bar_sec;
-                }
-                _ => {
-                    *open = Some(phrase.events.len());
-                    phrase.events.push(NoteEvent {
-                        instrument: Instrument::Pad,
-                        pitch: pitch as u8,
-                        velocity: 0.5 + 0.12 * rng.random::<f32>(),
-                        onset_sec: bar as f64 * bar_sec,
-                        duration_sec: bar_sec,
-                    });
-                }
-            }
+            let note = (Instrument::Pad, pitch, bar, bar_sec);
+            hold_or_strike(&mut phrase.events, open, note, || {
+                0.5 + 0.12 * rng.random::<f32>()
+            });
         }
         current = next;
     }
@@ -211,21 +200,35 @@ fn write_bass(phrase: &mut Phrase, rng: &mut ChaCha8Rng) {
     let mut open: Option<usize> = None;
     for bar in 0..phrase.progression.length_bars() {
         let pc = scale.chord_root_pc(phrase.progression.chords[bar]);
-        let pitch = BASS_LOW + i32::from(pc);
-        match open {
-            Some(index) if phrase.events[index].pitch as i32 == pitch => {
-                phrase.events[index].duration_sec += bar_sec;
-            }
-            _ => {
-                open = Some(phrase.events.len());
-                phrase.events.push(NoteEvent {
-                    instrument: Instrument::Bass,
-                    pitch: pitch as u8,
-                    velocity: 0.55 + 0.1 * rng.random::<f32>(),
-                    onset_sec: bar as f64 * bar_sec,
-                    duration_sec: bar_sec,
-                });
-            }
+        let note = (Instrument::Bass, BASS_LOW + i32::from(pc), bar, bar_sec);
+        hold_or_strike(&mut phrase.events, &mut open, note, || {
+            0.55 + 0.1 * rng.random::<f32>()
+        });
+    }
+}
+
+/// Sounds `pitch` for bar `bar` (of `bar_sec` seconds): if `open` is a note of that pitch, it
+/// is held one bar longer (a tie, no new attack); otherwise a new note starts and `open`
+/// points at it. `velocity` is drawn only for a new note.
+fn hold_or_strike(
+    events: &mut Vec<NoteEvent>,
+    open: &mut Option<usize>,
+    (instrument, pitch, bar, bar_sec): (Instrument, i32, usize, f64),
+    velocity: impl FnOnce() -> f32,
+) {
+    match *open {
+        Some(index) if i32::from(events[index].pitch) == pitch => {
+            events[index].duration_sec += bar_sec;
+        }
+        _ => {
+            *open = Some(events.len());
+            events.push(NoteEvent {
+                instrument,
+                pitch: pitch as u8,
+                velocity: velocity(),
+                onset_sec: bar as f64 * bar_sec,
+                duration_sec: bar_sec,
+            });
         }
     }
 }
