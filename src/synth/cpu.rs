@@ -11,7 +11,8 @@ use crate::audio::BLOCK_FRAMES;
 /// Which instruction set the CPU voice stage uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Simd {
-    /// The best the running CPU offers (AVX2/FMA, AVX, SSE4.1 or NEON), chosen at run time.
+    /// The best the running CPU offers (AVX-512, AVX2/FMA, AVX, SSE4.1 or NEON), chosen at
+    /// run time.
     Dispatch,
     /// The build's baseline only (SSE2 on x86-64), for comparison.
     Baseline,
@@ -59,7 +60,13 @@ impl VoiceStage for CpuVoiceStage {
     }
 }
 
-#[multiversion(targets("x86_64+avx2+fma", "x86_64+avx", "x86_64+sse4.1", "aarch64+neon"))]
+#[multiversion(targets(
+    "x86_64+avx512f+avx512vl+avx2+fma",
+    "x86_64+avx2+fma",
+    "x86_64+avx",
+    "x86_64+sse4.1",
+    "aarch64+neon"
+))]
 fn render_voice_dispatch(voice: &Voice, left: &mut [f32], right: &mut [f32]) {
     render_voice_body(voice, left, right);
 }
