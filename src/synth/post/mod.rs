@@ -1,6 +1,6 @@
 //! The post stage: the stateful effects on the bus mix, always on the CPU.
 //!
-//! Pads through a brightness lowpass, the lead through a tone lowpass and a tempo-synced
+//! Pads through a brightness lowpass and a chorus (`chorus.rs`: their width and detune), the lead through a tone lowpass and a tempo-synced
 //! ping-pong echo (`colour.rs`); the bass kept dry and nearly mono. Pads, lead and echoes (and
 //! a little bass) feed a large reverb (`reverb.rs`); quiet noise (`air.rs`) lies under it all.
 //! Then a DC blocker and a top-end softener (`filter.rs`), the loudness leveller
@@ -11,6 +11,7 @@
 //! input gives the same output, bit for bit.
 
 mod air;
+mod chorus;
 mod colour;
 mod filter;
 mod leveller;
@@ -23,6 +24,7 @@ use multiversion::multiversion;
 use super::bus::{Bus, BusBuffers};
 use crate::audio::BLOCK_FRAMES;
 use air::Air;
+use chorus::Chorus;
 use colour::{Colour, Corners};
 use filter::{DcBlocker, Softener};
 use leveller::Leveller;
@@ -64,6 +66,7 @@ pub struct PostControls {
 #[derive(Debug)]
 pub struct PostStage {
     colour: Colour,
+    chorus: Chorus,
     reverb: Reverb,
     air: Air,
     dc_blocker: DcBlocker,
@@ -101,6 +104,7 @@ impl PostStage {
         let block = || vec![0.0f32; BLOCK_FRAMES];
         PostStage {
             colour: Colour::new(rate, corners(0.5)),
+            chorus: Chorus::new(rate),
             reverb: Reverb::new(rate),
             air: Air::new(rate, 0.5),
             dc_blocker: DcBlocker::new(rate),
@@ -149,6 +153,7 @@ impl PostStage {
             [&mut *lead_l, &mut *lead_r],
             [&mut *echo_l, &mut *echo_r],
         );
+        self.chorus.process(pad_l, pad_r);
 
         let send = &mut self.send[..n];
         let [mix_l, mix_r] = &mut self.mix;
