@@ -81,26 +81,31 @@ impl Chorus {
         ];
         let mask = self.mask;
         let line = &mut self.line[..=mask];
-        let mut write = self.write;
+        // The whole block goes into the line first: the shortest delay is shorter than a
+        // block, so some reads fall inside it. Then every frame's reads are independent of
+        // the others', and the read loop has no loop-carried dependency.
+        let first = self.write;
+        for (i, (&l, &r)) in left.iter().zip(right.iter()).enumerate() {
+            line[(first + i) & mask] = 0.5 * (l + r);
+        }
+        self.write = (first + n) & mask;
         for i in 0..n {
-            line[write] = 0.5 * (left[i] + right[i]);
             let t = i as i32 as f32;
+            let now = first + i;
             let mut swept = [0.0f32; 2];
             for (side, out) in swept.iter_mut().enumerate() {
-                // `write - delay`: the delay is at least `centre - depth` > 1 frame, so both
-                // taps are already written.
+                // The delay is at least `centre - depth`, hundreds of frames: both taps are
+                // written, and truncation (through `i32`, a packed conversion) is the floor.
                 let delay = start[side] + steps[side] * t;
-                let whole = delay as usize; // delay > 0: truncation is the floor
+                let whole = delay as i32;
                 let frac = delay - whole as f32;
-                let newer = line[write.wrapping_sub(whole) & mask];
-                let older = line[write.wrapping_sub(whole + 1) & mask];
+                let newer = line[now.wrapping_sub(whole as usize) & mask];
+                let older = line[now.wrapping_sub(whole as usize + 1) & mask];
                 *out = newer + frac * (older - newer);
             }
             left[i] = DRY * left[i] + WET * swept[0];
             right[i] = DRY * right[i] + WET * swept[1];
-            write = (write + 1) & mask;
         }
-        self.write = write;
     }
 }
 
