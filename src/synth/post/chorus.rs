@@ -28,7 +28,7 @@ const WET: f32 = std::f32::consts::FRAC_1_SQRT_2;
 /// The pad chorus. Its delay line is allocated in `new`.
 #[derive(Debug, Clone)]
 pub(super) struct Chorus {
-    /// The mono pad mix, a power-of-two ring.
+    /// The mono pad mix: a power-of-two ring, each sample stored twice (see `process`).
     line: Vec<f32>,
     mask: usize,
     write: usize,
@@ -45,7 +45,7 @@ impl Chorus {
         let longest = ((CENTRE_SEC + DEPTH_SEC) * sample_rate) as usize + 2;
         let size = (longest + super::BLOCK_FRAMES).next_power_of_two();
         Chorus {
-            line: vec![0.0; size],
+            line: vec![0.0; 2 * size],
             mask: size - 1,
             write: 0,
             phase: 0.0,
@@ -80,32 +80,65 @@ impl Chorus {
             (end[1] - start[1]) * per_frame,
         ];
         let mask = self.mask;
-        let line = &mut self.line[..=mask];
-        // The whole block goes into the line first: the shortest delay is shorter than a
-        // block, so some reads fall inside it. Then every frame's reads are independent of
-        // the others', and the read loop has no loop-carried dependency.
+        let size = mask + 1;
+        let line = &mut self.line[..2 * size];
+        // The whole block goes into the line first (the shortest delay is shorter than a
+        // block, so some reads fall inside it), each sample twice, `size` apart: any stretch
+        // of up to `size` samples is then one contiguous slice, whatever the wrap.
         let first = self.write;
         for (i, (&l, &r)) in left.iter().zip(right.iter()).enumerate() {
-            line[(first + i) & mask] = 0.5 * (l + r);
+            let at = (first + i) & mask;
+            let mono = 0.5 * (l + r);
+            line[at] = mono;
+            line[at + size] = mono;
         }
         self.write = (first + n) & mask;
-        for i in 0..n {
-            let t = i as i32 as f32;
-            let now = first + i;
-            let mut swept = [0.0f32; 2];
-            for (side, out) in swept.iter_mut().enumerate() {
-                // The delay is at least `centre - depth`, hundreds of frames: both taps are
-                // written, and truncation (through `i32`, a packed conversion) is the floor.
-                let delay = start[side] + steps[side] * t;
-                let whole = delay as i32;
-                let frac = delay - whole as f32;
-                let newer = line[now.wrapping_sub(whole as usize) & mask];
-                let older = line[now.wrapping_sub(whole as usize + 1) & mask];
-                *out = newer + frac * (older - newer);
+        let line = &*line;
+        for (side, out) in [left, right].into_iter().enumerate() {
+            let (start, step) = (start[side], steps[side]);
+            // The delay moves less than two frames per block, so its whole part is constant
+            // over long stretches: on each, both taps are contiguous slices and the loop is
+            // plain vector arithmetic (no per-frame gathers).
+            let mut from = 0;
+            while from < n {
+                let delay = start + step * from as i32 as f32;
+                let whole = delay as i32; // the delay is hundreds of frames: the floor
+                let to = stretch_end(from, n, start, step, whole);
+                let len = to - from;
+                let older_at = (first + from).wrapping_sub(whole as usize + 1) & mask;
+                let older = &line[older_at..older_at + len];
+                let newer = &line[older_at + 1..older_at + 1 + len];
+                let whole = whole as f32;
+                let out = &mut out[from..to];
+                for (k, ((o, &old), &new)) in out.iter_mut().zip(older).zip(newer).enumerate() {
+                    let t = (from + k) as i32 as f32;
+                    let frac = start + step * t - whole;
+                    let swept = new + frac * (old - new);
+                    *o = DRY * *o + WET * swept;
+                }
+                from = to;
             }
-            left[i] = DRY * left[i] + WET * swept[0];
-            right[i] = DRY * right[i] + WET * swept[1];
         }
+    }
+}
+
+/// The end of the stretch from frame `from` (of `n`) over which the delay
+/// `start + step · t` keeps the whole part `whole`. Rounding may end it a frame early or
+/// late; the interpolation then reaches a hair outside its two taps, which is continuous and
+/// inaudible. Always at least one frame long.
+fn stretch_end(from: usize, n: usize, start: f32, step: f32, whole: i32) -> usize {
+    let crossing = if step > 0.0 {
+        (whole as f32 + 1.0 - start) / step
+    } else if step < 0.0 {
+        (whole as f32 - start) / step
+    } else {
+        return n;
+    };
+    let end = crossing.ceil();
+    if end >= n as f32 {
+        n
+    } else {
+        (end.max(0.0) as usize).clamp(from + 1, n)
     }
 }
 
