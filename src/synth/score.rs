@@ -29,11 +29,22 @@ pub struct ScheduledNote {
 }
 
 impl ScheduledNote {
-    /// The first frame after its release has ended.
-    fn silent_from(&self, sample_rate: f64) -> u64 {
-        let release = (f64::from(timbre(self.instrument).release_sec) * sample_rate).ceil();
-        self.off + release as u64
+    /// The first frame after its release has ended, given each instrument's release length
+    /// in frames (see [`release_frames`]).
+    fn silent_from(&self, release_frames: &[u64; 3]) -> u64 {
+        self.off + release_frames[self.instrument as usize]
     }
+}
+
+/// Each instrument's release in whole frames (rounded up), indexed by `Instrument as usize`.
+/// Computed once: `voices` asks for every held note on every block.
+fn release_frames(sample_rate: f64) -> [u64; 3] {
+    let mut frames = [0; 3];
+    for instrument in [Instrument::Pad, Instrument::Bass, Instrument::Lead] {
+        let release = (f64::from(timbre(instrument).release_sec) * sample_rate).ceil();
+        frames[instrument as usize] = release as u64;
+    }
+    frames
 }
 
 /// The notes of the current and previous phrases, on the absolute frame timeline.
@@ -41,6 +52,7 @@ impl ScheduledNote {
 pub struct Score {
     notes: Vec<ScheduledNote>,
     sample_rate: f64,
+    release_frames: [u64; 3],
 }
 
 impl Score {
@@ -49,6 +61,7 @@ impl Score {
         Score {
             notes: Vec::with_capacity(MAX_SCHEDULED_NOTES),
             sample_rate: f64::from(sample_rate),
+            release_frames: release_frames(f64::from(sample_rate)),
         }
     }
 
@@ -97,8 +110,9 @@ impl Score {
 
     /// Forgets notes whose release has ended before `frame`.
     pub fn retire(&mut self, frame: u64) {
-        let rate = self.sample_rate;
-        self.notes.retain(|n| n.silent_from(rate) > frame);
+        let release_frames = self.release_frames;
+        self.notes
+            .retain(|n| n.silent_from(&release_frames) > frame);
     }
 
     /// Writes into `out` (cleared first, never grown past [`MAX_VOICES`]) the voices that sound
@@ -108,7 +122,7 @@ impl Score {
         out.clear();
         let end = start + frames as u64;
         for note in &self.notes {
-            if note.on >= end || note.silent_from(self.sample_rate) <= start {
+            if note.on >= end || note.silent_from(&self.release_frames) <= start {
                 continue;
             }
             let timbre = timbre(note.instrument);
