@@ -1,6 +1,8 @@
 //! Engine benchmarks: composing a phrase, rendering a whole 8-bar phrase through the full
 //! chain on one core (dispatched SIMD and the SSE2 baseline), the voice stage alone, and the
-//! post stage alone.
+//! post stage alone. "SSE2 baseline" is the voice stage's choice; the post stage always
+//! dispatches (AVX-512, AVX2, … at run time), so the baseline phrase figure is SSE2 voices
+//! plus dispatched post.
 
 use std::hint::black_box;
 

@@ -29,11 +29,22 @@ pub struct ScheduledNote {
 }
 
 impl ScheduledNote {
-    /// The first frame after its release has ended.
-    fn silent_from(&self, sample_rate: f64) -> u64 {
-        let release = (f64::from(timbre(self.instrument).release_sec) * sample_rate).ceil();
-        self.off + release as u64
+    /// The first frame after its release has ended, given each instrument's release length
+    /// in frames (see [`release_frames`]).
+    fn silent_from(&self, release_frames: &[u64; 3]) -> u64 {
+        self.off + release_frames[self.instrument as usize]
     }
+}
+
+/// Each instrument's release in whole frames (rounded up), indexed by `Instrument as usize`.
+/// Computed once: `voices` asks for every held note on every block.
+fn release_frames(sample_rate: f64) -> [u64; 3] {
+    let mut frames = [0; 3];
+    for instrument in [Instrument::Pad, Instrument::Bass, Instrument::Lead] {
+        let release = (f64::from(timbre(instrument).release_sec) * sample_rate).ceil();
+        frames[instrument as usize] = release as u64;
+    }
+    frames
 }
 
 /// The notes of the current and previous phrases, on the absolute frame timeline.
@@ -41,6 +52,7 @@ impl ScheduledNote {
 pub struct Score {
     notes: Vec<ScheduledNote>,
     sample_rate: f64,
+    release_frames: [u64; 3],
 }
 
 impl Score {
@@ -49,6 +61,7 @@ impl Score {
         Score {
             notes: Vec::with_capacity(MAX_SCHEDULED_NOTES),
             sample_rate: f64::from(sample_rate),
+            release_frames: release_frames(f64::from(sample_rate)),
         }
     }
 
@@ -97,8 +110,9 @@ impl Score {
 
     /// Forgets notes whose release has ended before `frame`.
     pub fn retire(&mut self, frame: u64) {
-        let rate = self.sample_rate;
-        self.notes.retain(|n| n.silent_from(rate) > frame);
+        let release_frames = self.release_frames;
+        self.notes
+            .retain(|n| n.silent_from(&release_frames) > frame);
     }
 
     /// Writes into `out` (cleared first, never grown past [`MAX_VOICES`]) the voices that sound
@@ -108,7 +122,7 @@ impl Score {
         out.clear();
         let end = start + frames as u64;
         for note in &self.notes {
-            if note.on >= end || note.silent_from(self.sample_rate) <= start {
+            if note.on >= end || note.silent_from(&self.release_frames) <= start {
                 continue;
             }
             let timbre = timbre(note.instrument);
@@ -136,9 +150,9 @@ impl Score {
         let hz = midi_to_hz(f64::from(note.pitch) + f64::from(layer.detune_cents) / 100.0);
         let turns_per_frame = hz / rate;
         // Exact phase at the block start, from the note's own start: no drift, ever.
-        let carrier_phase = (turns_per_frame * age as f64).rem_euclid(1.0);
+        let carrier_phase = fraction(turns_per_frame * age as f64);
         let mod_turns = turns_per_frame * f64::from(layer.mod_ratio);
-        let mod_phase = (mod_turns * age as f64).rem_euclid(1.0);
+        let mod_phase = fraction(mod_turns * age as f64);
 
         let decay_frames = timbre.decay_sec * rate as f32;
         let index_at = |age: f32, intensity: f32| {
@@ -175,6 +189,16 @@ impl Score {
     }
 }
 
+/// `x.rem_euclid(1.0)` without its call to a software `fmod` (a few percent of the whole
+/// render): `x - floor(x)` is the same exact value rounded once, as `rem_euclid`'s
+/// `fmod(x, 1) + 1` is for negative `x`, and exact for positive `x`. The one difference is
+/// the sign of a zero (+0 where `rem_euclid` gives -0 for a negative whole `x`), which no
+/// later sum can see: the phase is only ever added to `inc · i`, and `-0 + 0 = +0`.
+#[inline]
+fn fraction(x: f64) -> f64 {
+    x - x.floor()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -187,6 +211,24 @@ mod tests {
             on,
             off,
         }
+    }
+
+    #[test]
+    fn fraction_is_rem_euclid_bit_for_bit() {
+        let mut x = -12_345.678_9_f64;
+        for k in 0..100_000 {
+            x += 0.246_813_579 * f64::from(k % 7 + 1);
+            let y = x * 1e-3 * f64::from(k % 13);
+            // `+ 0.0` turns -0 into +0 and leaves every other value alone.
+            for v in [y, -y] {
+                let expect = (v.rem_euclid(1.0) + 0.0).to_bits();
+                assert_eq!(fraction(v).to_bits(), expect, "{v}");
+            }
+        }
+        assert_eq!(
+            fraction(-1e-20).to_bits(),
+            (-1e-20f64).rem_euclid(1.0).to_bits()
+        );
     }
 
     #[test]

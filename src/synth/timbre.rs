@@ -44,24 +44,18 @@ pub struct Timbre {
     pub bus: Bus,
 }
 
-const PAD_LAYERS: &[Layer] = &[
-    Layer {
-        detune_cents: -7.0,
-        mod_ratio: 1.0,
-        index_calm: 0.06,
-        index_bright: 0.30,
-        pan: -0.7,
-        level: 1.0,
-    },
-    Layer {
-        detune_cents: 6.0,
-        mod_ratio: 2.0,
-        index_calm: 0.04,
-        index_bright: 0.18,
-        pan: 0.7,
-        level: 1.0,
-    },
-];
+/// One oscillator per pad note: the width and detuned shimmer that a second, detuned and
+/// panned layer would give are made once for all pads by the post stage's chorus, which
+/// halves the pads' cost in the voice stage. Centred; its level makes up the power of the
+/// pair (one centred oscillator has half the power of two detuned ones at the sides).
+const PAD_LAYERS: &[Layer] = &[Layer {
+    detune_cents: 0.0,
+    mod_ratio: 1.0,
+    index_calm: 0.06,
+    index_bright: 0.30,
+    pan: 0.0,
+    level: std::f32::consts::SQRT_2,
+}];
 
 const BASS_LAYERS: &[Layer] = &[Layer {
     detune_cents: 0.0,

@@ -90,6 +90,7 @@ impl Air {
     }
 
     /// Adds one block of air into `out`, its level gliding to that of `intensity`.
+    #[inline(always)] // compiled into each SIMD target of `PostStage::process`
     pub(super) fn add(&mut self, intensity: f32, out: [&mut [f32]; 2]) {
         let n = out[0].len();
         let target = gain_for(intensity);

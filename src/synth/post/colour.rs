@@ -128,6 +128,7 @@ impl Colour {
 
     /// Processes one block: the pads (`pad`, filtered in place), the lead (`lead`, filtered
     /// in place) and the lead's echoes at `bpm` into `echo`.
+    #[inline(always)] // compiled into each SIMD target of `PostStage::process`
     pub(super) fn process(
         &mut self,
         corners: Corners,

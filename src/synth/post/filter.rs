@@ -83,6 +83,7 @@ impl DcBlocker {
     }
 
     /// Removes the offset from one block of stereo, in place.
+    #[inline(always)] // compiled into each SIMD target of `PostStage::process`
     pub(super) fn process(&mut self, left: &mut [f32], right: &mut [f32]) {
         let n = left.len();
         if n == 0 {
@@ -124,6 +125,7 @@ impl Softener {
     }
 
     /// Filters one block of stereo in place.
+    #[inline(always)] // compiled into each SIMD target of `PostStage::process`
     pub(super) fn process(&mut self, left: &mut [f32], right: &mut [f32]) {
         let n = left.len();
         for (history, channel) in self.history.iter_mut().zip([left, right]) {

@@ -92,6 +92,7 @@ impl Leveller {
     }
 
     /// Measures and levels one block of stereo in place.
+    #[inline(always)] // compiled into each SIMD target of `PostStage::process`
     pub(super) fn process(&mut self, left: &mut [f32], right: &mut [f32]) {
         let n = left.len();
         let right = &mut right[..n];
@@ -121,6 +122,7 @@ impl Leveller {
     }
 
     /// Feeds the sidechain; `left` and `right` end no later than the running segment.
+    #[inline(always)] // compiled into each SIMD target of `PostStage::process`
     fn measure(&mut self, left: &[f32], right: &[f32]) {
         let n = left.len();
         let right = &right[..n];

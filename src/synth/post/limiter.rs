@@ -74,6 +74,7 @@ impl Limiter {
 
     /// Limits one block (at most `BLOCK_FRAMES`): `left` and `right` in, interleaved stereo
     /// out.
+    #[inline(always)] // compiled into each SIMD target of `PostStage::process`
     pub(super) fn process(&mut self, left: &[f32], right: &[f32], out: &mut [f32]) {
         let n = left.len();
         let latency = self.latency();

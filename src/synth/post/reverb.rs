@@ -101,6 +101,7 @@ impl Reverb {
 
     /// Adds the reverb of the mono `send` (at most `BLOCK_FRAMES` samples), times `wet`, into
     /// `out_l` and `out_r`.
+    #[inline(always)] // compiled into each SIMD target of `PostStage::process`
     pub(super) fn process(&mut self, send: &[f32], wet: f32, out_l: &mut [f32], out_r: &mut [f32]) {
         let n = send.len();
         assert!(n <= BLOCK_FRAMES && out_l.len() >= n && out_r.len() >= n);
@@ -135,6 +136,7 @@ impl Reverb {
 
     /// Runs the network over `m` samples (no more than its shortest line) of the diffused
     /// send, from `start`, adding its output (times `wet`) into `out`.
+    #[inline(always)] // compiled into each SIMD target of `PostStage::process`
     fn network(&mut self, start: usize, m: usize, wet: f32, out: [&mut [f32]; 2]) {
         let rows = self.feedback.chunks_exact_mut(BLOCK_FRAMES);
         for (l, (row, line)) in rows.zip(&self.lines).enumerate() {
