@@ -47,12 +47,49 @@ fn release_frames(sample_rate: f64) -> [u64; 3] {
     frames
 }
 
+/// Most oscillator layers of any instrument.
+const MAX_LAYERS: usize = 2;
+
+/// What `voice` would otherwise compute again for every voice of every block: the frequency
+/// (in turns per frame) of every pitch of every instrument layer, and each layer's pan gains.
+/// The same expressions, evaluated once, so the voices are bit for bit the same.
+#[derive(Debug, Clone)]
+struct LayerTables {
+    turns_per_frame: [[[f64; 128]; MAX_LAYERS]; 3],
+    pan_gains: [[(f32, f32); MAX_LAYERS]; 3],
+}
+
+impl LayerTables {
+    fn new(sample_rate: f64) -> Box<Self> {
+        let mut tables = Box::new(LayerTables {
+            turns_per_frame: [[[0.0; 128]; MAX_LAYERS]; 3],
+            pan_gains: [[(0.0, 0.0); MAX_LAYERS]; 3],
+        });
+        for instrument in [Instrument::Pad, Instrument::Bass, Instrument::Lead] {
+            let layers = timbre(instrument).layers;
+            assert!(layers.len() <= MAX_LAYERS, "raise MAX_LAYERS");
+            for (index, layer) in layers.iter().enumerate() {
+                for pitch in 0..128u8 {
+                    let hz = midi_to_hz(f64::from(pitch) + f64::from(layer.detune_cents) / 100.0);
+                    tables.turns_per_frame[instrument as usize][index][usize::from(pitch)] =
+                        hz / sample_rate;
+                }
+                // Equal-power pan.
+                let angle = (layer.pan + 1.0) * std::f32::consts::FRAC_PI_4;
+                tables.pan_gains[instrument as usize][index] = (angle.cos(), angle.sin());
+            }
+        }
+        tables
+    }
+}
+
 /// The notes of the current and previous phrases, on the absolute frame timeline.
 #[derive(Debug, Clone)]
 pub struct Score {
     notes: Vec<ScheduledNote>,
     sample_rate: f64,
     release_frames: [u64; 3],
+    tables: Box<LayerTables>,
 }
 
 impl Score {
@@ -62,6 +99,7 @@ impl Score {
             notes: Vec::with_capacity(MAX_SCHEDULED_NOTES),
             sample_rate: f64::from(sample_rate),
             release_frames: release_frames(f64::from(sample_rate)),
+            tables: LayerTables::new(f64::from(sample_rate)),
         }
     }
 
@@ -126,12 +164,12 @@ impl Score {
                 continue;
             }
             let timbre = timbre(note.instrument);
-            for layer in timbre.layers {
+            for index in 0..timbre.layers.len() {
                 if out.len() == out.capacity().min(MAX_VOICES) {
                     debug_assert!(false, "more than {MAX_VOICES} voices in one block");
                     return;
                 }
-                out.push(self.voice(note, timbre, layer, start, frames, intensity));
+                out.push(self.voice(note, timbre, index, start, frames, intensity));
             }
         }
     }
@@ -140,15 +178,17 @@ impl Score {
         &self,
         note: &ScheduledNote,
         timbre: &Timbre,
-        layer: &super::timbre::Layer,
+        layer_index: usize,
         start: u64,
         frames: usize,
         intensity: (f32, f32),
     ) -> Voice {
         let rate = self.sample_rate;
+        let layer = &timbre.layers[layer_index];
+        let instrument = note.instrument as usize;
         let age = start as i64 - note.on as i64; // frames since note-on; negative: not yet
-        let hz = midi_to_hz(f64::from(note.pitch) + f64::from(layer.detune_cents) / 100.0);
-        let turns_per_frame = hz / rate;
+        let turns_per_frame =
+            self.tables.turns_per_frame[instrument][layer_index][usize::from(note.pitch & 127)];
         // Exact phase at the block start, from the note's own start: no drift, ever.
         let carrier_phase = fraction(turns_per_frame * age as f64);
         let mod_turns = turns_per_frame * f64::from(layer.mod_ratio);
@@ -165,8 +205,7 @@ impl Score {
         let index_start = index_at(age as f32, intensity.0);
         let index_end = index_at((age + frames as i64) as f32, intensity.1);
 
-        // Equal-power pan.
-        let angle = (layer.pan + 1.0) * std::f32::consts::FRAC_PI_4;
+        let (pan_l, pan_r) = self.tables.pan_gains[instrument][layer_index];
         let gain = note.velocity * timbre.gain * layer.level;
         Voice {
             carrier_phase: carrier_phase as f32,
@@ -181,8 +220,8 @@ impl Score {
             inv_release: 1.0 / (timbre.release_sec * rate as f32),
             sustain: timbre.sustain,
             decay: decay_frames,
-            gain_l: gain * angle.cos(),
-            gain_r: gain * angle.sin(),
+            gain_l: gain * pan_l,
+            gain_r: gain * pan_r,
             bus: timbre.bus as u32,
             _pad: 0,
         }
