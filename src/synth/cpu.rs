@@ -1,8 +1,6 @@
 //! The CPU voice stage, the reference back-end: evaluates every [`Voice`] with the shared
 //! closed-form math, vectorised over frames, with runtime CPU-feature dispatch.
 
-use multiversion::multiversion;
-
 use super::bus::{Bus, BusBuffers};
 use super::voice::{Voice, decay_level, envelope, is_steady, oscillator, sin_turns};
 use super::{RenderError, VoiceStage};
@@ -60,15 +58,10 @@ impl VoiceStage for CpuVoiceStage {
     }
 }
 
-#[multiversion(targets(
-    "x86_64+avx512f+avx512vl+avx2+fma",
-    "x86_64+avx2+fma",
-    "x86_64+avx",
-    "x86_64+sse4.1",
-    "aarch64+neon"
-))]
-fn render_voice_dispatch(voice: &Voice, left: &mut [f32], right: &mut [f32]) {
-    render_voice_body(voice, left, right);
+simd_dispatch! {
+    fn render_voice_dispatch(voice: &Voice, left: &mut [f32], right: &mut [f32]) {
+        render_voice_body(voice, left, right);
+    }
 }
 
 /// Adds one voice into a stereo pair. Inlined into each dispatch target so the loop is

@@ -6,6 +6,23 @@
 //! 2. The **post stage** ([`post`]) is stateful and always on the CPU: delay, reverb,
 //!    loudness leveller and limiter on the bus mix.
 
+/// Compiles the function it wraps once per instruction set the hot loops use and picks one at
+/// run time (`multiversion`), so a plain release build is fast on AVX-512/AVX2 machines and
+/// still runs on any x86-64 or aarch64. One list for every dispatched loop, so the voice and
+/// post stages always target the same machines.
+macro_rules! simd_dispatch {
+    ($item:item) => {
+        #[multiversion::multiversion(targets(
+            "x86_64+avx512f+avx512vl+avx2+fma",
+            "x86_64+avx2+fma",
+            "x86_64+avx",
+            "x86_64+sse4.1",
+            "aarch64+neon"
+        ))]
+        $item
+    };
+}
+
 pub mod bus;
 pub mod cpu;
 #[cfg(feature = "cuda")]

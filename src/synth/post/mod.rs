@@ -19,8 +19,6 @@ mod limiter;
 mod reverb;
 mod ring;
 
-use multiversion::multiversion;
-
 use super::bus::{Bus, BusBuffers};
 use crate::audio::BLOCK_FRAMES;
 use air::Air;
@@ -184,20 +182,15 @@ impl PostStage {
     }
 }
 
-#[multiversion(targets(
-    "x86_64+avx512f+avx512vl+avx2+fma",
-    "x86_64+avx2+fma",
-    "x86_64+avx",
-    "x86_64+sse4.1",
-    "aarch64+neon"
-))]
-fn process_dispatch(
-    stage: &mut PostStage,
-    buses: &BusBuffers,
-    controls: &PostControls,
-    out: &mut [f32],
-) {
-    stage.process_body(buses, controls, out);
+simd_dispatch! {
+    fn process_dispatch(
+        stage: &mut PostStage,
+        buses: &BusBuffers,
+        controls: &PostControls,
+        out: &mut [f32],
+    ) {
+        stage.process_body(buses, controls, out);
+    }
 }
 
 #[cfg(test)]
