@@ -99,10 +99,10 @@ impl Scale {
         self.triad(chord).contains(&pc)
     }
 
-    /// Pitch classes a pad plays for `chord` with `voices` voices (3..=5): the triad, then
-    /// colour tones in order of softness: the added ninth (unless it would be a minor ninth,
+    /// Pitch classes a pad plays for `chord`, in the order voices take them (a pad of `n`
+    /// voices uses the first `n`): the triad, then colour tones in order of softness: the added ninth (unless it would be a minor ninth,
     /// which grinds), the seventh, and, if one is still missing, the root again.
-    pub fn pad_tones(&self, chord: u8, voices: usize) -> [u8; 5] {
+    pub fn pad_tones(&self, chord: u8) -> [u8; 5] {
         let degree = CHORD_DEGREES[usize::from(chord)];
         let [root, third, fifth] = self.triad(chord);
         let pc = |index: i32| self.pitch(index).rem_euclid(12) as u8;
@@ -115,7 +115,6 @@ impl Scale {
             n += 1;
         }
         tones[n] = seventh;
-        debug_assert!(voices <= 5);
         tones
     }
 }
@@ -171,9 +170,9 @@ mod tests {
     fn pad_tones_avoid_minor_ninths() {
         let major = Scale::of(key("C major"));
         // iii = E minor: its scale ninth would be F (a minor ninth), so the seventh D comes next.
-        assert_eq!(major.pad_tones(4, 4)[3], 2);
+        assert_eq!(major.pad_tones(4)[3], 2);
         // I: add9 = D, then the seventh B.
-        assert_eq!(&major.pad_tones(0, 5)[3..], &[2, 11]);
+        assert_eq!(&major.pad_tones(0)[3..], &[2, 11]);
     }
 
     #[test]

@@ -87,7 +87,7 @@ fn pad_range(scale: &Scale) -> (i32, i32) {
 /// An open voicing of `chord`: the root low in the pad register, each further tone at least
 /// a minor third above the one below.
 fn spread_voicing(scale: &Scale, chord: u8, voices: usize) -> Voicing {
-    let tones = scale.pad_tones(chord, voices);
+    let tones = scale.pad_tones(chord);
     let (low, _) = pad_range(scale);
     let mut voicing = Voicing {
         len: voices,
@@ -122,7 +122,7 @@ fn resize(mut voicing: Voicing, voices: usize, high: i32) -> Voicing {
 /// the voices, each voice taking the nearest octave of its tone.
 fn lead_voices(scale: &Scale, chord: u8, from: &Voicing, (low, high): (i32, i32)) -> Voicing {
     let voices = from.len;
-    let tones = scale.pad_tones(chord, voices);
+    let tones = scale.pad_tones(chord);
     let centre = (low + high) / 2;
     let mut order = [0usize, 1, 2, 3, 4];
     let mut best = *from;
@@ -275,7 +275,7 @@ mod tests {
             let mut pcs: Vec<u8> = voicing.as_slice().iter().map(|p| (p % 12) as u8).collect();
             pcs.sort_unstable();
             pcs.dedup();
-            let tones = scale.pad_tones(chord, 5);
+            let tones = scale.pad_tones(chord);
             assert!(pcs.iter().all(|pc| tones.contains(pc)));
         }
     }
