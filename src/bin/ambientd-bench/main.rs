@@ -18,9 +18,11 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, bail};
 use clap::Parser;
-use futures_util::StreamExt;
 use tokio::sync::Semaphore;
-use tokio_tungstenite::tungstenite::Message;
+
+mod listener;
+
+use listener::{Listener, Received};
 
 /// Many WebSocket listeners against an ambientd, with latency and resource figures.
 #[derive(Debug, Parser)]
@@ -70,16 +72,6 @@ fn unix_micros() -> u64 {
         .map_or(0, |d| d.as_micros() as u64)
 }
 
-/// `"timestamp":N` and `"sequence":N` of a JSON audio message, without a full parse.
-fn json_field(text: &str, field: &str) -> Option<u64> {
-    let start = text.find(field)? + field.len();
-    let digits: &str = &text[start..];
-    let end = digits
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(digits.len());
-    digits[..end].parse().ok()
-}
-
 /// One listener: reads until `stop_at`, recording latencies (µs) measured after `measure_from`.
 async fn listen(
     url: String,
@@ -89,57 +81,33 @@ async fn listen(
     connect_gate: Arc<Semaphore>,
 ) -> Vec<u32> {
     let permit = connect_gate.acquire_owned().await;
-    let connected = tokio_tungstenite::connect_async(&url).await;
+    let connected = Listener::connect(&url).await;
     drop(permit);
-    let Ok((mut socket, _)) = connected else {
+    let Ok(mut listener) = connected else {
         totals.connect_failures.fetch_add(1, Ordering::Relaxed);
         return Vec::new();
     };
     totals.connected.fetch_add(1, Ordering::Relaxed);
     let mut latencies = Vec::with_capacity(1024);
     let mut last_sequence: Option<u64> = None;
-    loop {
-        let now = unix_micros();
-        if now >= stop_at.load(Ordering::Relaxed) {
-            break;
-        }
-        let message = match tokio::time::timeout(Duration::from_millis(500), socket.next()).await {
-            Ok(Some(Ok(message))) => message,
-            Ok(Some(Err(_))) | Ok(None) => {
-                totals.dropped.fetch_add(1, Ordering::Relaxed);
-                return latencies;
-            }
-            Err(_) => continue, // nothing for 500 ms: re-check the stop time
-        };
-        let received = unix_micros();
-        let (sequence, timestamp_ms) = match &message {
-            Message::Text(text) if text.starts_with(r#"{"type":"audio""#) => (
-                json_field(text, r#""sequence":"#),
-                json_field(text, r#""timestamp":"#),
-            ),
-            Message::Text(text) => {
-                if text.contains(r#""type":"underrun""#) {
-                    totals.underruns.fetch_add(1, Ordering::Relaxed);
-                }
+    while unix_micros() < stop_at.load(Ordering::Relaxed) {
+        let next = listener.next(Duration::from_millis(500)).await;
+        let (sequence, timestamp_ms) = match next {
+            Ok(Some(Received::Audio {
+                sequence,
+                timestamp_ms,
+            })) => (sequence, timestamp_ms),
+            Ok(Some(Received::Underrun)) => {
+                totals.underruns.fetch_add(1, Ordering::Relaxed);
                 continue;
             }
-            Message::Binary(frame) if frame.len() >= 16 => (
-                Some(u64::from_le_bytes(
-                    frame[..8].try_into().unwrap_or_default(),
-                )),
-                Some(u64::from_le_bytes(
-                    frame[8..16].try_into().unwrap_or_default(),
-                )),
-            ),
-            Message::Close(_) => {
+            Ok(Some(Received::Other)) | Ok(None) => continue,
+            Ok(Some(Received::Closed)) | Err(_) => {
                 totals.dropped.fetch_add(1, Ordering::Relaxed);
                 return latencies;
             }
-            _ => continue,
         };
-        let (Some(sequence), Some(timestamp_ms)) = (sequence, timestamp_ms) else {
-            continue;
-        };
+        let received = unix_micros();
         if received >= measure_from.load(Ordering::Relaxed) {
             totals.chunks.fetch_add(1, Ordering::Relaxed);
             if last_sequence.is_some_and(|last| sequence != last + 1) {
@@ -150,7 +118,7 @@ async fn listen(
         }
         last_sequence = Some(sequence);
     }
-    let _ = socket.close(None).await;
+    listener.close().await;
     latencies
 }
 
@@ -234,8 +202,9 @@ fn spawn_daemon(
     std::fs::write(
         &config,
         format!(
-            "[server]\nlisten = \"127.0.0.1:{port}\"\nmax_listeners = {}\n[synth]\nbackend = \"cpu\"\n[log]\nlevel = \"warn\"\n",
-            listeners + 16
+            "[server]\nlisten = \"127.0.0.1:{port}\"\nmax_listeners = {}\n[control]\nsocket = \"{}\"\n[synth]\nbackend = \"cpu\"\n[log]\nlevel = \"warn\"\n",
+            listeners + 16,
+            dir.join("control.sock").display()
         ),
     )?;
     let child = Command::new(binary)
@@ -276,7 +245,7 @@ fn main() -> anyhow::Result<()> {
 async fn run(args: &Args, url: String, pid: Option<u32>) -> anyhow::Result<()> {
     // Wait for the daemon to serve (when spawned it needs a moment to prime its ring).
     let deadline = Instant::now() + Duration::from_secs(20);
-    while tokio_tungstenite::connect_async(&url).await.is_err() {
+    while Listener::connect(&url).await.is_err() {
         if Instant::now() > deadline {
             bail!("cannot connect to {url}");
         }
