@@ -11,6 +11,7 @@ use base64::engine::general_purpose::STANDARD;
 use bytes::Bytes;
 use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 
+use super::wire;
 #[cfg(test)]
 use crate::audio::f32_to_i16;
 use crate::audio::ring::CHUNK_SAMPLES;
@@ -99,6 +100,8 @@ pub struct EncodedChunk {
     mono: OnceLock<Bytes>,
     /// JSON audio messages, `[mono, stereo]`.
     json: [OnceLock<Utf8Bytes>; 2],
+    /// Each format's message as a whole WebSocket frame, indexed by [`Format::index`].
+    wire: [OnceLock<Bytes>; 4],
 }
 
 impl EncodedChunk {
@@ -132,6 +135,7 @@ impl EncodedChunk {
             stereo: Bytes::from(stereo),
             mono: OnceLock::new(),
             json: [OnceLock::new(), OnceLock::new()],
+            wire: Default::default(),
         }
     }
 
@@ -155,9 +159,19 @@ impl EncodedChunk {
         }
     }
 
-    /// Encodes `format` now, so that sessions find it ready.
+    /// The message for `format` as a whole WebSocket frame (framed once, shared by all).
+    pub fn wire(&self, format: Format) -> &Bytes {
+        self.wire[format.index()].get_or_init(|| match self.message(format) {
+            Message::Text(text) => wire::text(text),
+            Message::Binary(payload) => wire::binary(payload),
+            // `message` makes only text and binary messages.
+            _ => Bytes::new(),
+        })
+    }
+
+    /// Encodes and frames `format` now, so that the sender threads find it ready.
     pub fn prepare(&self, format: Format) {
-        let _ = self.message(format);
+        let _ = self.wire(format);
     }
 
     /// Interleaved stereo PCM16 LE (what `/stream.wav` sends), sharing the binary frame's bytes.

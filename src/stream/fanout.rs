@@ -1,25 +1,36 @@
 //! Fan-out: hands every tick to every listener without ever waiting for one, drops listeners
 //! that fall a second behind, and keeps the last few seconds of ticks for `?resume=SEQ`.
 //!
-//! Each listener has a bounded queue of [`QUEUE_TICKS`] ticks (1 s). The pacer `try_send`s a
-//! shared `Arc<Tick>` into each queue; a full queue means the listener has not taken a second
-//! of audio, so it is removed and told to close ([`CloseReason::TooSlow`]). The pacer never
-//! awaits a listener, so one slow client cannot delay the others.
+//! Listeners are spread over shards, one per sender thread (`ambientd-send-N`, one per core).
+//! The pacer hands each tick to every sender thread; each writes it to its WebSocket
+//! listeners' sockets directly ([`Outbox`]: one non-blocking `writev` of frames made once)
+//! and into its `/stream.wav` listeners' queues, so the shards send in parallel and no
+//! listener costs a task wake-up per tick. Nothing waits for a listener: a WebSocket
+//! listener whose socket is full queues in its outbox, a WAV listener in its channel, each
+//! at most [`QUEUE_TICKS`] ticks (1 s); past that it is removed and told to close
+//! ([`CloseReason::TooSlow`]).
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::{SyncSender, TrySendError};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::thread::JoinHandle;
 
+use bytes::Bytes;
 use tokio::sync::{mpsc, oneshot};
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 use super::encode::{EncodedChunk, Format};
 use super::metrics::Metrics;
+use super::outbox::{Offer, Outbox};
+use super::wire;
 
 /// Ticks queued per listener at most (1 s of audio).
 pub const QUEUE_TICKS: usize = 10;
 /// Ticks kept for listeners that reconnect with `?resume=SEQ` (5 s).
 pub const RESUME_TICKS: usize = 50;
+/// Sender threads at most (beyond a few cores the kernel's socket work is the limit).
+const MAX_SENDERS: usize = 8;
 
 /// What every listener gets at one tick: the audio in every format, and the text messages
 /// (`phrase`, `params`, `underrun`) that go just before it.
@@ -31,6 +42,28 @@ pub struct Tick {
     pub chunk: EncodedChunk,
     /// JSON text messages to send before the audio, in order.
     pub events: Vec<Utf8Bytes>,
+    /// `events` as WebSocket frames.
+    event_frames: Vec<Bytes>,
+}
+
+impl Tick {
+    /// A tick with `events` before its audio.
+    pub fn new(at: std::time::Instant, chunk: EncodedChunk, events: Vec<Utf8Bytes>) -> Tick {
+        let event_frames = events.iter().cloned().map(wire::text).collect();
+        Tick {
+            at,
+            chunk,
+            events,
+            event_frames,
+        }
+    }
+
+    /// Every WebSocket frame of this tick for a listener of `format`, in order.
+    pub fn frames(&self, format: Format) -> Vec<&Bytes> {
+        let mut frames: Vec<&Bytes> = self.event_frames.iter().collect();
+        frames.push(self.chunk.wire(format));
+        frames
+    }
 }
 
 /// Why the server ends a listener's stream.
@@ -42,7 +75,7 @@ pub enum CloseReason {
     ShuttingDown,
 }
 
-/// A registered listener's end of the fan-out.
+/// A registered `/stream.wav` listener's end of the fan-out.
 #[derive(Debug)]
 pub struct Subscription {
     /// Its id (for [`Fanout::unsubscribe`]).
@@ -57,15 +90,46 @@ pub struct Subscription {
     pub next_sequence: u64,
 }
 
+/// Where a listener's ticks go.
+enum Sink {
+    /// A WebSocket listener: straight to its socket.
+    Socket(Arc<Outbox>),
+    /// A `/stream.wav` listener: into its response body's queue.
+    Queue {
+        ticks: mpsc::Sender<Arc<Tick>>,
+        close: oneshot::Sender<CloseReason>,
+    },
+}
+
+impl Sink {
+    fn close(self, reason: CloseReason) {
+        match self {
+            Sink::Socket(outbox) => outbox.close(reason),
+            Sink::Queue { close, .. } => {
+                let _ = close.send(reason);
+            }
+        }
+    }
+}
+
 struct Slot {
-    ticks: mpsc::Sender<Arc<Tick>>,
-    close: oneshot::Sender<CloseReason>,
+    sink: Sink,
     format: Format,
+}
+
+/// Listeners served by one sender thread.
+#[derive(Default)]
+struct Shard(Mutex<HashMap<u64, Slot>>);
+
+impl Shard {
+    fn lock(&self) -> MutexGuard<'_, HashMap<u64, Slot>> {
+        // The critical sections never panic halfway; a poisoned lock still holds sound data.
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
 }
 
 #[derive(Default)]
 struct Inner {
-    listeners: HashMap<u64, Slot>,
     /// Listeners per format, indexed by [`Format::index`].
     per_format: [usize; 4],
     history: VecDeque<Arc<Tick>>,
@@ -74,18 +138,29 @@ struct Inner {
     closed: bool,
 }
 
-/// The set of listeners and the recent ticks.
-pub struct Fanout {
+/// What the sender threads share with the fan-out.
+struct Shared {
+    /// Lock order: `inner`, then a shard.
     inner: Mutex<Inner>,
+    shards: Vec<Shard>,
+    metrics: Arc<Metrics>,
+}
+
+/// The set of listeners, the recent ticks, and the threads that send.
+pub struct Fanout {
+    shared: Arc<Shared>,
+    /// One per sender thread; empty: [`Fanout::broadcast`] delivers on the caller's thread.
+    senders: Vec<SyncSender<Arc<Tick>>>,
+    threads: Vec<JoinHandle<()>>,
     /// Listener places taken (reserved before the WebSocket upgrade or WAV response).
     reserved: AtomicUsize,
-    metrics: Arc<Metrics>,
 }
 
 impl std::fmt::Debug for Fanout {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Fanout")
             .field("reserved", &self.reserved)
+            .field("senders", &self.senders.len())
             .finish_non_exhaustive()
     }
 }
@@ -102,27 +177,117 @@ impl Drop for ListenerPlace {
     }
 }
 
-impl Inner {
-    fn remove(&mut self, id: u64) -> Option<Slot> {
-        let slot = self.listeners.remove(&id)?;
-        self.per_format[slot.format.index()] -= 1;
-        Some(slot)
+/// Sender threads for this machine: one per core, at most [`MAX_SENDERS`].
+pub fn default_senders() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get().min(MAX_SENDERS))
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn shard_of(&self, id: u64) -> &Shard {
+        &self.shards[(id % self.shards.len() as u64) as usize]
+    }
+
+    /// Sends `tick` to every listener of shard `index` and removes those too slow or gone.
+    fn deliver(&self, index: usize, tick: &Arc<Tick>) {
+        let mut frames: [Option<Vec<&Bytes>>; 4] = Default::default();
+        let mut gone = Vec::new();
+        let mut written = 0;
+        let shard = &self.shards[index];
+        let mut listeners = shard.lock();
+        for (&id, slot) in listeners.iter() {
+            match &slot.sink {
+                Sink::Socket(outbox) => {
+                    let frames =
+                        frames[slot.format.index()].get_or_insert_with(|| tick.frames(slot.format));
+                    match outbox.offer_tick(tick.chunk.sequence, tick.at, frames) {
+                        Offer::Written(delay) => {
+                            written += 1;
+                            self.metrics.delivery.observe(delay);
+                        }
+                        Offer::Queued | Offer::Skipped => {}
+                        Offer::TooSlow => gone.push((id, true)),
+                    }
+                }
+                Sink::Queue { ticks, .. } => match ticks.try_send(tick.clone()) {
+                    Ok(()) => {}
+                    Err(mpsc::error::TrySendError::Full(_)) => gone.push((id, true)),
+                    Err(mpsc::error::TrySendError::Closed(_)) => gone.push((id, false)),
+                },
+            }
+        }
+        let mut removed = Vec::with_capacity(gone.len());
+        let mut slow = 0;
+        for (id, too_slow) in gone {
+            if let Some(slot) = listeners.remove(&id) {
+                removed.push(slot.format);
+                if too_slow {
+                    slow += 1;
+                    slot.sink.close(CloseReason::TooSlow);
+                }
+            }
+        }
+        drop(listeners);
+        self.metrics.listener_chunks_sent.add(written);
+        if !removed.is_empty() {
+            let mut inner = self.lock();
+            for format in &removed {
+                inner.per_format[format.index()] -= 1;
+            }
+        }
+        if slow > 0 {
+            self.metrics.listeners_dropped.add(slow);
+            tracing::warn!(
+                dropped = slow,
+                "dropped listeners that fell {QUEUE_TICKS} chunks (1 s) behind"
+            );
+        }
     }
 }
 
 impl Fanout {
-    /// An empty fan-out reporting to `metrics`.
-    pub fn new(metrics: Arc<Metrics>) -> Arc<Fanout> {
-        Arc::new(Fanout {
-            inner: Mutex::new(Inner::default()),
-            reserved: AtomicUsize::new(0),
+    /// An empty fan-out reporting to `metrics`, sending from `senders` threads (0: on the
+    /// thread that calls [`Fanout::broadcast`], as unit tests want).
+    pub fn new(metrics: Arc<Metrics>, senders: usize) -> Arc<Fanout> {
+        let shared = Arc::new(Shared {
+            inner: Mutex::default(),
+            shards: (0..senders.max(1)).map(|_| Shard::default()).collect(),
             metrics,
+        });
+        let mut channels = Vec::with_capacity(senders);
+        let mut threads = Vec::with_capacity(senders);
+        for index in 0..senders {
+            let (sender, ticks) = std::sync::mpsc::sync_channel::<Arc<Tick>>(QUEUE_TICKS);
+            let shared = shared.clone();
+            let thread = std::thread::Builder::new()
+                .name(format!("ambientd-send-{index}"))
+                .spawn(move || {
+                    while let Ok(tick) = ticks.recv() {
+                        shared.deliver(index, &tick);
+                    }
+                });
+            match thread {
+                Ok(thread) => {
+                    channels.push(sender);
+                    threads.push(thread);
+                }
+                // Without threads (a starved system), the pacer delivers everything itself.
+                Err(error) => {
+                    tracing::error!(%error, "cannot start a sender thread; sending from the pacer");
+                    channels.clear();
+                    break;
+                }
+            }
+        }
+        Arc::new(Fanout {
+            shared,
+            senders: channels,
+            threads,
+            reserved: AtomicUsize::new(0),
         })
-    }
-
-    fn lock(&self) -> MutexGuard<'_, Inner> {
-        // The critical sections never panic halfway; a poisoned lock still holds sound data.
-        self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Takes one of `max` listener places, or `None` when all are taken.
@@ -142,105 +307,144 @@ impl Fanout {
         self.reserved.load(Ordering::Acquire)
     }
 
-    /// Registers a listener. With `resume_after`, the held ticks after that sequence come
-    /// back as a backlog, and live ticks follow on without a gap. `None` once closed.
+    /// Registers a `/stream.wav` listener. With `resume_after`, the held ticks after that
+    /// sequence come back as a backlog, and live ticks follow on without a gap. `None` once
+    /// closed.
     pub fn subscribe(&self, format: Format, resume_after: Option<u64>) -> Option<Subscription> {
         let (tick_tx, ticks) = mpsc::channel(QUEUE_TICKS);
         let (close_tx, close) = oneshot::channel();
-        let mut inner = self.lock();
+        let mut inner = self.shared.lock();
         if inner.closed {
             return None;
         }
-        let backlog = match resume_after {
-            Some(after) => inner
-                .history
-                .iter()
-                .filter(|tick| tick.chunk.sequence > after)
-                .cloned()
-                .collect(),
-            None => Vec::new(),
+        let backlog = held_after(&inner, resume_after).cloned().collect();
+        let next_sequence = inner.next_sequence;
+        let sink = Sink::Queue {
+            ticks: tick_tx,
+            close: close_tx,
         };
-        let id = inner.next_id;
-        inner.next_id += 1;
-        inner.listeners.insert(
-            id,
-            Slot {
-                ticks: tick_tx,
-                close: close_tx,
-                format,
-            },
-        );
-        inner.per_format[format.index()] += 1;
+        let id = self.register(&mut inner, format, sink);
         Some(Subscription {
             id,
             ticks,
             close,
             backlog,
-            next_sequence: inner.next_sequence,
+            next_sequence,
         })
+    }
+
+    /// Registers a WebSocket listener writing through `outbox`: queues its `hello` (made for
+    /// the sequence of the first live tick), then the held ticks after `resume_after`, and
+    /// live ticks follow without a gap. Returns its id; `None` once closed.
+    pub fn subscribe_socket(
+        &self,
+        format: Format,
+        resume_after: Option<u64>,
+        outbox: Arc<Outbox>,
+        hello: impl FnOnce(u64) -> Bytes,
+    ) -> Option<u64> {
+        let mut inner = self.shared.lock();
+        if inner.closed {
+            return None;
+        }
+        outbox.push(hello(inner.next_sequence));
+        for tick in held_after(&inner, resume_after) {
+            for frame in tick.frames(format) {
+                outbox.push(frame.clone());
+            }
+        }
+        outbox.start_at(inner.next_sequence);
+        Some(self.register(&mut inner, format, Sink::Socket(outbox)))
+    }
+
+    fn register(&self, inner: &mut Inner, format: Format, sink: Sink) -> u64 {
+        let id = inner.next_id;
+        inner.next_id += 1;
+        inner.per_format[format.index()] += 1;
+        self.shared
+            .shard_of(id)
+            .lock()
+            .insert(id, Slot { sink, format });
+        id
     }
 
     /// Removes a listener (when its connection ends).
     pub fn unsubscribe(&self, id: u64) {
-        self.lock().remove(id);
+        let removed = self.shared.shard_of(id).lock().remove(&id);
+        if let Some(slot) = removed {
+            self.shared.lock().per_format[slot.format.index()] -= 1;
+        }
     }
 
     /// Whether anyone listens in each format, indexed by [`Format::index`].
     pub fn formats_in_use(&self) -> [bool; 4] {
-        self.lock().per_format.map(|n| n > 0)
+        self.shared.lock().per_format.map(|n| n > 0)
     }
 
     /// Sequence the next tick will carry.
     pub fn next_sequence(&self) -> u64 {
-        self.lock().next_sequence
+        self.shared.lock().next_sequence
     }
 
-    /// Hands `tick` to every listener, keeps it for resume, and drops listeners whose queue
-    /// is full. Returns how many were dropped. Never waits.
-    pub fn broadcast(&self, tick: Arc<Tick>) -> usize {
-        let mut inner = self.lock();
-        inner.next_sequence = tick.chunk.sequence + 1;
-        if inner.history.len() == RESUME_TICKS {
-            inner.history.pop_front();
+    /// Keeps `tick` for resume and hands it to every listener (through the sender threads,
+    /// or at once without them). Never waits for a listener.
+    pub fn broadcast(&self, tick: Arc<Tick>) {
+        {
+            let mut inner = self.shared.lock();
+            inner.next_sequence = tick.chunk.sequence + 1;
+            if inner.history.len() == RESUME_TICKS {
+                inner.history.pop_front();
+            }
+            inner.history.push_back(tick.clone());
         }
-        inner.history.push_back(tick.clone());
-        let mut dropped = Vec::new();
-        for (&id, slot) in &inner.listeners {
-            match slot.ticks.try_send(tick.clone()) {
-                Ok(()) => {}
-                Err(mpsc::error::TrySendError::Full(_)) => dropped.push((id, true)),
-                Err(mpsc::error::TrySendError::Closed(_)) => dropped.push((id, false)),
+        if self.senders.is_empty() {
+            for index in 0..self.shared.shards.len() {
+                self.shared.deliver(index, &tick);
+            }
+            return;
+        }
+        for (index, sender) in self.senders.iter().enumerate() {
+            if let Err(TrySendError::Full(_)) = sender.try_send(tick.clone()) {
+                // A second of ticks not yet sent: the machine cannot keep up with this many
+                // listeners. Those of this shard miss the tick (they see the gap).
+                tracing::error!(
+                    shard = index,
+                    sequence = tick.chunk.sequence,
+                    "sender thread a second behind; its listeners miss a chunk"
+                );
             }
         }
-        let mut slow = 0;
-        for (id, too_slow) in dropped {
-            if let Some(slot) = inner.remove(id)
-                && too_slow
-            {
-                slow += 1;
-                let _ = slot.close.send(CloseReason::TooSlow);
-            }
-        }
-        drop(inner);
-        if slow > 0 {
-            self.metrics.listeners_dropped.add(slow as u64);
-            tracing::warn!(
-                dropped = slow,
-                "dropped listeners that fell {QUEUE_TICKS} chunks (1 s) behind"
-            );
-        }
-        slow
     }
 
     /// Tells every listener to go and refuses new ones (shutdown).
     pub fn close_all(&self) {
-        let mut inner = self.lock();
+        let mut inner = self.shared.lock();
         inner.closed = true;
         inner.per_format = [0; 4];
-        for (_, slot) in inner.listeners.drain() {
-            let _ = slot.close.send(CloseReason::ShuttingDown);
+        for shard in &self.shared.shards {
+            for (_, slot) in shard.lock().drain() {
+                slot.sink.close(CloseReason::ShuttingDown);
+            }
         }
     }
+}
+
+impl Drop for Fanout {
+    fn drop(&mut self) {
+        // Closing the channels ends the sender threads.
+        self.senders.clear();
+        for thread in self.threads.drain(..) {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// The held ticks after `resume_after`, oldest first (none without it).
+fn held_after(inner: &Inner, resume_after: Option<u64>) -> impl Iterator<Item = &Arc<Tick>> {
+    inner
+        .history
+        .iter()
+        .filter(move |tick| resume_after.is_some_and(|after| tick.chunk.sequence > after))
 }
 
 #[cfg(test)]
@@ -250,21 +454,23 @@ mod tests {
     use crate::stream::encode::encode_chunk;
 
     fn tick(sequence: u64) -> Arc<Tick> {
-        Arc::new(Tick {
-            at: std::time::Instant::now(),
-            chunk: encode_chunk(&[0.0; CHUNK_SAMPLES], sequence, 0),
-            events: Vec::new(),
-        })
+        Arc::new(Tick::new(
+            std::time::Instant::now(),
+            encode_chunk(&[0.0; CHUNK_SAMPLES], sequence, 0),
+            Vec::new(),
+        ))
     }
 
     #[test]
     fn a_full_queue_drops_only_that_listener() {
-        let fanout = Fanout::new(Arc::default());
+        let metrics = Arc::new(Metrics::default());
+        let fanout = Fanout::new(metrics.clone(), 0);
         let mut reader = fanout.subscribe(Format::default(), None).unwrap();
         let mut stalled = fanout.subscribe(Format::default(), None).unwrap();
         for sequence in 0..=QUEUE_TICKS as u64 {
-            let dropped = fanout.broadcast(tick(sequence));
-            assert_eq!(dropped, usize::from(sequence == QUEUE_TICKS as u64));
+            fanout.broadcast(tick(sequence));
+            let dropped = metrics.listeners_dropped.get();
+            assert_eq!(dropped, u64::from(sequence == QUEUE_TICKS as u64));
             assert_eq!(reader.ticks.try_recv().unwrap().chunk.sequence, sequence);
         }
         assert_eq!(stalled.close.try_recv(), Ok(CloseReason::TooSlow));
@@ -274,7 +480,7 @@ mod tests {
 
     #[test]
     fn resume_returns_held_ticks_then_live_ones_without_a_gap() {
-        let fanout = Fanout::new(Arc::default());
+        let fanout = Fanout::new(Arc::default(), 0);
         for sequence in 0..(RESUME_TICKS as u64 + 5) {
             fanout.broadcast(tick(sequence));
         }
@@ -292,7 +498,7 @@ mod tests {
 
     #[test]
     fn places_are_limited_and_freed() {
-        let fanout = Fanout::new(Arc::default());
+        let fanout = Fanout::new(Arc::default(), 0);
         let first = fanout.reserve(2).unwrap();
         let _second = fanout.reserve(2).unwrap();
         assert!(fanout.reserve(2).is_none());

@@ -16,9 +16,7 @@ use hyper_util::rt::TokioIo;
 use serde_json::json;
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch};
-use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
-use tokio_tungstenite::tungstenite::protocol::Role;
 
 use super::encode::{Encoding, Format};
 use super::metrics::{Gauges, ring_fill};
@@ -298,15 +296,16 @@ fn websocket(
     tokio::spawn(async move {
         let _tracker = tracker;
         let Ok(upgraded) = upgrade.await else { return };
-        let socket = WebSocketStream::from_raw_socket(
-            TokioIo::new(upgraded),
-            Role::Server,
-            Some(ws::config()),
-        )
-        .await;
+        // Every connection is served on a TokioIo<TcpStream>; the session writes to the
+        // socket itself (see `outbox`).
+        let Ok(parts) = upgraded.downcast::<TokioIo<TcpStream>>() else {
+            tracing::error!(listener = %peer, "upgraded connection is not a TCP stream; closing it");
+            return;
+        };
         let presence = Presence::join(state.clone(), peer, place, "websocket");
         ws::serve(
-            socket,
+            parts.io.into_inner(),
+            parts.read_buf,
             state,
             query.format,
             query.resume,

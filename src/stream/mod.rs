@@ -2,7 +2,10 @@
 //! that shares each chunk with every listener, and the HTTP/WebSocket front that serves them.
 //!
 //! ```text
-//! ring ──▶ pacer (encode once) ──▶ fanout ──▶ per-listener queue (≤ 10) ──▶ ws / wav session
+//! ring ──▶ pacer (encode and frame once) ──▶ fanout ──▶ sender threads ──▶ each WebSocket's
+//!                                                                  socket (writev; outbox ≤ 10
+//!                                                                  ticks when it is full)
+//!                                                              └─▶ each WAV body's queue (≤ 10)
 //! ```
 
 pub mod assets;
@@ -11,8 +14,11 @@ pub mod fanout;
 pub mod http;
 pub mod messages;
 pub mod metrics;
+pub mod outbox;
 pub mod pacer;
+pub mod socket_io;
 pub mod wav;
+pub mod wire;
 pub mod ws;
 
 use std::convert::Infallible;
@@ -135,7 +141,7 @@ impl StreamState {
         metrics: Arc<Metrics>,
     ) -> StreamState {
         StreamState {
-            fanout: Fanout::new(metrics.clone()),
+            fanout: Fanout::new(metrics.clone(), fanout::default_senders()),
             metrics,
             events: Arc::default(),
             engine,

@@ -184,7 +184,8 @@ impl Pacer {
         for format in Format::ALL.into_iter().filter(|f| in_use[f.index()]) {
             chunk.prepare(format);
         }
-        self.fanout.broadcast(Arc::new(Tick { at, chunk, events }));
+        self.fanout
+            .broadcast(Arc::new(Tick::new(at, chunk, events)));
         self.metrics.chunks.add(1);
         self.metrics
             .ring_samples
@@ -285,7 +286,7 @@ mod tests {
                 std::thread::sleep(Duration::from_millis(1));
             }
             pacer.tick();
-            listener.ticks.try_recv().unwrap()
+            listener.ticks.blocking_recv().unwrap()
         };
         let first = text_events(&next_tick(&mut pacer));
         assert_eq!(

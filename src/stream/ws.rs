@@ -1,28 +1,32 @@
-//! One WebSocket listener's session: `hello`, the resume backlog, then live ticks, while
-//! answering what the client sends; closed with a reason when the server wants it gone.
+//! One WebSocket listener's session: reads and answers what the client sends, writes what
+//! the fan-out could not hand its socket at once, and closes with a reason when the server
+//! wants it gone. The hello, the resume backlog and the live ticks reach the socket through
+//! the listener's [`Outbox`] (see [`super::fanout`]).
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
-use hyper::upgrade::Upgraded;
-use hyper_util::rt::TokioIo;
+use tokio::net::TcpStream;
 use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
-use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
-use tokio_tungstenite::tungstenite::{Error as WsError, Message};
+use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
 
 use super::encode::Format;
-use super::fanout::{CloseReason, Subscription, Tick};
+use super::fanout::CloseReason;
 use super::messages::ClientRequest;
-use super::{Presence, StreamState, SubscriptionGuard, messages};
+use super::outbox::Outbox;
+use super::socket_io::{self, SessionIo};
+use super::{Presence, StreamState, SubscriptionGuard, messages, wire};
 
 /// The close code for a listener dropped for being slow (application range 4000-4999).
 pub const CLOSE_TOO_SLOW: u16 = 4000;
 /// How long a closing handshake may take before the connection is simply dropped.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
 
-type Socket = WebSocketStream<TokioIo<Upgraded>>;
+type Socket = WebSocketStream<SessionIo>;
 
 /// Settings for server-side sockets: clients only send small control messages, so the read
 /// buffer is small (the default 128 KiB per listener would dominate memory at scale).
@@ -42,22 +46,35 @@ enum Ending {
     Gone,
 }
 
-/// Runs a listener's session to its end.
+/// Runs a listener's session to its end, on `stream` (just upgraded; `read` holds bytes the
+/// HTTP server read past the request).
 pub async fn serve(
-    mut ws: Socket,
+    stream: TcpStream,
+    read: Bytes,
     state: Arc<StreamState>,
     format: Format,
     resume: Option<u64>,
     mut presence: Presence,
     web_control: bool,
 ) {
-    let Some(mut subscription) = state.fanout.subscribe(format, resume) else {
+    let outbox = Arc::new(Outbox::new(Arc::new(stream)));
+    let io = SessionIo::new(outbox.clone(), state.metrics.clone());
+    let mut ws =
+        WebSocketStream::from_partially_read(io, read.to_vec(), Role::Server, Some(config())).await;
+    let hello = |next_sequence| {
+        let info = state.hello_info(next_sequence, web_control);
+        wire::text(messages::hello(format, &info))
+    };
+    let Some(id) = state
+        .fanout
+        .subscribe_socket(format, resume, outbox.clone(), hello)
+    else {
         close(&mut ws, CloseReason::ShuttingDown).await;
         return;
     };
-    let _guard = SubscriptionGuard::new(state.fanout.clone(), subscription.id);
+    let _guard = SubscriptionGuard::new(state.fanout.clone(), id);
     state.metrics.websocket_connections.add(1);
-    let ending = session(&mut ws, &state, format, &mut subscription, web_control).await;
+    let ending = session(&mut ws, &outbox, &state, web_control).await;
     if let Ending::Close(reason) = ending {
         if reason == CloseReason::TooSlow {
             presence.set_reason("too slow");
@@ -68,43 +85,16 @@ pub async fn serve(
 
 async fn session(
     ws: &mut Socket,
+    outbox: &Outbox,
     state: &StreamState,
-    format: Format,
-    subscription: &mut Subscription,
     web_control: bool,
 ) -> Ending {
-    let info = state.hello_info(subscription.next_sequence, web_control);
-    let hello = messages::hello(format, &info);
-    if ws.send(Message::Text(hello)).await.is_err() {
-        return Ending::Gone;
-    }
-    for tick in std::mem::take(&mut subscription.backlog) {
-        if send_tick(ws, &tick, format, state).await.is_err() {
-            return Ending::Gone;
-        }
-    }
     loop {
         tokio::select! {
             biased;
-            reason = &mut subscription.close => {
-                return Ending::Close(reason.unwrap_or(CloseReason::ShuttingDown));
-            }
-            tick = subscription.ticks.recv() => {
-                let Some(tick) = tick else {
-                    return Ending::Close(CloseReason::ShuttingDown);
-                };
-                // A client that stops reading blocks this send; the fan-out notices its queue
-                // filling and fires `close`, which ends the wait.
-                tokio::select! {
-                    sent = send_tick(ws, &tick, format, state) => {
-                        if sent.is_err() {
-                            return Ending::Gone;
-                        }
-                        state.metrics.delivery.observe(tick.at.elapsed());
-                    }
-                    reason = &mut subscription.close => {
-                        return Ending::Close(reason.unwrap_or(CloseReason::ShuttingDown));
-                    }
+            () = outbox.woken() => {
+                if let Err(ending) = pump(outbox, state).await {
+                    return ending;
                 }
             }
             incoming = ws.next() => {
@@ -128,6 +118,23 @@ async fn session(
     }
 }
 
+/// Writes what the outbox holds as the socket drains, until it is empty; a close the fan-out
+/// asks for (a listener a second behind never drains) ends the wait at once.
+async fn pump(outbox: &Outbox, state: &StreamState) -> Result<(), Ending> {
+    loop {
+        if let Some(reason) = outbox.close_reason() {
+            return Err(Ending::Close(reason));
+        }
+        tokio::select! {
+            biased;
+            () = outbox.woken() => {}
+            drained = std::future::poll_fn(|cx| socket_io::poll_drain(outbox, &state.metrics, cx)) => {
+                return drained.map_err(|_| Ending::Gone);
+            }
+        }
+    }
+}
+
 /// The reply to a client's text message; `None` for an accepted `set`, whose `params`
 /// message reaches every listener (this one included) with the next chunk.
 fn answer(text: &str, state: &StreamState, web_control: bool) -> Option<messages::Utf8Bytes> {
@@ -141,21 +148,6 @@ fn answer(text: &str, state: &StreamState, web_control: bool) -> Option<messages
         ClientRequest::Set(_) => Some(messages::reply_to_client(text)),
         ClientRequest::Reply(reply) => Some(reply),
     }
-}
-
-async fn send_tick(
-    ws: &mut Socket,
-    tick: &Tick,
-    format: Format,
-    state: &StreamState,
-) -> Result<(), WsError> {
-    for event in &tick.events {
-        ws.feed(Message::Text(event.clone())).await?;
-    }
-    ws.feed(tick.chunk.message(format)).await?;
-    ws.flush().await?;
-    state.metrics.listener_chunks_sent.add(1);
-    Ok(())
 }
 
 /// Sends a close frame with the reason, waiting at most [`CLOSE_TIMEOUT`].
