@@ -13,7 +13,7 @@ use std::collections::VecDeque;
 use std::io::{self, IoSlice};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, ready};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use tokio::net::TcpStream;
@@ -28,7 +28,7 @@ const SLICES_PER_WRITE: usize = 16;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Offer {
     /// Written to the socket whole, `at` this long after the tick began.
-    Written(std::time::Duration),
+    Written(Duration),
     /// Queued (partly or wholly) behind frames the socket has not taken yet.
     Queued,
     /// Already sent as part of the resume backlog (or the listener is closing).
@@ -170,7 +170,7 @@ impl Outbox {
     pub fn poll_drain(
         &self,
         cx: &mut Context<'_>,
-        delivered: &mut dyn FnMut(std::time::Duration),
+        delivered: &mut dyn FnMut(Duration),
     ) -> Poll<io::Result<()>> {
         loop {
             match self.try_drain(delivered) {
@@ -185,7 +185,7 @@ impl Outbox {
     }
 
     /// One `writev` of queued frames; `Ok(true)` once nothing is queued.
-    fn try_drain(&self, delivered: &mut dyn FnMut(std::time::Duration)) -> io::Result<bool> {
+    fn try_drain(&self, delivered: &mut dyn FnMut(Duration)) -> io::Result<bool> {
         let mut queue = self.lock();
         if queue.frames.is_empty() {
             return Ok(true);
@@ -219,7 +219,7 @@ impl Queue {
     }
 
     /// Pops the frames `written` covers, reporting each finished tick's delivery time.
-    fn trim_written(&mut self, delivered: &mut dyn FnMut(std::time::Duration)) {
+    fn trim_written(&mut self, delivered: &mut dyn FnMut(Duration)) {
         while let Some(front) = self.frames.front() {
             if self.written < front.bytes.len() {
                 break;
@@ -231,5 +231,112 @@ impl Queue {
             }
             self.frames.pop_front();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use Duration;
+
+    use tokio::io::AsyncReadExt;
+    use tokio::net::TcpListener;
+
+    use super::*;
+
+    /// A connected loopback pair: the server end in an outbox, the client end to read.
+    async fn pair() -> (Arc<Outbox>, TcpStream) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let client = TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (server, _) = listener.accept().await.unwrap();
+        // Small buffers, so a client that does not read fills them within a few ticks.
+        socket2::SockRef::from(&server)
+            .set_send_buffer_size(4096)
+            .unwrap();
+        socket2::SockRef::from(&client)
+            .set_recv_buffer_size(4096)
+            .unwrap();
+        (Arc::new(Outbox::new(Arc::new(server))), client)
+    }
+
+    fn frame(tick: u64, part: u8, len: usize) -> Bytes {
+        let mut bytes = vec![part; len];
+        bytes[..8].copy_from_slice(&tick.to_le_bytes());
+        Bytes::from(bytes)
+    }
+
+    #[tokio::test]
+    async fn a_full_socket_queues_whole_frames_in_order_until_a_second_is_waiting() {
+        let (outbox, mut client) = pair().await;
+        outbox.push(Bytes::from_static(b"hello"));
+        outbox.start_at(3);
+        let at = Instant::now();
+        let (event, audio) = (frame(2, 1, 100), frame(2, 2, 12_000));
+        assert_eq!(
+            outbox.offer_tick(2, at, &[&event, &audio]),
+            Offer::Skipped,
+            "before the first live tick"
+        );
+        let mut expected = b"hello".to_vec();
+        let mut offers = Vec::new();
+        for tick in 3.. {
+            let (event, audio) = (frame(tick, 1, 100), frame(tick, 2, 12_000));
+            let offer = outbox.offer_tick(tick, at, &[&event, &audio]);
+            offers.push(offer);
+            if offer == Offer::TooSlow {
+                break;
+            }
+            expected.extend_from_slice(&event);
+            expected.extend_from_slice(&audio);
+            assert!(tick < 100, "never too slow: {offers:?}");
+        }
+        let queued = offers.iter().filter(|o| **o == Offer::Queued).count();
+        assert_eq!(queued, QUEUE_TICKS, "{offers:?}");
+        // The client reads everything: the queue drains whole and in order.
+        let reader = tokio::spawn(async move {
+            let mut got = vec![0; expected.len()];
+            client.read_exact(&mut got).await.unwrap();
+            assert!(got == expected, "bytes differ from the frames in order");
+        });
+        let mut delivered = 0;
+        std::future::poll_fn(|cx| outbox.poll_drain(cx, &mut |_| delivered += 1))
+            .await
+            .unwrap();
+        assert_eq!(delivered, QUEUE_TICKS);
+        tokio::time::timeout(Duration::from_secs(10), reader)
+            .await
+            .unwrap()
+            .unwrap();
+    }
+
+    #[tokio::test]
+    async fn close_keeps_a_partly_written_frame_and_drops_the_rest() {
+        let (outbox, mut client) = pair().await;
+        let at = Instant::now();
+        let big = frame(0, 7, 200_000);
+        assert_eq!(outbox.offer_tick(0, at, &[&big]), Offer::Queued);
+        let small = frame(1, 8, 100);
+        assert_eq!(outbox.offer_tick(1, at, &[&small]), Offer::Queued);
+        outbox.close(CloseReason::TooSlow);
+        assert_eq!(outbox.close_reason(), Some(CloseReason::TooSlow));
+        assert_eq!(outbox.offer_tick(2, at, &[&small]), Offer::Skipped);
+        outbox.push(Bytes::from_static(b"bye"));
+        let reader = tokio::spawn(async move {
+            let mut got = Vec::new();
+            client.read_to_end(&mut got).await.unwrap();
+            got
+        });
+        std::future::poll_fn(|cx| outbox.poll_drain(cx, &mut |_| {}))
+            .await
+            .unwrap();
+        drop(outbox);
+        let got = reader.await.unwrap();
+        let mut expected = big.to_vec();
+        expected.extend_from_slice(b"bye");
+        assert!(
+            got == expected,
+            "the begun frame is finished, then the close"
+        );
     }
 }
