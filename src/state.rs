@@ -13,10 +13,16 @@
 //!
 //! Saving writes a temporary file beside the target, fsyncs it, renames it over the target and
 //! fsyncs the directory, so a crash or power cut leaves either the old or the new file whole.
+//! The daemon saves on its own thread ([`ParamsSaver`]): an fsync takes milliseconds, which
+//! neither a control request nor the async runtime should wait for; when changes come faster
+//! than the disk, only the latest is written.
 
 use std::fs::{self, File};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::mpsc::{self, Sender};
+use std::thread::JoinHandle;
 
 use ambientctl::SynthesisParameters;
 
@@ -129,6 +135,76 @@ impl ParamsStore {
             .and_then(|d| d.sync_all())
             .map_err(write_err(dir))?;
         Ok(())
+    }
+}
+
+/// Saves parameters on a thread of its own, latest first: [`ParamsSaver::save`] never waits
+/// for the disk, and [`ParamsSaver::finish`] writes what is still pending before returning.
+#[derive(Debug)]
+pub struct ParamsSaver {
+    path: PathBuf,
+    /// `None` once finished.
+    running: Mutex<Option<(Sender<SynthesisParameters>, JoinHandle<()>)>>,
+}
+
+impl ParamsSaver {
+    /// Starts the saving thread for `store`; a failed save is logged (the change still
+    /// applies, only its memory does not).
+    pub fn start(store: ParamsStore) -> io::Result<ParamsSaver> {
+        let path = store.path.clone();
+        let (sender, changes) = mpsc::channel::<SynthesisParameters>();
+        let thread = std::thread::Builder::new()
+            .name("ambientd-save".into())
+            .spawn(move || {
+                while let Ok(mut params) = changes.recv() {
+                    // Changes that queued up meanwhile: only the last one matters.
+                    while let Ok(newer) = changes.try_recv() {
+                        params = newer;
+                    }
+                    if let Err(error) = store.save(&params) {
+                        tracing::error!(%error, "the change applies but will not survive a restart");
+                    }
+                }
+            })?;
+        Ok(ParamsSaver {
+            path,
+            running: Mutex::new(Some((sender, thread))),
+        })
+    }
+
+    /// The file saved to.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Queues `params` to be saved (after any earlier change); returns at once.
+    pub fn save(&self, params: SynthesisParameters) {
+        let running = self.running.lock().unwrap_or_else(|e| e.into_inner());
+        match running.as_ref() {
+            Some((sender, _)) => {
+                let _ = sender.send(params);
+            }
+            None => tracing::error!("parameters changed after shutdown; not saved"),
+        }
+    }
+
+    /// Writes what is pending and stops the thread (shutdown). Later saves are refused.
+    pub fn finish(&self) {
+        let running = self
+            .running
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let Some((sender, thread)) = running {
+            drop(sender);
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Drop for ParamsSaver {
+    fn drop(&mut self) {
+        self.finish();
     }
 }
 

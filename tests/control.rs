@@ -141,11 +141,10 @@ async fn every_request_is_answered_and_set_reaches_engine_listeners_watchers_and
         m["type"] == "params" && m["params"]["key"] == "D minor"
     })
     .await;
-    let saved = std::fs::read_to_string(daemon.dir.path().join("state/params.toml")).unwrap();
-    assert!(
-        saved.contains("bpm = 85") && saved.contains("D minor"),
-        "{saved}"
-    );
+    wait_for_file(&daemon.dir.path().join("state/params.toml"), |saved| {
+        saved.contains("bpm = 85") && saved.contains("D minor")
+    })
+    .await;
 
     // Skip starts a new phrase; watchers hear about phrases as they start playing.
     assert_eq!(call(&socket, Request::Skip).await, Ok(Response::Done));
@@ -209,9 +208,29 @@ async fn parameters_survive_a_restart_and_win_over_the_config() {
     let daemon = TestDaemon::with_config(config).await;
     assert_eq!(params(&daemon.socket).await.bpm(), 60);
     call(&daemon.socket, set(Param::Bpm, "61")).await.unwrap();
-    let saved = std::fs::read_to_string(state.path().join("params.toml")).unwrap();
-    assert!(saved.contains("bpm = 61"), "{saved}");
+    wait_for_file(&state.path().join("params.toml"), |saved| {
+        saved.contains("bpm = 61")
+    })
+    .await;
     daemon.stop().await;
+}
+
+/// Waits until the file at `path` satisfies `done` (it is saved off the request path, so it
+/// lags the reply by an fsync); fails after 10 s with what it holds.
+async fn wait_for_file(path: &Path, done: impl Fn(&str) -> bool) {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let saved = std::fs::read_to_string(path).unwrap_or_default();
+        if done(&saved) {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{} never got there: {saved:?}",
+            path.display()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
 }
 
 fn write_config(path: &PathBuf, text: &str) {

@@ -177,6 +177,7 @@ pub async fn run(
     let _ = monitor.await;
     let _ = control.await;
     let _ = systemd.await;
+    state.finish_saving();
     state.engine.shutdown();
     tracing::info!("stopped");
     outcome

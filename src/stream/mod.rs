@@ -34,7 +34,7 @@ use tokio::sync::broadcast;
 
 use crate::audio::engine::{Command, Engine, EngineError};
 use crate::config::WebControl;
-use crate::state::ParamsStore;
+use crate::state::{ParamsSaver, ParamsStore};
 use fanout::Fanout;
 use metrics::Metrics;
 use pacer::EventQueue;
@@ -65,8 +65,8 @@ pub struct StreamState {
     web_control: RwLock<WebPolicy>,
     /// Events for control-socket watchers (params, phrases, underruns, listeners).
     pub watchers: broadcast::Sender<Event>,
-    /// Where accepted parameter changes are saved; `None`: nowhere.
-    store: Option<ParamsStore>,
+    /// Saves accepted parameter changes off the async runtime; `None`: nowhere.
+    saver: Option<ParamsSaver>,
     /// When the daemon started.
     pub started: Instant,
 }
@@ -149,7 +149,13 @@ impl StreamState {
             max_listeners: AtomicUsize::new(usize::MAX),
             web_control: RwLock::default(),
             watchers: broadcast::channel(256).0,
-            store,
+            saver: store.and_then(|store| {
+                ParamsSaver::start(store)
+                    .inspect_err(|error| {
+                        tracing::error!(%error, "cannot start the saving thread; changes will not survive a restart");
+                    })
+                    .ok()
+            }),
             started: Instant::now(),
         }
     }
@@ -160,7 +166,7 @@ impl StreamState {
     }
 
     /// Changes the parameters to what `change` makes of the current ones: the engine takes
-    /// them at the next bar line, they are saved, every listener gets `params` and every
+    /// them at the next bar line, they are saved (on the saving thread), every listener gets `params` and every
     /// watcher [`Event::Params`]. A refusal from `change` (e.g. [`ambientctl::apply_set`]'s
     /// out-of-range message) changes nothing. A failed save is logged, not refused: the
     /// music changed, only its memory did not.
@@ -177,16 +183,22 @@ impl StreamState {
             .send(Command::SetParams(next))
             .map_err(|e| e.to_string())?;
         *current = next;
-        if let Some(store) = &self.store
-            && let Err(error) = store.save(&next)
-        {
-            tracing::error!(%error, "the change applies but will not survive a restart");
+        // Queued under the lock, so the file ends with the last change applied.
+        if let Some(saver) = &self.saver {
+            saver.save(next);
         }
         drop(current);
         tracing::info!(key = %next.key(), bpm = next.bpm(), intensity = f64::from(next.intensity()), seed = next.seed(), "parameters changed");
         self.events.push(messages::params(&next));
         let _ = self.watchers.send(Event::Params(next));
         Ok(next)
+    }
+
+    /// Writes any parameter change not yet saved and stops saving (shutdown).
+    pub fn finish_saving(&self) {
+        if let Some(saver) = &self.saver {
+            saver.finish();
+        }
     }
 
     /// `[server] max_listeners` in force.
