@@ -21,7 +21,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 use super::encode::{EncodedChunk, Format};
-use super::metrics::Metrics;
+use super::metrics::{LocalHistogram, Metrics};
 use super::outbox::{Offer, Outbox};
 use super::wire;
 
@@ -196,6 +196,7 @@ impl Shared {
         let mut frames: [Option<Vec<&Bytes>>; 4] = Default::default();
         let mut gone = Vec::new();
         let mut written = 0;
+        let mut delivery = LocalHistogram::default();
         let shard = &self.shards[index];
         let mut listeners = shard.lock();
         for (&id, slot) in listeners.iter() {
@@ -206,7 +207,7 @@ impl Shared {
                     match outbox.offer_tick(tick.chunk.sequence, tick.at, frames) {
                         Offer::Written(delay) => {
                             written += 1;
-                            self.metrics.delivery.observe(delay);
+                            delivery.observe(delay);
                         }
                         Offer::Queued | Offer::Skipped => {}
                         Offer::TooSlow => gone.push((id, true)),
@@ -232,6 +233,7 @@ impl Shared {
         }
         drop(listeners);
         self.metrics.listener_chunks_sent.add(written);
+        self.metrics.delivery.merge(&mut delivery);
         if !removed.is_empty() {
             let mut inner = self.lock();
             for format in &removed {

@@ -29,6 +29,24 @@ pub const DELIVERY_BUCKETS: [f64; 11] = [
     0.000_5, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0,
 ];
 
+/// One thread's observations for a [`Histogram`], merged once per batch: a sender thread
+/// observes a thousand deliveries a tick, and shared atomics would bounce between cores.
+#[derive(Debug, Default)]
+pub struct LocalHistogram {
+    buckets: [u64; DELIVERY_BUCKETS.len() + 1],
+    count: u64,
+    sum_nanos: u64,
+}
+
+impl LocalHistogram {
+    /// Records one duration.
+    pub fn observe(&mut self, duration: Duration) {
+        self.buckets[bucket_of(duration)] += 1;
+        self.count += 1;
+        self.sum_nanos += duration.as_nanos() as u64;
+    }
+}
+
 /// A Prometheus histogram of durations over [`DELIVERY_BUCKETS`], lock-free.
 #[derive(Debug, Default)]
 pub struct Histogram {
@@ -38,18 +56,35 @@ pub struct Histogram {
     sum_nanos: AtomicU64,
 }
 
+/// The bucket `duration` falls in.
+fn bucket_of(duration: Duration) -> usize {
+    let seconds = duration.as_secs_f64();
+    DELIVERY_BUCKETS
+        .iter()
+        .position(|&bound| seconds <= bound)
+        .unwrap_or(DELIVERY_BUCKETS.len())
+}
+
 impl Histogram {
     /// Records one duration.
     pub fn observe(&self, duration: Duration) {
-        let seconds = duration.as_secs_f64();
-        let bucket = DELIVERY_BUCKETS
-            .iter()
-            .position(|&bound| seconds <= bound)
-            .unwrap_or(DELIVERY_BUCKETS.len());
-        self.buckets[bucket].fetch_add(1, Ordering::Relaxed);
+        self.buckets[bucket_of(duration)].fetch_add(1, Ordering::Relaxed);
         self.count.fetch_add(1, Ordering::Relaxed);
         self.sum_nanos
             .fetch_add(duration.as_nanos() as u64, Ordering::Relaxed);
+    }
+
+    /// Adds what `local` gathered (and empties it).
+    pub fn merge(&self, local: &mut LocalHistogram) {
+        for (shared, count) in self.buckets.iter().zip(&mut local.buckets) {
+            if *count > 0 {
+                shared.fetch_add(std::mem::take(count), Ordering::Relaxed);
+            }
+        }
+        self.count
+            .fetch_add(std::mem::take(&mut local.count), Ordering::Relaxed);
+        self.sum_nanos
+            .fetch_add(std::mem::take(&mut local.sum_nanos), Ordering::Relaxed);
     }
 
     fn render(&self, out: &mut String, name: &str, help: &str) {
