@@ -147,7 +147,8 @@ async fn delivery_histogram(ws_url: &str) -> Option<Vec<(f64, u64)>> {
     Some(buckets)
 }
 
-/// The bucket bound under which fraction `p` of the observations between two scrapes fall.
+/// The duration (ms) under which fraction `p` of the observations between two scrapes fall,
+/// interpolated linearly inside its bucket as Prometheus' `histogram_quantile` does.
 fn histogram_quantile(before: &[(f64, u64)], after: &[(f64, u64)], p: f64) -> f64 {
     let deltas: Vec<(f64, u64)> = after
         .iter()
@@ -155,11 +156,19 @@ fn histogram_quantile(before: &[(f64, u64)], after: &[(f64, u64)], p: f64) -> f6
         .map(|(&(bound, a), &(_, b))| (bound, a.saturating_sub(b)))
         .collect();
     let total = deltas.last().map_or(0, |&(_, n)| n);
-    let wanted = (total as f64 * p).ceil() as u64;
-    deltas
-        .iter()
-        .find(|&&(_, n)| n >= wanted)
-        .map_or(f64::NAN, |&(bound, _)| bound * 1000.0)
+    let rank = total as f64 * p;
+    let mut lower = (0.0, 0u64);
+    for &(bound, cumulative) in &deltas {
+        if cumulative as f64 >= rank && cumulative > lower.1 {
+            if bound.is_infinite() {
+                return lower.0 * 1000.0;
+            }
+            let within = (rank - lower.1 as f64) / (cumulative - lower.1) as f64;
+            return (lower.0 + (bound - lower.0) * within) * 1000.0;
+        }
+        lower = (bound, cumulative);
+    }
+    f64::NAN
 }
 
 /// CPU seconds (user + system) and RSS bytes of a process.
@@ -330,7 +339,7 @@ async fn run(args: &Args, url: String, pid: Option<u32>) -> anyhow::Result<()> {
         && !after.is_empty()
     {
         println!(
-            "server tick->written  p50 <= {} ms  p99 <= {} ms  (histogram bucket bounds)",
+            "server tick->written p50 {:.2}  p99 {:.2} ms (daemon's histogram, interpolated)",
             histogram_quantile(before, after, 0.50),
             histogram_quantile(before, after, 0.99),
         );
@@ -356,4 +365,18 @@ async fn run(args: &Args, url: String, pid: Option<u32>) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::histogram_quantile;
+
+    #[test]
+    fn quantiles_interpolate_inside_the_bucket() {
+        let before = [(0.001, 0), (0.002, 0), (0.004, 0), (f64::INFINITY, 0)];
+        let after = [(0.001, 10), (0.002, 50), (0.004, 100), (f64::INFINITY, 100)];
+        assert!((histogram_quantile(&before, &after, 0.3) - 1.5).abs() < 1e-9);
+        assert!((histogram_quantile(&before, &after, 0.99) - 3.96).abs() < 1e-9);
+        assert!((histogram_quantile(&before, &after, 0.05) - 0.5).abs() < 1e-9);
+    }
 }
