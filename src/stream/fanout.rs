@@ -150,8 +150,11 @@ struct Shared {
 pub struct Fanout {
     shared: Arc<Shared>,
     /// One per sender thread; empty: [`Fanout::broadcast`] delivers on the caller's thread.
-    senders: Vec<SyncSender<Arc<Tick>>>,
-    threads: Vec<JoinHandle<()>>,
+    /// Emptied by [`Fanout::close_all`], which ends the threads.
+    senders: Mutex<Vec<SyncSender<Arc<Tick>>>>,
+    threads: Mutex<Vec<JoinHandle<()>>>,
+    /// Whether ticks are delivered on the caller's thread (no sender threads).
+    inline: bool,
     /// Listener places taken (reserved before the WebSocket upgrade or WAV response).
     reserved: AtomicUsize,
 }
@@ -160,7 +163,7 @@ impl std::fmt::Debug for Fanout {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Fanout")
             .field("reserved", &self.reserved)
-            .field("senders", &self.senders.len())
+            .field("inline", &self.inline)
             .finish_non_exhaustive()
     }
 }
@@ -286,8 +289,9 @@ impl Fanout {
         }
         Arc::new(Fanout {
             shared,
-            senders: channels,
-            threads,
+            inline: channels.is_empty(),
+            senders: Mutex::new(channels),
+            threads: Mutex::new(threads),
             reserved: AtomicUsize::new(0),
         })
     }
@@ -393,19 +397,23 @@ impl Fanout {
     pub fn broadcast(&self, tick: Arc<Tick>) {
         {
             let mut inner = self.shared.lock();
+            if inner.closed {
+                return;
+            }
             inner.next_sequence = tick.chunk.sequence + 1;
             if inner.history.len() == RESUME_TICKS {
                 inner.history.pop_front();
             }
             inner.history.push_back(tick.clone());
         }
-        if self.senders.is_empty() {
+        if self.inline {
             for index in 0..self.shared.shards.len() {
                 self.shared.deliver(index, &tick);
             }
             return;
         }
-        for (index, sender) in self.senders.iter().enumerate() {
+        let senders = self.senders.lock().unwrap_or_else(|e| e.into_inner());
+        for (index, sender) in senders.iter().enumerate() {
             if let Err(TrySendError::Full(_)) = sender.try_send(tick.clone()) {
                 // A second of ticks not yet sent: the machine cannot keep up with this many
                 // listeners. Those of this shard miss the tick (they see the gap).
@@ -418,7 +426,7 @@ impl Fanout {
         }
     }
 
-    /// Tells every listener to go and refuses new ones (shutdown).
+    /// Tells every listener to go, refuses new ones and ends the sender threads (shutdown).
     pub fn close_all(&self) {
         let mut inner = self.shared.lock();
         inner.closed = true;
@@ -428,16 +436,26 @@ impl Fanout {
                 slot.sink.close(CloseReason::ShuttingDown);
             }
         }
+        drop(inner);
+        self.stop_senders();
+    }
+
+    /// Closes the sender threads' channels and waits for them to finish their tick.
+    fn stop_senders(&self) {
+        self.senders
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
+        let threads = std::mem::take(&mut *self.threads.lock().unwrap_or_else(|e| e.into_inner()));
+        for thread in threads {
+            let _ = thread.join();
+        }
     }
 }
 
 impl Drop for Fanout {
     fn drop(&mut self) {
-        // Closing the channels ends the sender threads.
-        self.senders.clear();
-        for thread in self.threads.drain(..) {
-            let _ = thread.join();
-        }
+        self.stop_senders();
     }
 }
 
