@@ -12,6 +12,7 @@
 
 use super::filter::{flush_denormal, one_pole_coefficient, ramp_index};
 use crate::audio::BLOCK_FRAMES;
+use crate::synth::bus::{Bus, BusBuffers};
 
 /// Delay time in beats: a dotted eighth.
 const BEATS: f32 = 0.75;
@@ -137,13 +138,14 @@ impl Colour {
         ((seconds * self.sample_rate).round() as usize).clamp(BLOCK_FRAMES, size - BLOCK_FRAMES)
     }
 
-    /// Processes one block: the pads (`pad`, filtered in place), the lead (`lead`, filtered
-    /// in place) and the lead's echoes at `bpm` into `echo`. At most `BLOCK_FRAMES` frames.
+    /// Processes one block: the pads and the lead of `buses`, filtered into `pad` and `lead`,
+    /// and the lead's echoes at `bpm` into `echo`. At most `BLOCK_FRAMES` frames.
     #[inline(always)] // compiled into each SIMD target of `PostStage::process`
     pub(super) fn process(
         &mut self,
         corners: Corners,
         bpm: f32,
+        buses: &BusBuffers,
         pad: [&mut [f32]; 2],
         lead: [&mut [f32]; 2],
         echo: [&mut [f32]; 2],
@@ -160,22 +162,26 @@ impl Colour {
         let [lead_l, lead_r] = lead;
         let [echo_l, echo_r] = echo;
         let n = pad_l.len();
-        assert!(n <= BLOCK_FRAMES, "a block is at most {BLOCK_FRAMES} frames");
+        assert!(
+            n <= BLOCK_FRAMES,
+            "a block is at most {BLOCK_FRAMES} frames"
+        );
         let (pad_r, lead_l, lead_r) = (&mut pad_r[..n], &mut lead_l[..n], &mut lead_r[..n]);
         let (echo_l, echo_r) = (&mut echo_l[..n], &mut echo_r[..n]);
         self.read_echoes([&mut *echo_l, &mut *echo_r]);
         let (pad_a, pad_step) = self.pad_tone.glide(corners.pad_hz, self.sample_rate, n);
         let (lead_a, lead_step) = self.lead_tone.glide(corners.lead_hz, self.sample_rate, n);
         let glides = [(pad_a, pad_step), (lead_a, lead_step)];
+        let inputs = [Bus::Pad, Bus::Lead].map(|bus| [0, 1].map(|c| &buses.channel(bus, c)[..n]));
         let blocks = (
             [pad_l, pad_r],
             [&mut *lead_l, &mut *lead_r],
             [&mut *echo_l, &mut *echo_r],
         );
         if pad_step == 0.0 && lead_step == 0.0 {
-            self.filter::<false>(glides, blocks);
+            self.filter::<false>(glides, inputs, blocks);
         } else {
-            self.filter::<true>(glides, blocks);
+            self.filter::<true>(glides, inputs, blocks);
         }
         self.write_echoes([lead_l, lead_r], [echo_l, echo_r]);
         for filter in [&mut self.pad_tone, &mut self.lead_tone] {
@@ -222,21 +228,26 @@ impl Colour {
         }
     }
 
-    /// The recursive filters, frame by frame: the pads and the lead through their lowpasses
-    /// in place, and the delayed samples in `blocks.2` through the echo tone, in place.
+    /// The recursive filters, frame by frame: the pads and the lead (`inputs`) through their
+    /// lowpasses into `blocks.0` and `blocks.1`, and the delayed samples in `blocks.2`
+    /// through the echo tone, in place.
     /// `GLIDING` is false when neither lowpass moves in this block, which spares the
     /// coefficient ramps.
     #[inline(always)]
     fn filter<const GLIDING: bool>(
         &mut self,
         glides: [(f32, f32); 2],
+        inputs: [[&[f32]; 2]; 2],
         blocks: (Stereo, Stereo, Stereo),
     ) {
         let [(pad_a, pad_step), (lead_a, lead_step)] = glides;
+        let [[pad_in_l, pad_in_r], [lead_in_l, lead_in_r]] = inputs;
         let ([pad_l, pad_r], [lead_l, lead_r], [echo_l, echo_r]) = blocks;
         let n = pad_l.len();
         let (pad_r, lead_l, lead_r) = (&mut pad_r[..n], &mut lead_l[..n], &mut lead_r[..n]);
         let (echo_l, echo_r) = (&mut echo_l[..n], &mut echo_r[..n]);
+        let (pad_in_l, pad_in_r) = (&pad_in_l[..n], &pad_in_r[..n]);
+        let (lead_in_l, lead_in_r) = (&lead_in_l[..n], &lead_in_r[..n]);
         let echo_a = self.echo_coefficient;
         // Coefficients per lane at the block's start, and their steps per frame. The second
         // poles' spare lanes have coefficient 0 (keep 1), so they stay 0.
@@ -261,7 +272,14 @@ impl Colour {
                 (start_first, start_second, keep_first, keep_second)
             };
             let input: Lanes = [
-                pad_l[i], pad_r[i], lead_l[i], lead_r[i], echo_l[i], echo_r[i], 0.0, 0.0,
+                pad_in_l[i],
+                pad_in_r[i],
+                lead_in_l[i],
+                lead_in_r[i],
+                echo_l[i],
+                echo_r[i],
+                0.0,
+                0.0,
             ];
             // The second poles first: they take the first poles' outputs of the last frame.
             for k in 0..LANES {
@@ -321,7 +339,37 @@ mod tests {
     };
 
     /// Runs `pad` and `lead` (the same on both channels) through a colour stage in 512-frame
-    /// blocks, with `bpm(block)`; returns (pad, lead, echo left, echo right).
+    /// blocks, with `corners(block)` and `bpm(block)`; returns (pad, lead, echo left, echo
+    /// right).
+    fn run_with(
+        colour: &mut Colour,
+        corners: impl Fn(usize) -> Corners,
+        bpm: impl Fn(usize) -> f32,
+        pad: &[f32],
+        lead: &[f32],
+    ) -> [Vec<f32>; 4] {
+        let mut buses = BusBuffers::new();
+        let mut out: [Vec<f32>; 4] = Default::default();
+        let mut scratch = [[0.0f32; 512]; 6];
+        for (k, (pad, lead)) in pad.chunks(512).zip(lead.chunks(512)).enumerate() {
+            let n = pad.len();
+            buses.clear(n);
+            for c in 0..2 {
+                buses.channel_mut(Bus::Pad, c).copy_from_slice(pad);
+                buses.channel_mut(Bus::Lead, c).copy_from_slice(lead);
+            }
+            let [pl, pr, ll, lr, el, er] = &mut scratch;
+            let (pad, lead) = ([&mut pl[..n], &mut pr[..n]], [&mut ll[..n], &mut lr[..n]]);
+            let echo = [&mut el[..n], &mut er[..n]];
+            colour.process(corners(k), bpm(k), &buses, pad, lead, echo);
+            for (out, got) in out.iter_mut().zip([&pl, &ll, &el, &er]) {
+                out.extend_from_slice(&got[..n]);
+            }
+        }
+        out
+    }
+
+    /// [`run_with`] at fixed corners.
     fn run(
         colour: &mut Colour,
         corners: Corners,
@@ -329,19 +377,7 @@ mod tests {
         pad: &[f32],
         lead: &[f32],
     ) -> [Vec<f32>; 4] {
-        let mut out = [pad.to_vec(), lead.to_vec(), lead.to_vec(), lead.to_vec()];
-        let [p, l, el, er] = &mut out;
-        let mut pad_r = pad.to_vec();
-        let mut lead_r = lead.to_vec();
-        let blocks = p
-            .chunks_mut(512)
-            .zip(pad_r.chunks_mut(512))
-            .zip(l.chunks_mut(512).zip(lead_r.chunks_mut(512)))
-            .zip(el.chunks_mut(512).zip(er.chunks_mut(512)));
-        for (k, (((pl, pr), (ll, lr)), (el, er))) in blocks.enumerate() {
-            colour.process(corners, bpm(k), [pl, pr], [ll, lr], [el, er]);
-        }
-        out
+        run_with(colour, |_| corners, bpm, pad, lead)
     }
 
     fn sine(hz: f32, frames: usize, amplitude: f32) -> Vec<f32> {
@@ -424,24 +460,14 @@ mod tests {
         // A corner sweep across blocks changes the level smoothly, never in a step.
         let mut colour = Colour::new(44_100.0, corners);
         let x = sine(3_000.0, 512 * 40, 1.0);
-        let mut pad = x.clone();
-        let mut pad_r = x.clone();
-        let mut rest = [x.clone(), x.clone(), x.clone(), x.clone()];
-        let [a, b, c, d] = &mut rest;
-        for (k, (((pl, pr), (ll, lr)), (el, er))) in pad
-            .chunks_mut(512)
-            .zip(pad_r.chunks_mut(512))
-            .zip(a.chunks_mut(512).zip(b.chunks_mut(512)))
-            .zip(c.chunks_mut(512).zip(d.chunks_mut(512)))
-            .enumerate()
-        {
+        let sweep = |k: usize| {
             let hz = if k < 20 { 500.0 } else { 6_000.0 };
-            let glide = Corners {
+            Corners {
                 pad_hz: hz,
                 lead_hz: hz,
-            };
-            colour.process(glide, 70.0, [pl, pr], [ll, lr], [el, er]);
-        }
+            }
+        };
+        let [pad, _, _, _] = run_with(&mut colour, sweep, |_| 70.0, &x, &x);
         let steps = pad
             .windows(2)
             .map(|w| (w[1] - w[0]).abs())
