@@ -85,12 +85,22 @@ impl Chorus {
         // The whole block goes into the line first (the shortest delay is shorter than a
         // block, so some reads fall inside it), each sample twice, `size` apart: any stretch
         // of up to `size` samples is then one contiguous slice, whatever the wrap.
+        // Written in the one or two stretches before and after the ring's wrap, so the loops
+        // carry no index masking or bounds checks and vectorise.
         let first = self.write;
-        for (i, (&l, &r)) in left.iter().zip(right.iter()).enumerate() {
-            let at = (first + i) & mask;
-            let mono = 0.5 * (l + r);
-            line[at] = mono;
-            line[at + size] = mono;
+        let (low, high) = line.split_at_mut(size);
+        let mut done = 0;
+        while done < n {
+            let at = (first + done) & mask;
+            let take = (n - done).min(size - at);
+            let (l, r) = (&left[done..done + take], &right[done..done + take]);
+            let (low, high) = (&mut low[at..at + take], &mut high[at..at + take]);
+            for (((lo, hi), &l), &r) in low.iter_mut().zip(high.iter_mut()).zip(l).zip(r) {
+                let mono = 0.5 * (l + r);
+                *lo = mono;
+                *hi = mono;
+            }
+            done += take;
         }
         self.write = (first + n) & mask;
         let line = &*line;

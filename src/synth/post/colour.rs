@@ -3,11 +3,16 @@
 //! intensity; the lead then feeds a soft stereo ping-pong echo locked to the tempo (a dotted
 //! eighth), darker with every repeat; a tempo change crossfades to the new delay time.
 //!
-//! All of it runs in one pass over the block. Each recursive filter waits on its own last
-//! output, but not on the others', so in one loop the processor overlaps them: one pass
-//! costs about what the slowest filter alone would.
+//! A block runs in three passes. The echo's delay (a dotted eighth, over 16,000 frames) is
+//! longer than a block, so none of a block's echoes depend on its own lead: first the
+//! block's delayed samples are read from the ring, then the recursive filters run frame by
+//! frame, then the new lead and feedback are written back. The copies vectorise, and the
+//! frame loop is left with only the recursions, all ten of them (four lowpass poles per
+//! bus, the echo tone's two) in two eight-lane vectors: one multiply-add step per frame.
 
 use super::filter::{flush_denormal, one_pole_coefficient, ramp_index};
+use crate::audio::BLOCK_FRAMES;
+use crate::synth::bus::{Bus, BusBuffers};
 
 /// Delay time in beats: a dotted eighth.
 const BEATS: f32 = 0.75;
@@ -21,6 +26,18 @@ const CROSSFADE_SEC: f32 = 0.15;
 const MAX_DELAY_SEC: f32 = 1.5;
 /// Added to what enters the loop, so that silence never circulates as denormals.
 const ANTI_DENORMAL: f32 = 1e-20;
+
+/// Lanes of the frame loop's two state vectors. `first` holds the first pole of each
+/// lowpass and the echo tone, `second` the second poles (which take the first poles'
+/// previous outputs); the lanes past them stay zero.
+const PAD_L: usize = 0;
+const PAD_R: usize = 1;
+const LEAD_L: usize = 2;
+const LEAD_R: usize = 3;
+const ECHO_L: usize = 4;
+const ECHO_R: usize = 5;
+const LANES: usize = 8;
+type Lanes = [f32; LANES];
 
 /// A block of stereo, left and right.
 type Stereo<'a> = [&'a mut [f32]; 2];
@@ -36,6 +53,8 @@ pub(super) struct Corners {
 
 /// A stereo two-pole lowpass (two one-poles in series, -6 dB at the corner, 12 dB per
 /// octave above) whose coefficient glides linearly across each block to its new value.
+/// Each pole is `y = (1 - a)·y + a·x` (one multiply and one add on the recursive path); the
+/// second takes the first's previous output.
 #[derive(Debug, Clone)]
 struct Lowpass {
     /// Left first pole, right first pole, left second pole, right second pole.
@@ -61,19 +80,6 @@ impl Lowpass {
         }
         self.coefficient = target;
         (start, (target - start) / frames.max(1) as f32)
-    }
-
-    /// One frame: `y = (1 - a)·y + a·x` for each pole (one multiply and one add on the
-    /// recursive path; the second pole takes the first's previous output).
-    #[inline(always)]
-    fn tick(state: &mut [f32; 4], a: f32, left: f32, right: f32) -> (f32, f32) {
-        // Written lane by lane so the compiler can do all four poles as one vector operation.
-        let keep = 1.0 - a;
-        let input = [left, right, state[0], state[1]];
-        for (pole, x) in state.iter_mut().zip(input) {
-            *pole = keep * *pole + a * x;
-        }
-        (state[2], state[3])
     }
 }
 
@@ -102,7 +108,10 @@ pub(super) struct Colour {
 impl Colour {
     /// A silent colour stage at `sample_rate`, its filters starting at `corners`.
     pub(super) fn new(sample_rate: f32, corners: Corners) -> Self {
-        let size = ((MAX_DELAY_SEC * sample_rate) as usize + 1).next_power_of_two();
+        // Room for the longest delay and a block besides: a block's reads and writes never
+        // meet (see `delay_for`).
+        let longest = (MAX_DELAY_SEC * sample_rate) as usize + 1;
+        let size = (longest + BLOCK_FRAMES).next_power_of_two();
         Colour {
             pad_tone: Lowpass::new(corners.pad_hz, sample_rate),
             lead_tone: Lowpass::new(corners.lead_hz, sample_rate),
@@ -120,19 +129,23 @@ impl Colour {
         }
     }
 
-    /// The delay in samples for `bpm`, within what the line holds.
+    /// The delay in samples for `bpm`. At least a block and at most the ring less a block,
+    /// so a block's delayed samples are all read before any of its own are written (at
+    /// 40..=120 bpm it is 16,538..=49,613 frames: the bounds never bind).
     fn delay_for(&self, bpm: f32) -> usize {
         let seconds = BEATS * 60.0 / bpm.max(1.0);
-        ((seconds * self.sample_rate).round() as usize).clamp(1, self.mask)
+        let size = self.mask + 1;
+        ((seconds * self.sample_rate).round() as usize).clamp(BLOCK_FRAMES, size - BLOCK_FRAMES)
     }
 
-    /// Processes one block: the pads (`pad`, filtered in place), the lead (`lead`, filtered
-    /// in place) and the lead's echoes at `bpm` into `echo`.
+    /// Processes one block: the pads and the lead of `buses`, filtered into `pad` and `lead`,
+    /// and the lead's echoes at `bpm` into `echo`. At most `BLOCK_FRAMES` frames.
     #[inline(always)] // compiled into each SIMD target of `PostStage::process`
     pub(super) fn process(
         &mut self,
         corners: Corners,
         bpm: f32,
+        buses: &BusBuffers,
         pad: [&mut [f32]; 2],
         lead: [&mut [f32]; 2],
         echo: [&mut [f32]; 2],
@@ -149,91 +162,170 @@ impl Colour {
         let [lead_l, lead_r] = lead;
         let [echo_l, echo_r] = echo;
         let n = pad_l.len();
+        assert!(
+            n <= BLOCK_FRAMES,
+            "a block is at most {BLOCK_FRAMES} frames"
+        );
         let (pad_r, lead_l, lead_r) = (&mut pad_r[..n], &mut lead_l[..n], &mut lead_r[..n]);
         let (echo_l, echo_r) = (&mut echo_l[..n], &mut echo_r[..n]);
+        self.read_echoes([&mut *echo_l, &mut *echo_r]);
         let (pad_a, pad_step) = self.pad_tone.glide(corners.pad_hz, self.sample_rate, n);
         let (lead_a, lead_step) = self.lead_tone.glide(corners.lead_hz, self.sample_rate, n);
         let glides = [(pad_a, pad_step), (lead_a, lead_step)];
-        let blocks = ([pad_l, pad_r], [lead_l, lead_r], [echo_l, echo_r]);
-        let (pad_state, lead_state) = if pad_step == 0.0 && lead_step == 0.0 {
-            self.run::<false>(glides, blocks)
+        let inputs = [Bus::Pad, Bus::Lead].map(|bus| [0, 1].map(|c| &buses.channel(bus, c)[..n]));
+        let blocks = (
+            [pad_l, pad_r],
+            [&mut *lead_l, &mut *lead_r],
+            [&mut *echo_l, &mut *echo_r],
+        );
+        if pad_step == 0.0 && lead_step == 0.0 {
+            self.filter::<false>(glides, inputs, blocks);
         } else {
-            self.run::<true>(glides, blocks)
-        };
-        for (filter, state) in [
-            (&mut self.pad_tone, pad_state),
-            (&mut self.lead_tone, lead_state),
-        ] {
-            filter.state = state;
+            self.filter::<true>(glides, inputs, blocks);
+        }
+        self.write_echoes([lead_l, lead_r], [echo_l, echo_r]);
+        for filter in [&mut self.pad_tone, &mut self.lead_tone] {
             filter.state.iter_mut().for_each(flush_denormal);
         }
         self.echo_tone.iter_mut().for_each(flush_denormal);
     }
 
-    /// The per-frame loop of [`Colour::process`]; `GLIDING` is false when neither lowpass
-    /// moves in this block, which spares the coefficient ramps. Returns the lowpass states.
+    /// Fills `delayed` with the samples leaving the ring in this block, crossfaded from the
+    /// old delay to the new one while a tempo change is fading in.
     #[inline(always)]
-    fn run<const GLIDING: bool>(
+    fn read_echoes(&mut self, delayed: Stereo) {
+        let [out_l, out_r] = delayed;
+        let n = out_l.len();
+        let mask = self.mask;
+        let from = self.write.wrapping_sub(self.delay) & mask;
+        let mut done = 0;
+        while done < n {
+            let at = (from + done) & mask;
+            let take = (n - done).min(mask + 1 - at);
+            out_l[done..done + take].copy_from_slice(&self.left[at..at + take]);
+            out_r[done..done + take].copy_from_slice(&self.right[at..at + take]);
+            done += take;
+        }
+        if self.next_delay == self.delay {
+            return;
+        }
+        // Crossfade (rare: only after a tempo change), linear over `fade_len`; once it is
+        // over, the rest of the block reads at the new delay alone.
+        for i in 0..n {
+            let other = (self.write + i).wrapping_sub(self.next_delay) & mask;
+            let (to_l, to_r) = (self.left[other], self.right[other]);
+            if self.next_delay == self.delay {
+                (out_l[i], out_r[i]) = (to_l, to_r);
+                continue;
+            }
+            let f = self.fade_pos as f32 / self.fade_len as f32;
+            out_l[i] += f * (to_l - out_l[i]);
+            out_r[i] += f * (to_r - out_r[i]);
+            self.fade_pos += 1;
+            if self.fade_pos == self.fade_len {
+                self.delay = self.next_delay;
+            }
+        }
+    }
+
+    /// The recursive filters, frame by frame: the pads and the lead (`inputs`) through their
+    /// lowpasses into `blocks.0` and `blocks.1`, and the delayed samples in `blocks.2`
+    /// through the echo tone, in place.
+    /// `GLIDING` is false when neither lowpass moves in this block, which spares the
+    /// coefficient ramps.
+    #[inline(always)]
+    fn filter<const GLIDING: bool>(
         &mut self,
         glides: [(f32, f32); 2],
+        inputs: [[&[f32]; 2]; 2],
         blocks: (Stereo, Stereo, Stereo),
-    ) -> ([f32; 4], [f32; 4]) {
+    ) {
         let [(pad_a, pad_step), (lead_a, lead_step)] = glides;
+        let [[pad_in_l, pad_in_r], [lead_in_l, lead_in_r]] = inputs;
         let ([pad_l, pad_r], [lead_l, lead_r], [echo_l, echo_r]) = blocks;
         let n = pad_l.len();
-        let mut pad_state = self.pad_tone.state;
-        let mut lead_state = self.lead_tone.state;
-        let (mask, a) = (self.mask, self.echo_coefficient);
-        let keep = 1.0 - a;
-        let [mut tone_l, mut tone_r] = self.echo_tone;
-        let mut write = self.write;
-        // Locals, not fields, in the loop: stores into the rings could otherwise alias them,
-        // and the compiler would reload every field each frame. Sliced to `mask + 1` so that
-        // indices `& mask` need no bounds check.
-        let (mut delay, next_delay) = (self.delay, self.next_delay);
-        let (mut fade_pos, fade_len) = (self.fade_pos, self.fade_len);
-        let left = &mut self.left[..=mask];
-        let right = &mut self.right[..=mask];
+        let (pad_r, lead_l, lead_r) = (&mut pad_r[..n], &mut lead_l[..n], &mut lead_r[..n]);
+        let (echo_l, echo_r) = (&mut echo_l[..n], &mut echo_r[..n]);
+        let (pad_in_l, pad_in_r) = (&pad_in_l[..n], &pad_in_r[..n]);
+        let (lead_in_l, lead_in_r) = (&lead_in_l[..n], &lead_in_r[..n]);
+        let echo_a = self.echo_coefficient;
+        // Coefficients per lane at the block's start, and their steps per frame. The second
+        // poles' spare lanes have coefficient 0 (keep 1), so they stay 0.
+        let start_first: Lanes = [pad_a, pad_a, lead_a, lead_a, echo_a, echo_a, 0.0, 0.0];
+        let start_second: Lanes = [pad_a, pad_a, lead_a, lead_a, 0.0, 0.0, 0.0, 0.0];
+        let step: Lanes = [pad_step, pad_step, lead_step, lead_step, 0.0, 0.0, 0.0, 0.0];
+        let [pad1_l, pad1_r, pad2_l, pad2_r] = self.pad_tone.state;
+        let [lead1_l, lead1_r, lead2_l, lead2_r] = self.lead_tone.state;
+        let [tone_l, tone_r] = self.echo_tone;
+        let mut first: Lanes = [pad1_l, pad1_r, lead1_l, lead1_r, tone_l, tone_r, 0.0, 0.0];
+        let mut second: Lanes = [pad2_l, pad2_r, lead2_l, lead2_r, 0.0, 0.0, 0.0, 0.0];
+        let keep = |a: &Lanes| a.map(|a| 1.0 - a);
+        let (keep_first, keep_second) = (keep(&start_first), keep(&start_second));
         for i in 0..n {
-            let (pad_coefficient, lead_coefficient) = if GLIDING {
+            let (a_first, a_second, keep_first, keep_second) = if GLIDING {
+                // Exactly what a scalar ramp gives: the fixed lanes add 0 · ramp = 0.
                 let ramp = ramp_index(i + 1);
-                (pad_a + pad_step * ramp, lead_a + lead_step * ramp)
+                let at = |start: &Lanes| std::array::from_fn(|k| start[k] + step[k] * ramp);
+                let (a_first, a_second): (Lanes, Lanes) = (at(&start_first), at(&start_second));
+                (a_first, a_second, keep(&a_first), keep(&a_second))
             } else {
-                (pad_a, lead_a)
+                (start_first, start_second, keep_first, keep_second)
             };
-            (pad_l[i], pad_r[i]) =
-                Lowpass::tick(&mut pad_state, pad_coefficient, pad_l[i], pad_r[i]);
-            let (dry_l, dry_r) =
-                Lowpass::tick(&mut lead_state, lead_coefficient, lead_l[i], lead_r[i]);
-            lead_l[i] = dry_l;
-            lead_r[i] = dry_r;
-            // The echo.
-            let read = write.wrapping_sub(delay) & mask;
-            let (mut out_l, mut out_r) = (left[read], right[read]);
-            if next_delay != delay {
-                // Crossfade (rare: only after a tempo change), linear over `fade_len`.
-                let other = write.wrapping_sub(next_delay) & mask;
-                let f = fade_pos as f32 / fade_len as f32;
-                out_l += f * (left[other] - out_l);
-                out_r += f * (right[other] - out_r);
-                fade_pos += 1;
-                if fade_pos == fade_len {
-                    delay = next_delay;
-                }
+            let input: Lanes = [
+                pad_in_l[i],
+                pad_in_r[i],
+                lead_in_l[i],
+                lead_in_r[i],
+                echo_l[i],
+                echo_r[i],
+                0.0,
+                0.0,
+            ];
+            // The second poles first: they take the first poles' outputs of the last frame.
+            for k in 0..LANES {
+                second[k] = keep_second[k] * second[k] + a_second[k] * first[k];
             }
-            tone_l = keep * tone_l + a * out_l;
-            tone_r = keep * tone_r + a * out_r;
-            left[write] = 0.5 * (dry_l + dry_r) + FEEDBACK * tone_r + ANTI_DENORMAL;
-            right[write] = FEEDBACK * tone_l;
-            echo_l[i] = tone_l;
-            echo_r[i] = tone_r;
-            write = (write + 1) & mask;
+            for k in 0..LANES {
+                first[k] = keep_first[k] * first[k] + a_first[k] * input[k];
+            }
+            (pad_l[i], pad_r[i]) = (second[PAD_L], second[PAD_R]);
+            (lead_l[i], lead_r[i]) = (second[LEAD_L], second[LEAD_R]);
+            (echo_l[i], echo_r[i]) = (first[ECHO_L], first[ECHO_R]);
         }
-        self.delay = delay;
-        self.fade_pos = fade_pos;
-        self.write = write;
-        self.echo_tone = [tone_l, tone_r];
-        (pad_state, lead_state)
+        self.pad_tone.state = [first[PAD_L], first[PAD_R], second[PAD_L], second[PAD_R]];
+        self.lead_tone.state = [first[LEAD_L], first[LEAD_R], second[LEAD_L], second[LEAD_R]];
+        self.echo_tone = [first[ECHO_L], first[ECHO_R]];
+    }
+
+    /// Writes the block's input to the echo ring: the filtered lead (`dry`, in mono) into the
+    /// left side with the right's echo (`echo`) fed back, the left's echo into the right.
+    #[inline(always)]
+    fn write_echoes(&mut self, dry: [&[f32]; 2], echo: [&[f32]; 2]) {
+        let [dry_l, dry_r] = dry;
+        let [echo_l, echo_r] = echo;
+        let n = dry_l.len();
+        let mask = self.mask;
+        let mut done = 0;
+        while done < n {
+            let at = (self.write + done) & mask;
+            let take = (n - done).min(mask + 1 - at);
+            let left = &mut self.left[at..at + take];
+            let right = &mut self.right[at..at + take];
+            let range = done..done + take;
+            let sources = dry_l[range.clone()]
+                .iter()
+                .zip(&dry_r[range.clone()])
+                .zip(&echo_l[range.clone()])
+                .zip(&echo_r[range]);
+            for ((l, r), (((&dry_l, &dry_r), &tone_l), &tone_r)) in
+                left.iter_mut().zip(right.iter_mut()).zip(sources)
+            {
+                *l = 0.5 * (dry_l + dry_r) + FEEDBACK * tone_r + ANTI_DENORMAL;
+                *r = FEEDBACK * tone_l;
+            }
+            done += take;
+        }
+        self.write = (self.write + n) & mask;
     }
 }
 
@@ -247,7 +339,37 @@ mod tests {
     };
 
     /// Runs `pad` and `lead` (the same on both channels) through a colour stage in 512-frame
-    /// blocks, with `bpm(block)`; returns (pad, lead, echo left, echo right).
+    /// blocks, with `corners(block)` and `bpm(block)`; returns (pad, lead, echo left, echo
+    /// right).
+    fn run_with(
+        colour: &mut Colour,
+        corners: impl Fn(usize) -> Corners,
+        bpm: impl Fn(usize) -> f32,
+        pad: &[f32],
+        lead: &[f32],
+    ) -> [Vec<f32>; 4] {
+        let mut buses = BusBuffers::new();
+        let mut out: [Vec<f32>; 4] = Default::default();
+        let mut scratch = [[0.0f32; 512]; 6];
+        for (k, (pad, lead)) in pad.chunks(512).zip(lead.chunks(512)).enumerate() {
+            let n = pad.len();
+            buses.clear(n);
+            for c in 0..2 {
+                buses.channel_mut(Bus::Pad, c).copy_from_slice(pad);
+                buses.channel_mut(Bus::Lead, c).copy_from_slice(lead);
+            }
+            let [pl, pr, ll, lr, el, er] = &mut scratch;
+            let (pad, lead) = ([&mut pl[..n], &mut pr[..n]], [&mut ll[..n], &mut lr[..n]]);
+            let echo = [&mut el[..n], &mut er[..n]];
+            colour.process(corners(k), bpm(k), &buses, pad, lead, echo);
+            for (out, got) in out.iter_mut().zip([&pl, &ll, &el, &er]) {
+                out.extend_from_slice(&got[..n]);
+            }
+        }
+        out
+    }
+
+    /// [`run_with`] at fixed corners.
     fn run(
         colour: &mut Colour,
         corners: Corners,
@@ -255,19 +377,7 @@ mod tests {
         pad: &[f32],
         lead: &[f32],
     ) -> [Vec<f32>; 4] {
-        let mut out = [pad.to_vec(), lead.to_vec(), lead.to_vec(), lead.to_vec()];
-        let [p, l, el, er] = &mut out;
-        let mut pad_r = pad.to_vec();
-        let mut lead_r = lead.to_vec();
-        let blocks = p
-            .chunks_mut(512)
-            .zip(pad_r.chunks_mut(512))
-            .zip(l.chunks_mut(512).zip(lead_r.chunks_mut(512)))
-            .zip(el.chunks_mut(512).zip(er.chunks_mut(512)));
-        for (k, (((pl, pr), (ll, lr)), (el, er))) in blocks.enumerate() {
-            colour.process(corners, bpm(k), [pl, pr], [ll, lr], [el, er]);
-        }
-        out
+        run_with(colour, |_| corners, bpm, pad, lead)
     }
 
     fn sine(hz: f32, frames: usize, amplitude: f32) -> Vec<f32> {
@@ -350,24 +460,14 @@ mod tests {
         // A corner sweep across blocks changes the level smoothly, never in a step.
         let mut colour = Colour::new(44_100.0, corners);
         let x = sine(3_000.0, 512 * 40, 1.0);
-        let mut pad = x.clone();
-        let mut pad_r = x.clone();
-        let mut rest = [x.clone(), x.clone(), x.clone(), x.clone()];
-        let [a, b, c, d] = &mut rest;
-        for (k, (((pl, pr), (ll, lr)), (el, er))) in pad
-            .chunks_mut(512)
-            .zip(pad_r.chunks_mut(512))
-            .zip(a.chunks_mut(512).zip(b.chunks_mut(512)))
-            .zip(c.chunks_mut(512).zip(d.chunks_mut(512)))
-            .enumerate()
-        {
+        let sweep = |k: usize| {
             let hz = if k < 20 { 500.0 } else { 6_000.0 };
-            let glide = Corners {
+            Corners {
                 pad_hz: hz,
                 lead_hz: hz,
-            };
-            colour.process(glide, 70.0, [pl, pr], [ll, lr], [el, er]);
-        }
+            }
+        };
+        let [pad, _, _, _] = run_with(&mut colour, sweep, |_| 70.0, &x, &x);
         let steps = pad
             .windows(2)
             .map(|w| (w[1] - w[0]).abs())

@@ -29,6 +29,7 @@ pub(super) fn ramp_index(i: usize) -> f32 {
 const LANES: usize = 8;
 
 /// The sum of `x`.
+#[inline(always)] // compiled into each SIMD target of `PostStage::process`
 pub(super) fn sum(x: &[f32]) -> f32 {
     let mut lanes = [0.0f32; LANES];
     let chunks = x.chunks_exact(LANES);
@@ -42,6 +43,7 @@ pub(super) fn sum(x: &[f32]) -> f32 {
 }
 
 /// The largest absolute value in `x` (0 for none).
+#[inline(always)] // compiled into each SIMD target of `PostStage::process`
 pub(super) fn peak(x: &[f32]) -> f32 {
     let mut lanes = [0.0f32; LANES];
     let chunks = x.chunks_exact(LANES);

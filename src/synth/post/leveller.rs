@@ -5,6 +5,7 @@
 //! pause is never pumped up into noise.
 
 use super::filter::{Biquad, ramp_index};
+use crate::audio::BLOCK_FRAMES;
 
 /// The loudness the output settles at (EBU R128 integrated, LUFS).
 const TARGET_LUFS: f32 = -20.0;
@@ -51,6 +52,9 @@ pub(super) struct Leveller {
     ramp_pos: usize,
     max_rise_db: f32,
     max_fall_db: f32,
+    /// Scratch: the decimated samples (sums of `DECIMATION` frames) of one run, left and
+    /// right.
+    sums: Vec<[f32; 2]>,
 }
 
 fn db_to_gain(db: f32) -> f32 {
@@ -82,6 +86,7 @@ impl Leveller {
             ramp_pos: 0,
             max_rise_db: MAX_RISE_DB_PER_SEC * segment_sec,
             max_fall_db: MAX_FALL_DB_PER_SEC * segment_sec,
+            sums: vec![[0.0; 2]; BLOCK_FRAMES / DECIMATION + 1],
         }
     }
 
@@ -141,11 +146,18 @@ impl Leveller {
         }
         // Then whole groups, then the start of the next.
         let (left, right) = (&left[open..], &right[open..]);
+        // All the group sums first, in a loop of their own that vectorises across groups;
+        // the K-weighting after them is recursive, one decimated sample at a time.
         let groups = left
             .chunks_exact(DECIMATION)
             .zip(right.chunks_exact(DECIMATION));
-        for (l, r) in groups {
-            self.weigh(l.iter().sum(), r.iter().sum());
+        let sums = &mut self.sums[..left.len() / DECIMATION];
+        for (sum, (l, r)) in sums.iter_mut().zip(groups) {
+            *sum = [l.iter().sum(), r.iter().sum()];
+        }
+        for i in 0..sums.len() {
+            let [l, r] = self.sums[i];
+            self.weigh(l, r);
         }
         let rest = left.len() % DECIMATION;
         if rest > 0 {

@@ -136,17 +136,14 @@ impl PostStage {
         let bass = [buses.channel(Bus::Bass, 0), buses.channel(Bus::Bass, 1)];
         let [pad_l, pad_r] = &mut self.pad;
         let (pad_l, pad_r) = (&mut pad_l[..n], &mut pad_r[..n]);
-        pad_l.copy_from_slice(buses.channel(Bus::Pad, 0));
-        pad_r.copy_from_slice(buses.channel(Bus::Pad, 1));
         let [lead_l, lead_r] = &mut self.lead_dry;
         let (lead_l, lead_r) = (&mut lead_l[..n], &mut lead_r[..n]);
-        lead_l.copy_from_slice(buses.channel(Bus::Lead, 0));
-        lead_r.copy_from_slice(buses.channel(Bus::Lead, 1));
         let [echo_l, echo_r] = &mut self.echo;
         let (echo_l, echo_r) = (&mut echo_l[..n], &mut echo_r[..n]);
         self.colour.process(
             corners(intensity),
             controls.bpm,
+            buses,
             [&mut *pad_l, &mut *pad_r],
             [&mut *lead_l, &mut *lead_r],
             [&mut *echo_l, &mut *echo_r],
