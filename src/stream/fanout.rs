@@ -18,12 +18,11 @@ use std::thread::JoinHandle;
 
 use bytes::Bytes;
 use tokio::sync::{mpsc, oneshot};
-use tokio_tungstenite::tungstenite::Utf8Bytes;
 
-use super::encode::{EncodedChunk, Format};
+use super::encode::Format;
 use super::metrics::{LocalHistogram, Metrics};
 use super::outbox::{Offer, Outbox};
-use super::wire;
+pub use super::tick::Tick;
 
 /// Ticks queued per listener at most (1 s of audio).
 pub const QUEUE_TICKS: usize = 10;
@@ -31,40 +30,6 @@ pub const QUEUE_TICKS: usize = 10;
 pub const RESUME_TICKS: usize = 50;
 /// Sender threads at most (beyond a few cores the kernel's socket work is the limit).
 const MAX_SENDERS: usize = 8;
-
-/// What every listener gets at one tick: the audio in every format, and the text messages
-/// (`phrase`, `params`, `underrun`) that go just before it.
-#[derive(Debug)]
-pub struct Tick {
-    /// When the pacer began the tick (for delivery-time measurement).
-    pub at: std::time::Instant,
-    /// The audio.
-    pub chunk: EncodedChunk,
-    /// JSON text messages to send before the audio, in order.
-    pub events: Vec<Utf8Bytes>,
-    /// `events` as WebSocket frames.
-    event_frames: Vec<Bytes>,
-}
-
-impl Tick {
-    /// A tick with `events` before its audio.
-    pub fn new(at: std::time::Instant, chunk: EncodedChunk, events: Vec<Utf8Bytes>) -> Tick {
-        let event_frames = events.iter().cloned().map(wire::text).collect();
-        Tick {
-            at,
-            chunk,
-            events,
-            event_frames,
-        }
-    }
-
-    /// Every WebSocket frame of this tick for a listener of `format`, in order.
-    pub fn frames(&self, format: Format) -> Vec<&Bytes> {
-        let mut frames: Vec<&Bytes> = self.event_frames.iter().collect();
-        frames.push(self.chunk.wire(format));
-        frames
-    }
-}
 
 /// Why the server ends a listener's stream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

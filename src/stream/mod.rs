@@ -17,6 +17,7 @@ pub mod metrics;
 pub mod outbox;
 pub mod pacer;
 pub mod socket_io;
+pub mod tick;
 pub mod wav;
 pub mod wire;
 pub mod ws;

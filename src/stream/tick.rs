@@ -1,0 +1,42 @@
+//! One tick: a chunk of audio in every format and the messages that go before it, each framed
+//! once for the WebSocket (server frames are unmasked, so every listener gets the same bytes).
+
+use bytes::Bytes;
+use tokio_tungstenite::tungstenite::Utf8Bytes;
+
+use super::encode::{EncodedChunk, Format};
+use super::wire;
+
+/// What every listener gets at one tick: the audio in every format, and the text messages
+/// (`phrase`, `params`, `underrun`) that go just before it.
+#[derive(Debug)]
+pub struct Tick {
+    /// When the pacer began the tick (for delivery-time measurement).
+    pub at: std::time::Instant,
+    /// The audio.
+    pub chunk: EncodedChunk,
+    /// JSON text messages to send before the audio, in order.
+    pub events: Vec<Utf8Bytes>,
+    /// `events` as WebSocket frames.
+    event_frames: Vec<Bytes>,
+}
+
+impl Tick {
+    /// A tick with `events` before its audio.
+    pub fn new(at: std::time::Instant, chunk: EncodedChunk, events: Vec<Utf8Bytes>) -> Tick {
+        let event_frames = events.iter().cloned().map(wire::text).collect();
+        Tick {
+            at,
+            chunk,
+            events,
+            event_frames,
+        }
+    }
+
+    /// Every WebSocket frame of this tick for a listener of `format`, in order.
+    pub fn frames(&self, format: Format) -> Vec<&Bytes> {
+        let mut frames: Vec<&Bytes> = self.event_frames.iter().collect();
+        frames.push(self.chunk.wire(format));
+        frames
+    }
+}
