@@ -72,14 +72,24 @@ fn unix_micros() -> u64 {
         .map_or(0, |d| d.as_micros() as u64)
 }
 
-/// One listener: reads until `stop_at`, recording latencies (µs) measured after `measure_from`.
+/// One audio message as a listener got it.
+#[derive(Debug, Clone, Copy)]
+struct Receipt {
+    sequence: u64,
+    /// Unix µs at receipt.
+    received_us: u64,
+    /// The message's `timestamp` (Unix ms of the tick, rounded down).
+    timestamp_ms: u64,
+}
+
+/// One listener: reads until `stop_at`, recording what arrives after `measure_from`.
 async fn listen(
     url: String,
     totals: Arc<Totals>,
     measure_from: Arc<AtomicU64>,
     stop_at: Arc<AtomicU64>,
     connect_gate: Arc<Semaphore>,
-) -> Vec<u32> {
+) -> Vec<Receipt> {
     let permit = connect_gate.acquire_owned().await;
     let connected = Listener::connect(&url).await;
     drop(permit);
@@ -88,7 +98,7 @@ async fn listen(
         return Vec::new();
     };
     totals.connected.fetch_add(1, Ordering::Relaxed);
-    let mut latencies = Vec::with_capacity(1024);
+    let mut receipts = Vec::with_capacity(1024);
     let mut last_sequence: Option<u64> = None;
     while unix_micros() < stop_at.load(Ordering::Relaxed) {
         let next = listener.next(Duration::from_millis(500)).await;
@@ -104,7 +114,7 @@ async fn listen(
             Ok(Some(Received::Other)) | Ok(None) => continue,
             Ok(Some(Received::Closed)) | Err(_) => {
                 totals.dropped.fetch_add(1, Ordering::Relaxed);
-                return latencies;
+                return receipts;
             }
         };
         let received = unix_micros();
@@ -113,13 +123,41 @@ async fn listen(
             if last_sequence.is_some_and(|last| sequence != last + 1) {
                 totals.gaps.fetch_add(1, Ordering::Relaxed);
             }
-            let latency = received.saturating_sub(timestamp_ms * 1000);
-            latencies.push(latency.min(u64::from(u32::MAX)) as u32);
+            receipts.push(Receipt {
+                sequence,
+                received_us: received,
+                timestamp_ms,
+            });
         }
         last_sequence = Some(sequence);
     }
     listener.close().await;
-    latencies
+    receipts
+}
+
+/// Latencies (µs, sorted) two ways: from each message's whole-ms `timestamp` (reads 0-1 ms
+/// high: an upper bound), and from the first receipt of the same chunk by any listener (the
+/// tick came before it: a lower bound, short by the fastest delivery).
+fn latencies(receipts: &[Receipt]) -> (Vec<u32>, Vec<u32>) {
+    let mut first: std::collections::HashMap<u64, u64> = std::collections::HashMap::new();
+    for receipt in receipts {
+        first
+            .entry(receipt.sequence)
+            .and_modify(|at| *at = (*at).min(receipt.received_us))
+            .or_insert(receipt.received_us);
+    }
+    let clamp = |us: u64| us.min(u64::from(u32::MAX)) as u32;
+    let mut from_timestamp: Vec<u32> = receipts
+        .iter()
+        .map(|r| clamp(r.received_us.saturating_sub(r.timestamp_ms * 1000)))
+        .collect();
+    let mut from_first: Vec<u32> = receipts
+        .iter()
+        .map(|r| clamp(r.received_us - first[&r.sequence]))
+        .collect();
+    from_timestamp.sort_unstable();
+    from_first.sort_unstable();
+    (from_timestamp, from_first)
 }
 
 /// The daemon's `ambientd_delivery_seconds` histogram: `(upper bound s, cumulative count)`.
@@ -297,11 +335,11 @@ async fn run(args: &Args, url: String, pid: Option<u32>) -> anyhow::Result<()> {
     let histogram_after = delivery_histogram(&url).await;
     let self_after = process_usage(std::process::id());
 
-    let mut latencies = Vec::new();
+    let mut receipts = Vec::new();
     for task in tasks {
-        latencies.extend(task.await.unwrap_or_default());
+        receipts.extend(task.await.unwrap_or_default());
     }
-    latencies.sort_unstable();
+    let (latencies, spread) = latencies(&receipts);
     let expected = args.listeners as f64 * args.seconds * 10.0;
     let chunks = totals.chunks.load(Ordering::Relaxed);
     println!("listeners            {}", args.listeners);
@@ -327,13 +365,20 @@ async fn run(args: &Args, url: String, pid: Option<u32>) -> anyhow::Result<()> {
         "underrun messages    {}",
         totals.underruns.load(Ordering::Relaxed)
     );
+    let quantiles = |sorted: &[u32]| {
+        format!(
+            "p50 {:.2}  p90 {:.2}  p99 {:.2}  p99.9 {:.2}  max {:.2}",
+            percentile(sorted, 0.50),
+            percentile(sorted, 0.90),
+            percentile(sorted, 0.99),
+            percentile(sorted, 0.999),
+            percentile(sorted, 1.0),
+        )
+    };
+    println!("latency ms           {}", quantiles(&latencies));
     println!(
-        "latency ms           p50 {:.2}  p90 {:.2}  p99 {:.2}  p99.9 {:.2}  max {:.2}",
-        percentile(&latencies, 0.50),
-        percentile(&latencies, 0.90),
-        percentile(&latencies, 0.99),
-        percentile(&latencies, 0.999),
-        percentile(&latencies, 1.0),
+        "  after 1st listener {} (lower bound: tick <= first receipt)",
+        quantiles(&spread)
     );
     if let (Some(before), Some(after)) = (&histogram_before, &histogram_after)
         && !after.is_empty()
@@ -369,7 +414,26 @@ async fn run(args: &Args, url: String, pid: Option<u32>) -> anyhow::Result<()> {
 
 #[cfg(test)]
 mod tests {
-    use super::histogram_quantile;
+    use super::{Receipt, histogram_quantile, latencies};
+
+    #[test]
+    fn latency_bounds_come_from_the_timestamp_and_from_the_first_receipt() {
+        let receipt = |sequence, received_us| Receipt {
+            sequence,
+            received_us,
+            timestamp_ms: 1_000 + sequence * 100,
+        };
+        // Chunk 0 ticked at 1_000.4 ms (stamped 1_000), chunk 1 at 1_100.9 ms (stamped 1_100).
+        let receipts = [
+            receipt(0, 1_000_700),
+            receipt(0, 1_002_400),
+            receipt(1, 1_101_000),
+            receipt(1, 1_103_000),
+        ];
+        let (from_timestamp, from_first) = latencies(&receipts);
+        assert_eq!(from_timestamp, [700, 1_000, 2_400, 3_000]);
+        assert_eq!(from_first, [0, 0, 1_700, 2_000]);
+    }
 
     #[test]
     fn quantiles_interpolate_inside_the_bucket() {
