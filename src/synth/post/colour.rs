@@ -8,7 +8,9 @@
 //! block's delayed samples are read from the ring, then the recursive filters run frame by
 //! frame, then the new lead and feedback are written back. The copies vectorise, and the
 //! frame loop is left with only the recursions, all ten of them (four lowpass poles per
-//! bus, the echo tone's two) in two eight-lane vectors: one multiply-add step per frame.
+//! bus, the echo tone's two), written lane by lane in two eight-lane arrays so the compiler
+//! can keep them in vector registers. Each waits on its own last output, not on the
+//! others', so the processor overlaps them: a frame costs about one multiply and one add.
 
 use super::filter::{flush_denormal, one_pole_coefficient, ramp_index};
 use crate::audio::BLOCK_FRAMES;
@@ -131,7 +133,7 @@ impl Colour {
 
     /// The delay in samples for `bpm`. At least a block and at most the ring less a block,
     /// so a block's delayed samples are all read before any of its own are written (at
-    /// 40..=120 bpm it is 16,538..=49,613 frames: the bounds never bind).
+    /// 40..=120 bpm and 44.1 kHz it is 16,538..=49,613 frames: the bounds never bind).
     fn delay_for(&self, bpm: f32) -> usize {
         let seconds = BEATS * 60.0 / bpm.max(1.0);
         let size = self.mask + 1;
