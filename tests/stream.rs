@@ -69,8 +69,8 @@ async fn audio_is_the_generators_continuous_across_seams_and_identical_for_all()
     let mut second = daemon.connect("?channels=2").await;
     next_json(&mut first).await;
     next_json(&mut second).await;
-    let (a, _) = read_audio(&mut first, 20).await;
-    let (b, _) = read_audio(&mut second, 20).await;
+    // Both read at once: a listener left unread for a second is dropped by design.
+    let ((a, _), (b, _)) = tokio::join!(read_audio(&mut first, 20), read_audio(&mut second, 20));
 
     // Same sequence, same bytes, for every listener.
     let start = a[0].sequence.max(b[0].sequence);

@@ -3,7 +3,7 @@
 //!
 //! Listeners are spread over shards, one per sender thread (`ambientd-send-N`, one per core).
 //! The pacer hands each tick to every sender thread; each writes it to its WebSocket
-//! listeners' sockets directly ([`Outbox`]: one non-blocking `writev` of frames made once)
+//! listeners' sockets directly ([`Outbox`]: one non-blocking `sendmsg` of frames made once)
 //! and into its `/stream.wav` listeners' queues, so the shards send in parallel and no
 //! listener costs a task wake-up per tick. Nothing waits for a listener: a WebSocket
 //! listener whose socket is full queues in its outbox, a WAV listener in its channel, each

@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! ring ──▶ pacer (encode and frame once) ──▶ fanout ──▶ sender threads ──▶ each WebSocket's
-//!                                                                  socket (writev; outbox ≤ 10
+//!                                                                  socket (sendmsg; outbox ≤ 10
 //!                                                                  ticks when it is full)
 //!                                                              └─▶ each WAV body's queue (≤ 10)
 //! ```

@@ -3,7 +3,7 @@
 //!
 //! Server frames are unmasked, so a tick's frames are the same bytes for every listener and
 //! are framed once (see [`super::encode::EncodedChunk::wire`]). The fan-out's sender threads
-//! hand them to each listener's kernel socket with one non-blocking `writev`: no task wakes,
+//! hand them to each listener's kernel socket with one non-blocking `sendmsg`: no task wakes,
 //! no copy, no per-listener framing. Only when the socket cannot take a tick whole do the
 //! rest and later frames wait here, for the listener's session task to drain when the socket
 //! drains. The session's own messages (hello, replies, pongs, close) go through the same
@@ -21,7 +21,7 @@ use tokio::sync::Notify;
 
 use super::fanout::{CloseReason, QUEUE_TICKS};
 
-/// Frames handed to the kernel in one `writev` at most.
+/// Frames handed to the kernel in one call at most.
 const SLICES_PER_WRITE: usize = 16;
 
 /// What became of a tick offered to a listener.
@@ -61,6 +61,8 @@ struct Queue {
 #[derive(Debug)]
 struct Queued {
     bytes: Bytes,
+    /// Whether the frame is part of a tick (not one of the session's own messages).
+    of_tick: bool,
     /// Set on a tick's last frame: when the tick began (for the delivery histogram).
     ends_tick: Option<Instant>,
 }
@@ -94,7 +96,7 @@ impl Outbox {
         }
         queue.next_sequence = sequence + 1;
         if !queue.frames.is_empty() {
-            if queue.ticks >= QUEUE_TICKS {
+            if queue.waiting_ticks() >= QUEUE_TICKS {
                 return Offer::TooSlow;
             }
             queue.push_tick(frames, at);
@@ -135,6 +137,7 @@ impl Outbox {
     pub fn push(&self, frame: Bytes) {
         self.lock().frames.push_back(Queued {
             bytes: frame,
+            of_tick: false,
             ends_tick: None,
         });
     }
@@ -218,10 +221,18 @@ impl Queue {
         for (i, frame) in frames.iter().enumerate() {
             self.frames.push_back(Queued {
                 bytes: (*frame).clone(),
+                of_tick: true,
                 ends_tick: (i + 1 == frames.len()).then_some(at),
             });
         }
         self.ticks += 1;
+    }
+
+    /// Ticks queued and not yet begun (one partly on the wire is the socket's, not the
+    /// queue's: the queue holds at most [`QUEUE_TICKS`] waiting, as a channel would).
+    fn waiting_ticks(&self) -> usize {
+        let begun = self.written > 0 && self.frames.front().is_some_and(|f| f.of_tick);
+        self.ticks - usize::from(begun)
     }
 
     /// Pops the frames `written` covers, reporting each finished tick's delivery time.

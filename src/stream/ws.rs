@@ -89,6 +89,11 @@ async fn session(
     state: &StreamState,
     web_control: bool,
 ) -> Ending {
+    // The hello and any resume backlog are queued already: send them now, not with the
+    // next tick.
+    if let Err(ending) = pump(outbox, state).await {
+        return ending;
+    }
     loop {
         tokio::select! {
             biased;
