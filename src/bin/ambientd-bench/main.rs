@@ -341,30 +341,19 @@ async fn run(args: &Args, url: String, pid: Option<u32>) -> anyhow::Result<()> {
     }
     let (latencies, spread) = latencies(&receipts);
     let expected = args.listeners as f64 * args.seconds * 10.0;
-    let chunks = totals.chunks.load(Ordering::Relaxed);
+    let count = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
+    let chunks = count(&totals.chunks);
     println!("listeners            {}", args.listeners);
     println!("url                  {url}");
     println!("connect ramp         {:.2} s", ramp.as_secs_f64());
-    println!(
-        "connect failures     {}",
-        totals.connect_failures.load(Ordering::Relaxed)
-    );
-    println!(
-        "dropped listeners    {}",
-        totals.dropped.load(Ordering::Relaxed)
-    );
+    println!("connect failures     {}", count(&totals.connect_failures));
+    println!("dropped listeners    {}", count(&totals.dropped));
     println!(
         "chunks received      {chunks} of {expected:.0} expected ({:.1}%)",
         chunks as f64 * 100.0 / expected
     );
-    println!(
-        "sequence gaps        {}",
-        totals.gaps.load(Ordering::Relaxed)
-    );
-    println!(
-        "underrun messages    {}",
-        totals.underruns.load(Ordering::Relaxed)
-    );
+    println!("sequence gaps        {}", count(&totals.gaps));
+    println!("underrun messages    {}", count(&totals.underruns));
     let quantiles = |sorted: &[u32]| {
         format!(
             "p50 {:.2}  p90 {:.2}  p99 {:.2}  p99.9 {:.2}  max {:.2}",
