@@ -265,28 +265,37 @@ fn spawn_daemon(
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let runtime = tokio::runtime::Runtime::new()?;
-    let temp = std::env::temp_dir().join(format!("ambientd-bench-{}", std::process::id()));
-    std::fs::create_dir_all(&temp)?;
-    let (mut child, url, pid) = match &args.spawn {
+    let (_spawned, url, pid) = match &args.spawn {
         Some(binary) => {
+            let temp = std::env::temp_dir().join(format!("ambientd-bench-{}", std::process::id()));
+            std::fs::create_dir_all(&temp)?;
             let (child, port) = spawn_daemon(binary, args.listeners, &temp)?;
             let pid = child.id();
             (
-                Some(child),
+                Some(Spawned { child, dir: temp }),
                 format!("ws://127.0.0.1:{port}/ws?{}", args.query),
                 Some(pid),
             )
         }
         None => (None, args.url.clone(), args.pid),
     };
-    let result = runtime.block_on(run(&args, url, pid));
-    if let Some(child) = &mut child {
+    runtime.block_on(run(&args, url, pid))
+}
+
+/// A daemon this tool started: stopped, and its directory removed, however the tool ends
+/// (an error, a panic, a closed stdout).
+struct Spawned {
+    child: Child,
+    dir: PathBuf,
+}
+
+impl Drop for Spawned {
+    fn drop(&mut self) {
         // SIGTERM would be kinder, but std has no portable way; the daemon has nothing to save.
-        let _ = child.kill();
-        let _ = child.wait();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
     }
-    let _ = std::fs::remove_dir_all(&temp);
-    result
 }
 
 async fn run(args: &Args, url: String, pid: Option<u32>) -> anyhow::Result<()> {
