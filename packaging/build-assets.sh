@@ -12,10 +12,8 @@ mkdir -p "$out/completions" "$out/man"
 "$bin/ambientctl" completions zsh >"$out/completions/_ambientctl"
 "$bin/ambientctl" completions fish >"$out/completions/ambientctl.fish"
 "$bin/ambientctl" manpage --out-dir "$out/man"
-# ambientd's own pages, once the daemon offers the same `manpage --out-dir` command.
-if "$bin/ambientd" manpage --out-dir "$out/man" 2>/dev/null; then
-    :
-else
-    echo "note: ambientd has no 'manpage' command yet; only ambientctl's pages generated" >&2
-fi
+"$bin/ambientd" completions bash >"$out/completions/ambientd.bash"
+"$bin/ambientd" completions zsh >"$out/completions/_ambientd"
+"$bin/ambientd" completions fish >"$out/completions/ambientd.fish"
+"$bin/ambientd" manpage --out-dir "$out/man"
 ls "$out/completions" "$out/man"

@@ -7,7 +7,7 @@ use ambientctl::{Key, SynthesisParameters, params};
 use ambientd::config::{Config, Overrides};
 use ambientd::synth::BackendChoice;
 use anyhow::Context;
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 /// Composes and streams endless ambient music.
 #[derive(Debug, Parser)]
@@ -52,6 +52,17 @@ enum Command {
         #[arg(long, value_enum, default_value_t = BackendChoice::Auto)]
         backend: BackendChoice,
     },
+    /// Print a shell completion script to stdout.
+    Completions {
+        /// The shell to complete for.
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff) to stdout, or write one page per command into a directory.
+    Manpage {
+        /// Write ambientd.1 and ambientd-<command>.1 here instead of printing.
+        #[arg(long, value_name = "DIR")]
+        out_dir: Option<PathBuf>,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -95,6 +106,17 @@ fn main() -> anyhow::Result<()> {
             );
             Ok(())
         }
+        Some(Command::Completions { shell }) => {
+            let mut command = Cli::command();
+            clap_complete::generate(shell, &mut command, "ambientd", &mut std::io::stdout());
+            Ok(())
+        }
+        Some(Command::Manpage { out_dir: None }) => clap_mangen::Man::new(Cli::command())
+            .render(&mut std::io::stdout())
+            .context("writing the man page"),
+        Some(Command::Manpage { out_dir: Some(dir) }) => std::fs::create_dir_all(&dir)
+            .and_then(|()| clap_mangen::generate_to(Cli::command(), &dir))
+            .with_context(|| format!("writing man pages into {}", dir.display())),
         None => daemon(cli.config, cli.listen, cli.control_socket),
     }
 }

@@ -1,5 +1,6 @@
 //! The `ambientd` binary in daemon mode: flags override the config file, a bad config is
-//! refused with its file and line, and SIGTERM stops it cleanly.
+//! refused with its file and line, and SIGTERM stops it cleanly; its completions and man
+//! pages come from the same command definition.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -86,4 +87,42 @@ fn a_bad_config_is_refused_with_file_line_and_allowed_values() {
         "{stderr}"
     );
     assert!(stderr.contains("40..=120"), "{stderr}");
+}
+
+#[test]
+fn completions_and_man_pages_describe_the_real_command_line() {
+    for shell in ["bash", "zsh", "fish"] {
+        let out = ambientd().args(["completions", shell]).output().unwrap();
+        assert!(out.status.success(), "{shell}");
+        let script = String::from_utf8(out.stdout).unwrap();
+        assert!(
+            script.contains("ambientd") && script.contains("control-socket"),
+            "{shell}: {script}"
+        );
+    }
+    let out = ambientd().arg("manpage").output().unwrap();
+    assert!(out.status.success());
+    let page = String::from_utf8(out.stdout).unwrap();
+    assert!(page.contains(".TH ambientd 1"), "{page}");
+    for flag in ["config", "listen", "control\\-socket", "render"] {
+        assert!(page.contains(flag), "{flag} missing from the man page");
+    }
+    let dir = std::env::temp_dir().join(format!("ambientd-man-{}", std::process::id()));
+    let status = ambientd()
+        .args(["manpage", "--out-dir"])
+        .arg(&dir)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    for page in ["ambientd.1", "ambientd-render.1"] {
+        assert!(dir.join(page).is_file(), "{page} not written");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+    let refused = ambientd().args(["completions", "tcsh"]).output().unwrap();
+    assert_eq!(refused.status.code(), Some(2));
+    let message = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        message.contains("tcsh") && message.contains("bash"),
+        "{message}"
+    );
 }

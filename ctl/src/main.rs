@@ -177,7 +177,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             return Ok(());
         }
         Command::Manpage { out_dir: Some(dir) } => {
-            clap_mangen::generate_to(Cli::command(), &dir)
+            std::fs::create_dir_all(&dir)
+                .and_then(|()| clap_mangen::generate_to(Cli::command(), &dir))
                 .with_context(|| format!("writing man pages into {}", dir.display()))?;
             return Ok(());
         }
