@@ -51,8 +51,6 @@ struct Queue {
     /// Frames not yet fully written; the front has `written` bytes on the wire already.
     frames: VecDeque<Queued>,
     written: usize,
-    /// Ticks with frames still in `frames`.
-    ticks: usize,
     /// The first sequence this listener still needs (ticks before it came in the backlog).
     next_sequence: u64,
     close: Option<CloseReason>,
@@ -104,11 +102,7 @@ impl Outbox {
             self.wake.notify_one();
             return Offer::Queued;
         }
-        let mut array = [IoSlice::new(&[]); SLICES_PER_WRITE];
-        let count = frames.len().min(SLICES_PER_WRITE);
-        for (slice, frame) in array.iter_mut().zip(frames) {
-            *slice = IoSlice::new(frame);
-        }
+        let (array, count) = slices(frames.iter().map(|f| &f[..]));
         let total: usize = frames.iter().map(|f| f.len()).sum();
         let written = if count == frames.len() {
             // Straight to the socket (`sendmsg`), not through tokio's `writev`: the cheapest
@@ -154,11 +148,6 @@ impl Outbox {
         queue.close = Some(reason);
         let keep = usize::from(queue.written > 0).min(queue.frames.len());
         queue.frames.truncate(keep);
-        queue.ticks = queue
-            .frames
-            .iter()
-            .filter(|f| f.ends_tick.is_some())
-            .count();
         drop(queue);
         self.wake.notify_one();
     }
@@ -199,13 +188,14 @@ impl Outbox {
         if queue.frames.is_empty() {
             return Ok(true);
         }
-        let mut array = [IoSlice::new(&[]); SLICES_PER_WRITE];
-        let mut count = 0;
-        for (i, (slice, frame)) in array.iter_mut().zip(&queue.frames).enumerate() {
-            let skip = if i == 0 { queue.written } else { 0 };
-            *slice = IoSlice::new(&frame.bytes[skip..]);
-            count += 1;
-        }
+        let skip = queue.written;
+        let (array, count) = slices(
+            queue
+                .frames
+                .iter()
+                .enumerate()
+                .map(|(i, f)| &f.bytes[if i == 0 { skip } else { 0 }..]),
+        );
         let written = self.socket.try_write_vectored(&array[..count])?;
         if written == 0 {
             return Err(io::ErrorKind::WriteZero.into());
@@ -214,6 +204,17 @@ impl Outbox {
         queue.trim_written(delivered);
         Ok(queue.frames.is_empty())
     }
+}
+
+/// The first [`SLICES_PER_WRITE`] of `frames` as slices for one vectored write, and how many.
+fn slices<'a>(frames: impl Iterator<Item = &'a [u8]>) -> ([IoSlice<'a>; SLICES_PER_WRITE], usize) {
+    let mut array = [IoSlice::new(&[]); SLICES_PER_WRITE];
+    let mut count = 0;
+    for (slice, frame) in array.iter_mut().zip(frames) {
+        *slice = IoSlice::new(frame);
+        count += 1;
+    }
+    (array, count)
 }
 
 impl Queue {
@@ -225,14 +226,15 @@ impl Queue {
                 ends_tick: (i + 1 == frames.len()).then_some(at),
             });
         }
-        self.ticks += 1;
     }
 
     /// Ticks queued and not yet begun (one partly on the wire is the socket's, not the
     /// queue's: the queue holds at most [`QUEUE_TICKS`] waiting, as a channel would).
+    /// Counted, not kept: only a listener that is behind has a queue to count.
     fn waiting_ticks(&self) -> usize {
+        let ticks = self.frames.iter().filter(|f| f.ends_tick.is_some()).count();
         let begun = self.written > 0 && self.frames.front().is_some_and(|f| f.of_tick);
-        self.ticks - usize::from(begun)
+        ticks.saturating_sub(usize::from(begun))
     }
 
     /// Pops the frames `written` covers, reporting each finished tick's delivery time.
@@ -243,7 +245,6 @@ impl Queue {
             }
             self.written -= front.bytes.len();
             if let Some(at) = front.ends_tick {
-                self.ticks -= 1;
                 delivered(at.elapsed());
             }
             self.frames.pop_front();
