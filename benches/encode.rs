@@ -26,7 +26,7 @@ fn encode(c: &mut Criterion) {
             b.iter(|| {
                 sequence += 1;
                 let chunk = EncodedChunk::new(black_box(&samples), sequence, 1_700_000_000_000);
-                black_box(chunk.message(format))
+                black_box(chunk.wire(format).len())
             })
         });
     }

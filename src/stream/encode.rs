@@ -9,7 +9,7 @@ use std::sync::OnceLock;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use bytes::Bytes;
-use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
+use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 use super::wire;
 #[cfg(test)]
@@ -84,25 +84,26 @@ impl Format {
     }
 }
 
-/// One tick's audio. The stereo PCM16 is converted at once (the WAV stream and every other
-/// format derive from it); each other format is encoded the first time it is asked for, once,
-/// and shared from then on. The pacer asks for the formats that have listeners, so sessions
-/// find them ready; a format nobody listens to costs nothing.
+/// One tick's audio, as the WebSocket frames listeners get. The stereo PCM16 is converted at
+/// once, straight into its binary frame (the WAV stream and every other format derive from
+/// it); each other format is encoded and framed the first time it is asked for, once, and
+/// shared from then on. The pacer asks for the formats that have listeners, so the sender
+/// threads find them ready; a format nobody listens to costs nothing.
 #[derive(Debug)]
 pub struct EncodedChunk {
     /// The stream's chunk number: +1 per tick, the same for every listener.
     pub sequence: u64,
     /// Unix time of the tick, in milliseconds.
     pub timestamp_ms: u64,
-    /// Binary stereo frame: header, then interleaved PCM16 LE.
-    stereo: Bytes,
-    /// Binary mono frame.
-    mono: OnceLock<Bytes>,
-    /// JSON audio messages, `[mono, stereo]`.
-    json: [OnceLock<Utf8Bytes>; 2],
     /// Each format's message as a whole WebSocket frame, indexed by [`Format::index`].
-    wire: [OnceLock<Bytes>; 4],
+    frames: [OnceLock<Bytes>; 4],
 }
+
+/// The binary stereo format (always encoded).
+const BINARY_STEREO: Format = Format {
+    channels: 2,
+    encoding: Encoding::Binary,
+};
 
 impl EncodedChunk {
     /// Converts `samples` (one chunk of interleaved stereo f32) to PCM16.
@@ -112,12 +113,12 @@ impl EncodedChunk {
             CHUNK_SAMPLES,
             "a chunk is exactly 100 ms of stereo"
         );
-        let mut stereo = binary_frame(CHUNK_SAMPLES * 2, sequence, timestamp_ms);
+        let (mut stereo, pcm_at) = binary_frame(CHUNK_SAMPLES * 2, sequence, timestamp_ms);
         // Converting in fixed-size groups into a sized buffer (not `put_i16_le` per sample)
         // lets the compiler vectorise the loop.
         const GROUP: usize = 36;
         const _: () = assert!(CHUNK_SAMPLES.is_multiple_of(GROUP));
-        for (out, group) in stereo[BINARY_HEADER_BYTES..]
+        for (out, group) in stereo[pcm_at..]
             .chunks_exact_mut(2 * GROUP)
             .zip(samples.chunks_exact(GROUP))
         {
@@ -129,43 +130,34 @@ impl EncodedChunk {
                 bytes.copy_from_slice(&value.to_le_bytes());
             }
         }
-        EncodedChunk {
+        let chunk = EncodedChunk {
             sequence,
             timestamp_ms,
-            stereo: Bytes::from(stereo),
-            mono: OnceLock::new(),
-            json: [OnceLock::new(), OnceLock::new()],
-            wire: Default::default(),
-        }
+            frames: Default::default(),
+        };
+        let _ = chunk.frames[BINARY_STEREO.index()].set(Bytes::from(stereo));
+        chunk
     }
 
-    /// The WebSocket message for a listener of `format` (encoding it if nobody has yet).
-    pub fn message(&self, format: Format) -> Message {
-        match (format.encoding, format.channels >= 2) {
-            (Encoding::Binary, true) => Message::Binary(self.stereo.clone()),
-            (Encoding::Binary, false) => Message::Binary(self.mono_frame().clone()),
-            (Encoding::Json, stereo) => {
-                let json = self.json[usize::from(stereo)].get_or_init(|| {
-                    let frame = if stereo {
-                        &self.stereo
-                    } else {
-                        self.mono_frame()
-                    };
-                    let pcm = &frame[BINARY_HEADER_BYTES..];
-                    audio_json(pcm, self.sequence, self.timestamp_ms, format.channels)
-                });
-                Message::Text(json.clone())
-            }
-        }
-    }
-
-    /// The message for `format` as a whole WebSocket frame (framed once, shared by all).
+    /// The message for `format` as a whole WebSocket frame (encoded and framed once, shared
+    /// by every listener of the format).
     pub fn wire(&self, format: Format) -> &Bytes {
-        self.wire[format.index()].get_or_init(|| match self.message(format) {
-            Message::Text(text) => wire::text(text),
-            Message::Binary(payload) => wire::binary(payload),
-            // `message` makes only text and binary messages.
-            _ => Bytes::new(),
+        self.frames[format.index()].get_or_init(|| match format.encoding {
+            // Binary stereo is made in `new`.
+            Encoding::Binary => self.mono_frame(),
+            Encoding::Json => {
+                let binary = Format {
+                    encoding: Encoding::Binary,
+                    ..format
+                };
+                let pcm = self.pcm(binary);
+                wire::text(audio_json(
+                    pcm,
+                    self.sequence,
+                    self.timestamp_ms,
+                    format.channels,
+                ))
+            }
         })
     }
 
@@ -176,22 +168,27 @@ impl EncodedChunk {
 
     /// Interleaved stereo PCM16 LE (what `/stream.wav` sends), sharing the binary frame's bytes.
     pub fn pcm_stereo(&self) -> Bytes {
-        self.stereo.slice(BINARY_HEADER_BYTES..)
+        let frame = self.wire(BINARY_STEREO);
+        frame.slice(frame.len() - CHUNK_SAMPLES * 2..)
     }
 
-    /// The mono frame: each frame's L and R averaged in the integer domain.
-    fn mono_frame(&self) -> &Bytes {
-        self.mono.get_or_init(|| {
-            let mut mono = binary_frame(CHUNK_FRAMES * 2, self.sequence, self.timestamp_ms);
-            let stereo = self.stereo[BINARY_HEADER_BYTES..].chunks_exact(2 * CHANNELS);
-            for (out, frame) in mono[BINARY_HEADER_BYTES..].chunks_exact_mut(2).zip(stereo) {
-                let left = i32::from(i16::from_le_bytes([frame[0], frame[1]]));
-                let right = i32::from(i16::from_le_bytes([frame[2], frame[3]]));
-                // The mean of two i16 fits an i16.
-                out.copy_from_slice(&(((left + right) / 2) as i16).to_le_bytes());
-            }
-            Bytes::from(mono)
-        })
+    /// The PCM16 of a binary format's frame.
+    fn pcm(&self, binary: Format) -> &[u8] {
+        let frame = self.wire(binary);
+        &frame[frame.len() - CHUNK_FRAMES * 2 * usize::from(binary.channels)..]
+    }
+
+    /// The binary mono frame: each frame's L and R averaged in the integer domain.
+    fn mono_frame(&self) -> Bytes {
+        let (mut mono, pcm_at) = binary_frame(CHUNK_FRAMES * 2, self.sequence, self.timestamp_ms);
+        let stereo = self.pcm(BINARY_STEREO).chunks_exact(2 * CHANNELS);
+        for (out, frame) in mono[pcm_at..].chunks_exact_mut(2).zip(stereo) {
+            let left = i32::from(i16::from_le_bytes([frame[0], frame[1]]));
+            let right = i32::from(i16::from_le_bytes([frame[2], frame[3]]));
+            // The mean of two i16 fits an i16.
+            out.copy_from_slice(&(((left + right) / 2) as i16).to_le_bytes());
+        }
+        Bytes::from(mono)
     }
 }
 
@@ -235,12 +232,15 @@ fn pcm16(sample: f32) -> i16 {
     ((rounded + ROUNDING_MAGIC).to_bits() as i32 - ROUNDING_MAGIC.to_bits() as i32) as i16
 }
 
-/// A binary frame with its header written and `pcm_bytes` zeroed bytes after it.
-fn binary_frame(pcm_bytes: usize, sequence: u64, timestamp_ms: u64) -> Vec<u8> {
-    let mut frame = vec![0u8; BINARY_HEADER_BYTES + pcm_bytes];
-    frame[..8].copy_from_slice(&sequence.to_le_bytes());
-    frame[8..16].copy_from_slice(&timestamp_ms.to_le_bytes());
-    frame
+/// A binary WebSocket frame holding the binary audio header and `pcm_bytes` zeroed bytes
+/// after it, and where the PCM starts.
+fn binary_frame(pcm_bytes: usize, sequence: u64, timestamp_ms: u64) -> (Vec<u8>, usize) {
+    let mut frame = wire::binary_header(BINARY_HEADER_BYTES + pcm_bytes);
+    frame.extend_from_slice(&sequence.to_le_bytes());
+    frame.extend_from_slice(&timestamp_ms.to_le_bytes());
+    let pcm_at = frame.len();
+    frame.resize(pcm_at + pcm_bytes, 0);
+    (frame, pcm_at)
 }
 
 /// `{"type":"audio","data":"<base64>","timestamp":..,"sequence":..,"sample_rate":44100,
@@ -259,7 +259,18 @@ fn audio_json(pcm: &[u8], sequence: u64, timestamp_ms: u64, channels: u8) -> Utf
 
 #[cfg(test)]
 mod tests {
+    use tokio_tungstenite::tungstenite::Message;
+
     use super::*;
+
+    /// The message a listener of `format` gets, as tungstenite would parse it.
+    fn message(chunk: &EncodedChunk, format: Format) -> Message {
+        let payload = wire::payload(chunk.wire(format));
+        match format.encoding {
+            Encoding::Binary => Message::Binary(payload),
+            Encoding::Json => Message::Text(Utf8Bytes::try_from(payload).unwrap()),
+        }
+    }
 
     fn ramp() -> Vec<f32> {
         (0..CHUNK_SAMPLES)
@@ -312,10 +323,11 @@ mod tests {
         let chunk = EncodedChunk::new(&ramp(), 1, 2);
         let format = Format::default();
         assert!(
-            chunk.json[0].get().is_none(),
+            chunk.frames[0].get().is_none(),
             "nothing encoded before it is asked for"
         );
-        let (Message::Text(a), Message::Text(b)) = (chunk.message(format), chunk.message(format))
+        let (Message::Text(a), Message::Text(b)) =
+            (message(&chunk, format), message(&chunk, format))
         else {
             panic!("json is text")
         };
@@ -333,10 +345,13 @@ mod tests {
     fn json_messages_follow_the_seed_format() {
         let chunk = encode_chunk(&ramp(), 7, 1_700_000_000_123);
         for channels in [1u8, 2] {
-            let Message::Text(text) = chunk.message(Format {
-                channels,
-                encoding: Encoding::Json,
-            }) else {
+            let Message::Text(text) = message(
+                &chunk,
+                Format {
+                    channels,
+                    encoding: Encoding::Json,
+                },
+            ) else {
                 panic!("json audio is a text frame")
             };
             let value: serde_json::Value = serde_json::from_str(&text).unwrap();
@@ -356,10 +371,13 @@ mod tests {
     fn binary_frames_carry_header_then_the_same_pcm() {
         let samples = ramp();
         let chunk = encode_chunk(&samples, 3, 42);
-        let Message::Binary(stereo) = chunk.message(Format {
-            channels: 2,
-            encoding: Encoding::Binary,
-        }) else {
+        let Message::Binary(stereo) = message(
+            &chunk,
+            Format {
+                channels: 2,
+                encoding: Encoding::Binary,
+            },
+        ) else {
             panic!("binary audio is a binary frame")
         };
         assert_eq!(stereo.len(), 16 + 17_640);
@@ -368,10 +386,13 @@ mod tests {
         let first_right = i16::from_le_bytes([stereo[18], stereo[19]]);
         assert_eq!(first_right, f32_to_i16(samples[1]));
         assert_eq!(chunk.pcm_stereo(), stereo.slice(16..));
-        let Message::Binary(mono) = chunk.message(Format {
-            channels: 1,
-            encoding: Encoding::Binary,
-        }) else {
+        let Message::Binary(mono) = message(
+            &chunk,
+            Format {
+                channels: 1,
+                encoding: Encoding::Binary,
+            },
+        ) else {
             panic!("binary audio is a binary frame")
         };
         assert_eq!(mono.len(), 16 + 8_820);
