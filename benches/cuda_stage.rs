@@ -15,7 +15,7 @@ use std::time::Instant;
 
 use ambientctl::SynthesisParameters;
 use ambientd::audio::{BLOCK_FRAMES, SAMPLE_RATE};
-use ambientd::generator::Generator;
+use ambientd::engine::generator::Generator;
 use ambientd::render::render_with;
 use ambientd::synth::bus::{BusBuffers, NUM_BUSES};
 use ambientd::synth::cpu::CpuVoiceStage;

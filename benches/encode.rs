@@ -4,7 +4,7 @@
 
 use std::hint::black_box;
 
-use ambientd::audio::ring::CHUNK_SAMPLES;
+use ambientd::audio::CHUNK_SAMPLES;
 use ambientd::stream::encode::{EncodedChunk, Encoding, Format, encode_chunk};
 use criterion::{Criterion, criterion_group, criterion_main};
 

@@ -8,7 +8,7 @@ use std::hint::black_box;
 
 use ambientctl::SynthesisParameters;
 use ambientd::audio::{BLOCK_FRAMES, CHANNELS, CHUNK_FRAMES, SAMPLE_RATE};
-use ambientd::generator::Generator;
+use ambientd::engine::generator::Generator;
 use ambientd::music::{Composer, Phrase};
 use ambientd::synth::VoiceStage;
 use ambientd::synth::bus::BusBuffers;

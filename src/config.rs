@@ -13,7 +13,7 @@ use ambientctl::params::{self, BPM_DEFAULT, INTENSITY_DEFAULT};
 use ambientctl::{Key, SynthesisParameters};
 use serde::{Deserialize, Deserializer, Serialize};
 
-pub use crate::logging::LogTarget;
+pub use crate::stream::access::WebControl;
 use crate::synth::BackendChoice;
 
 /// The whole configuration file.
@@ -48,21 +48,6 @@ pub struct ServerConfig {
     /// A shared secret: a WebSocket client that connects with `/ws?token=<it>` may change
     /// parameters whatever its address (unless `web_control = "off"`). Empty: no token.
     pub web_control_token: String,
-}
-
-/// `[server] web_control`: who may send `set` over the WebSocket.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum WebControl {
-    /// Nobody, token or not.
-    Off,
-    /// Clients on this machine (loopback peer address) whose page came from this server
-    /// (no `Origin`, or an `Origin` naming the same host and port as `Host`), plus token
-    /// holders.
-    #[default]
-    Loopback,
-    /// Every client that can reach the port.
-    All,
 }
 
 impl Default for ServerConfig {
@@ -112,7 +97,7 @@ impl ControlConfig {
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct StateConfig {
-    /// Directory of the saved parameters; empty means [`crate::state::default_state_dir`]
+    /// Directory of the saved parameters; empty means [`crate::station::store::default_state_dir`]
     /// (`$STATE_DIRECTORY`, else `$XDG_STATE_HOME/ambientd`, else `~/.local/state/ambientd`).
     pub dir: PathBuf,
 }
@@ -121,7 +106,7 @@ impl StateConfig {
     /// The state directory in force, if any is known.
     pub fn dir(&self) -> Option<PathBuf> {
         if self.dir.as_os_str().is_empty() {
-            crate::state::default_state_dir()
+            crate::station::store::default_state_dir()
         } else {
             Some(self.dir.clone())
         }
@@ -347,9 +332,35 @@ fn line_and_column(text: &str, offset: usize) -> (usize, usize) {
     (line, before[line_start..].chars().count() + 1)
 }
 
+/// The `[log] target` setting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogTarget {
+    /// The journal when stderr is connected to it (`JOURNAL_STREAM`), else stderr.
+    #[default]
+    Auto,
+    /// Always the journal (falls back to stderr, with a warning, if there is none).
+    #[serde(alias = "journald")]
+    Journal,
+    /// Always stderr.
+    Stderr,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn targets_parse_from_the_config_words() {
+        #[derive(Debug, serde::Deserialize)]
+        struct Log {
+            target: LogTarget,
+        }
+        let parsed: Log = toml::from_str("target = \"journal\"").unwrap();
+        assert_eq!(parsed.target, LogTarget::Journal);
+        let bad = toml::from_str::<Log>("target = \"syslog\"").unwrap_err();
+        assert!(bad.to_string().contains("auto"), "{bad}");
+    }
 
     fn parse_error(text: &str) -> (usize, String) {
         match Config::from_toml(text) {

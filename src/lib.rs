@@ -6,15 +6,14 @@
 //! and [`stream`]s 100 ms chunks to WebSocket and HTTP listeners; [`config`] is its file.
 
 pub mod audio;
+pub mod clock;
 pub mod config;
-pub mod control;
 pub mod daemon;
-pub mod generator;
-pub mod logging;
+pub mod engine;
 pub mod music;
-pub mod notify;
 pub mod render;
-pub mod state;
+pub mod shutdown;
+pub mod station;
 pub mod stream;
 pub mod synth;
 

@@ -89,7 +89,8 @@ fn main() -> anyhow::Result<()> {
                 eprintln!("warning: voice stage {}", selected.reason);
             }
             println!("voice stage {}", selected.reason);
-            let mut generator = ambientd::generator::Generator::with_stage(params, selected.stage);
+            let mut generator =
+                ambientd::engine::generator::Generator::with_stage(params, selected.stage);
             let samples = ambientd::render::render_with(&mut generator, seconds, &[]);
             if generator.stage_failures() > 0 {
                 eprintln!("warning: the GPU voice stage failed; the CPU rendered from then on");
@@ -137,10 +138,11 @@ fn daemon(
         None => Config::default(),
     };
     overrides.apply(&mut config);
-    let (sink, log_level) = ambientd::logging::init(config.log.level.as_str(), config.log.target)
-        .map_err(anyhow::Error::msg)?;
+    let (sink, log_level) =
+        ambientd::daemon::logging::init(config.log.level.as_str(), config.log.target)
+            .map_err(anyhow::Error::msg)?;
     tracing::info!(logs = ?sink, version = env!("CARGO_PKG_VERSION"), "ambientd starting");
-    if sink == ambientd::logging::LogSink::StderrJournalUnavailable {
+    if sink == ambientd::daemon::logging::LogSink::StderrJournalUnavailable {
         tracing::warn!(
             "the journal was chosen (log.target or JOURNAL_STREAM) but cannot be reached; using stderr"
         );
@@ -172,7 +174,7 @@ fn daemon(
         let hooks = ambientd::Hooks {
             config_path,
             overrides,
-            notifier: ambientd::notify::Notifier::from_env(),
+            notifier: ambientd::daemon::notify::Notifier::from_env(),
             log_level,
             reloads: Some(signals.reloads),
         };

@@ -6,7 +6,7 @@ use std::path::Path;
 use ambientctl::SynthesisParameters;
 
 use crate::audio::{CHANNELS, SAMPLE_RATE, f32_to_i16};
-use crate::generator::Generator;
+use crate::engine::generator::Generator;
 
 /// A parameter change during an offline render.
 #[derive(Debug, Clone, Copy, PartialEq)]

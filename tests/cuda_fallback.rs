@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use ambientctl::SynthesisParameters;
-use ambientd::generator::Generator;
+use ambientd::engine::generator::Generator;
 use ambientd::render::render_with;
 use ambientd::synth::bus::{Bus, BusBuffers};
 use ambientd::synth::cpu::CpuVoiceStage;

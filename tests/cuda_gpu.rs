@@ -11,7 +11,7 @@ use counting_alloc::allocations;
 
 use ambientctl::SynthesisParameters;
 use ambientd::audio::BLOCK_FRAMES;
-use ambientd::generator::Generator;
+use ambientd::engine::generator::Generator;
 use ambientd::render::render_with;
 use ambientd::synth::bus::{BusBuffers, NUM_BUSES};
 use ambientd::synth::cpu::CpuVoiceStage;

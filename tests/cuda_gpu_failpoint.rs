@@ -6,7 +6,7 @@
 #![cfg(all(feature = "cuda", feature = "failpoints"))]
 
 use ambientctl::SynthesisParameters;
-use ambientd::generator::Generator;
+use ambientd::engine::generator::Generator;
 use ambientd::render::render_with;
 use ambientd::synth::cuda::CudaVoiceStage;
 

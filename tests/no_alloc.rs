@@ -5,7 +5,7 @@ mod counting_alloc;
 use counting_alloc::allocations;
 
 use ambientctl::SynthesisParameters;
-use ambientd::generator::Generator;
+use ambientd::engine::generator::Generator;
 
 #[test]
 fn rendering_allocates_nothing_after_construction() {

@@ -5,9 +5,9 @@ mod daemon_support;
 
 use std::time::{Duration, Instant};
 
+use ambientd::audio::CHUNK_SAMPLES;
 use ambientd::audio::f32_to_i16;
-use ambientd::audio::ring::CHUNK_SAMPLES;
-use ambientd::generator::Generator;
+use ambientd::engine::generator::Generator;
 use daemon_support::*;
 use futures_util::SinkExt;
 use tokio::io::AsyncReadExt;

@@ -7,11 +7,11 @@ use std::sync::Mutex;
 
 use ambientctl::Status;
 
-use crate::audio::ring::RING_SAMPLES;
 use crate::audio::{CHANNELS, SAMPLE_RATE};
 use crate::config::{Config, Overrides};
-use crate::logging::LevelHandle;
-use crate::notify::Notifier;
+use crate::daemon::logging::LevelHandle;
+use crate::daemon::notify::Notifier;
+use crate::engine::ring::RING_SAMPLES;
 use crate::stream::metrics::ring_fill;
 use crate::stream::{StreamState, WebPolicy};
 

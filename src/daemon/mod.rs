@@ -7,7 +7,10 @@
 //! is told to go (WebSocket close 1001) → wait for the connections (bounded) → stop the
 //! pacer → join the generation thread. The caller removes the control socket file.
 
+pub mod control;
 mod core;
+pub mod logging;
+pub mod notify;
 pub mod signals;
 mod systemd;
 
@@ -23,14 +26,15 @@ use tokio::net::{TcpListener, UnixListener};
 use tokio::sync::{mpsc, watch};
 
 pub use self::core::Core;
-use crate::audio::engine::{AudioSource, Engine, EngineError, EngineStats};
-use crate::audio::ring::RING_SAMPLES;
 use crate::config::{Config, Overrides};
-use crate::logging::LevelHandle;
-use crate::notify::Notifier;
-use crate::state::ParamsStore;
+use crate::daemon::logging::LevelHandle;
+use crate::daemon::notify::Notifier;
+use crate::engine::ring::RING_SAMPLES;
+use crate::engine::{AudioSource, Engine, EngineError, EngineStats};
+use crate::shutdown::stopped;
+use crate::station::store::ParamsStore;
 use crate::stream::metrics::Metrics;
-use crate::stream::pacer::{Pacer, TICK, stopped};
+use crate::stream::pacer::{Pacer, TICK};
 use crate::stream::{StreamState, WebPolicy, http};
 
 /// How long to wait for the ring to fill halfway before streaming anyway.
@@ -121,7 +125,7 @@ pub async fn run(
         hooks.notifier,
         hooks.log_level,
     ));
-    let control = tokio::spawn(crate::control::serve(
+    let control = tokio::spawn(crate::daemon::control::serve(
         listeners.control,
         core.clone(),
         stop_rx.clone(),

@@ -10,8 +10,8 @@ use tokio::sync::watch;
 use tokio::time::MissedTickBehavior;
 
 use super::Core;
-use crate::notify::ProgressGate;
-use crate::stream::pacer::stopped;
+use crate::daemon::notify::ProgressGate;
+use crate::shutdown::stopped;
 
 /// How often `STATUS=` is refreshed.
 pub const STATUS_EVERY: Duration = Duration::from_secs(5);

@@ -12,9 +12,9 @@ use bytes::Bytes;
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 use super::wire;
+use crate::audio::CHUNK_SAMPLES;
 #[cfg(test)]
 use crate::audio::f32_to_i16;
-use crate::audio::ring::CHUNK_SAMPLES;
 use crate::audio::{CHANNELS, CHUNK_FRAMES, SAMPLE_RATE};
 
 /// How audio messages travel on a WebSocket.

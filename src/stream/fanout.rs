@@ -19,26 +19,16 @@ use std::thread::JoinHandle;
 use bytes::Bytes;
 use tokio::sync::{mpsc, oneshot};
 
+pub use super::close::{CloseReason, QUEUE_TICKS};
 use super::encode::Format;
 use super::metrics::{LocalHistogram, Metrics};
 use super::outbox::{Offer, Outbox};
 pub use super::tick::Tick;
 
-/// Ticks queued per listener at most (1 s of audio).
-pub const QUEUE_TICKS: usize = 10;
 /// Ticks kept for listeners that reconnect with `?resume=SEQ` (5 s).
 pub const RESUME_TICKS: usize = 50;
 /// Sender threads at most (beyond a few cores the kernel's socket work is the limit).
 const MAX_SENDERS: usize = 8;
-
-/// Why the server ends a listener's stream.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CloseReason {
-    /// Its queue held a second of audio it had not taken.
-    TooSlow,
-    /// The daemon is stopping.
-    ShuttingDown,
-}
 
 /// A registered `/stream.wav` listener's end of the fan-out.
 #[derive(Debug)]
@@ -435,7 +425,7 @@ fn held_after(inner: &Inner, resume_after: Option<u64>) -> impl Iterator<Item = 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::audio::ring::CHUNK_SAMPLES;
+    use crate::audio::CHUNK_SAMPLES;
     use crate::stream::encode::encode_chunk;
 
     fn tick(sequence: u64) -> Arc<Tick> {

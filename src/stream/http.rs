@@ -134,7 +134,7 @@ pub async fn serve_connection(
     tokio::pin!(connection);
     tokio::select! {
         _ = connection.as_mut() => {}
-        () = super::pacer::stopped(&mut shutdown) => {
+        () = crate::shutdown::stopped(&mut shutdown) => {
             connection.as_mut().graceful_shutdown();
             let _ = tokio::time::timeout(DRAIN_TIMEOUT, connection).await;
         }

@@ -6,8 +6,8 @@ use serde_json::{Value, json};
 pub use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 use super::encode::Format;
-use crate::audio::engine::PhraseInfo;
 use crate::audio::{CHUNK_FRAMES, SAMPLE_RATE};
+use crate::engine::PhraseInfo;
 use crate::music::ChordProgression;
 use crate::music::harmony::{MAJOR_CHORDS, MINOR_CHORDS};
 

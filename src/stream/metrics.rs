@@ -5,8 +5,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use crate::audio::SAMPLE_RATE;
-use crate::audio::engine::EngineStats;
-use crate::audio::ring::RING_SAMPLES;
+use crate::engine::EngineStats;
+use crate::engine::ring::RING_SAMPLES;
 
 /// A monotonically rising count.
 #[derive(Debug, Default)]

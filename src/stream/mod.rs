@@ -8,7 +8,9 @@
 //!                                                              └─▶ each WAV body's queue (≤ 10)
 //! ```
 
+pub mod access;
 pub mod assets;
+pub mod close;
 pub mod encode;
 pub mod fanout;
 pub mod http;
@@ -33,9 +35,9 @@ use bytes::Bytes;
 use http_body_util::combinators::UnsyncBoxBody;
 use tokio::sync::broadcast;
 
-use crate::audio::engine::{Command, Engine, EngineError};
-use crate::config::WebControl;
-use crate::state::{ParamsSaver, ParamsStore};
+use crate::engine::{Command, Engine, EngineError};
+use crate::station::store::{ParamsSaver, ParamsStore};
+pub use access::{ClientOrigin, WebControl, WebPolicy};
 use fanout::Fanout;
 use metrics::Metrics;
 use pacer::EventQueue;
@@ -70,66 +72,6 @@ pub struct StreamState {
     saver: Option<ParamsSaver>,
     /// When the daemon started.
     pub started: Instant,
-}
-
-/// `[server] web_control` and its token.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct WebPolicy {
-    /// Who may.
-    pub mode: WebControl,
-    /// The token that lets any client in (empty: none).
-    pub token: String,
-}
-
-/// What the HTTP front knows about a WebSocket client when it decides about web control.
-#[derive(Debug, Clone, Copy)]
-pub struct ClientOrigin<'a> {
-    /// The peer address.
-    pub peer: SocketAddr,
-    /// The `Origin` header, if any.
-    pub origin: Option<&'a str>,
-    /// The `Host` header, if any.
-    pub host: Option<&'a str>,
-    /// `?token=` from the URL, if any.
-    pub token: Option<&'a str>,
-}
-
-impl WebPolicy {
-    /// Whether a client may change parameters over its WebSocket.
-    pub fn allows(&self, client: ClientOrigin<'_>) -> bool {
-        let token_ok = !self.token.is_empty()
-            && client
-                .token
-                .is_some_and(|t| constant_time_eq(t.as_bytes(), self.token.as_bytes()));
-        match self.mode {
-            WebControl::Off => false,
-            WebControl::All => true,
-            WebControl::Loopback => {
-                token_ok || (client.peer.ip().is_loopback() && same_origin(client))
-            }
-        }
-    }
-}
-
-/// No `Origin` (not a browser page: a script or tool on this machine), or an `Origin`
-/// whose host:port is the `Host` the client connected to.
-fn same_origin(client: ClientOrigin<'_>) -> bool {
-    let Some(origin) = client.origin else {
-        return true;
-    };
-    let Some(host) = client.host else {
-        return false;
-    };
-    let authority = origin
-        .strip_prefix("http://")
-        .or_else(|| origin.strip_prefix("https://"))
-        .unwrap_or("");
-    authority.eq_ignore_ascii_case(host)
-}
-
-/// Compares secrets without leaking where they differ through timing.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 impl StreamState {
@@ -271,7 +213,7 @@ impl StreamState {
         let window = HEALTH_WINDOW.as_millis() as u64;
         // Just started: the pacer's first tick may not have run yet.
         let starting = last_tick == 0 && self.started.elapsed() < HEALTH_WINDOW;
-        if !starting && pacer::unix_ms().saturating_sub(last_tick) > window {
+        if !starting && crate::clock::unix_ms().saturating_sub(last_tick) > window {
             return Some("the pacer is not ticking");
         }
         None

@@ -19,7 +19,7 @@ use bytes::Bytes;
 use tokio::net::TcpStream;
 use tokio::sync::Notify;
 
-use super::fanout::{CloseReason, QUEUE_TICKS};
+use super::close::{CloseReason, QUEUE_TICKS};
 
 /// Frames handed to the kernel in one call at most.
 const SLICES_PER_WRITE: usize = 16;

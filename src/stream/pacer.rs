@@ -8,7 +8,10 @@
 use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
+
+use crate::clock::unix_ms;
+use crate::shutdown::stopped;
 
 use ambientctl::Event;
 use ringbuf::traits::{Consumer, Observer};
@@ -20,9 +23,9 @@ use super::encode::{EncodedChunk, Format};
 use super::fanout::{Fanout, Tick};
 use super::messages;
 use super::metrics::Metrics;
-use crate::audio::engine::{AudioSource, PhraseInfo};
-use crate::audio::ring::CHUNK_SAMPLES;
+use crate::audio::CHUNK_SAMPLES;
 use crate::audio::{CHANNELS, CHUNK_FRAMES};
+use crate::engine::{AudioSource, PhraseInfo};
 
 /// Time between ticks: one chunk of audio.
 pub const TICK: Duration = Duration::from_millis(100);
@@ -45,19 +48,6 @@ impl EventQueue {
     fn take_into(&self, out: &mut Vec<Utf8Bytes>) {
         out.append(&mut self.0.lock().unwrap_or_else(|e| e.into_inner()));
     }
-}
-
-/// Completes once `stop` turns true (or its sender is gone).
-pub async fn stopped(stop: &mut watch::Receiver<bool>) {
-    // The guard `wait_for` returns must not live across an await (it is not `Send`).
-    let _ = stop.wait_for(|stop| *stop).await;
-}
-
-/// Current Unix time in milliseconds.
-pub fn unix_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
 }
 
 /// The pacer's state between ticks.
@@ -252,7 +242,7 @@ mod tests {
     use ambientctl::SynthesisParameters;
 
     use super::*;
-    use crate::audio::engine::Engine;
+    use crate::engine::Engine;
     use crate::stream::StreamState;
     use crate::synth::BackendChoice;
 

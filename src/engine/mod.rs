@@ -1,10 +1,14 @@
-//! The generation thread: owns the [`Generator`], keeps the audio ring topped up, takes
-//! parameter changes from a lock-free queue and publishes phrase starts and statistics.
+//! The render engine: the generation thread, which owns the [`Generator`], keeps the audio
+//! [`ring`] topped up, takes parameter changes from a lock-free queue and publishes phrase
+//! starts and statistics. Above `music` and `synth`, below the station.
 //!
 //! Nothing on the thread allocates, locks, logs or touches the network while it renders.
 //! A panic inside the generator is caught: the chunk it was rendering fades to silence, a
 //! fresh CPU generator continues with a new phrase, and a counter tells the async side (which
 //! logs it). The stream never dies.
+
+pub mod generator;
+pub mod ring;
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
@@ -17,9 +21,9 @@ use ambientctl::SynthesisParameters;
 use ringbuf::traits::{Consumer, Observer, Producer, Split};
 use ringbuf::{HeapCons, HeapProd, HeapRb};
 
-use super::ring::{self, CHUNK_SAMPLES, RingReader, RingWriter};
-use super::{CHANNELS, CHUNK_FRAMES};
-use crate::generator::Generator;
+use self::generator::Generator;
+use self::ring::{RingReader, RingWriter};
+use crate::audio::{CHANNELS, CHUNK_FRAMES, CHUNK_SAMPLES};
 use crate::music::ChordProgression;
 use crate::synth::{BackendChoice, VoiceStage, select_stage};
 

@@ -1,9 +1,5 @@
-//! The audio format every stage agrees on (rate, channels, block and chunk sizes) and the
-//! conversions between its sample types; the generation thread ([`engine`]) and the ring it
-//! fills ([`ring`]).
-
-pub mod engine;
-pub mod ring;
+//! The audio format every stage agrees on: rate, channels, block and chunk sizes, and the
+//! conversion to 16-bit PCM. The bottom of the tree: it imports nothing of the crate.
 
 /// Frames per second (44.1 kHz, as the data model says).
 pub const SAMPLE_RATE: u32 = 44_100;
@@ -13,6 +9,8 @@ pub const CHANNELS: usize = 2;
 pub const BLOCK_FRAMES: usize = 512;
 /// Frames in one 100 ms stream chunk.
 pub const CHUNK_FRAMES: usize = SAMPLE_RATE as usize / 10;
+/// Interleaved samples in one 100 ms chunk.
+pub const CHUNK_SAMPLES: usize = CHUNK_FRAMES * CHANNELS;
 
 /// Converts a float sample in -1.0..=1.0 to 16-bit PCM, rounding to nearest and saturating.
 #[inline]

@@ -4,24 +4,11 @@
 
 use std::io;
 
-use serde::{Deserialize, Serialize};
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Registry, reload};
 
-/// The `[log] target` setting.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum LogTarget {
-    /// The journal when stderr is connected to it (`JOURNAL_STREAM`), else stderr.
-    #[default]
-    Auto,
-    /// Always the journal (falls back to stderr, with a warning, if there is none).
-    #[serde(alias = "journald")]
-    Journal,
-    /// Always stderr.
-    Stderr,
-}
+pub use crate::config::LogTarget;
 
 /// Where logging ended up, and why, for the first log line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -144,21 +131,4 @@ fn stderr_is_journal() -> bool {
         return false;
     };
     expected.to_string_lossy() == format!("{}:{}", meta.dev(), meta.ino())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn targets_parse_from_the_config_words() {
-        #[derive(Debug, Deserialize)]
-        struct Log {
-            target: LogTarget,
-        }
-        let parsed: Log = toml::from_str("target = \"journal\"").unwrap();
-        assert_eq!(parsed.target, LogTarget::Journal);
-        let bad = toml::from_str::<Log>("target = \"syslog\"").unwrap_err();
-        assert!(bad.to_string().contains("auto"), "{bad}");
-    }
 }

@@ -13,10 +13,7 @@
 use ringbuf::traits::Split;
 use ringbuf::{HeapCons, HeapProd, HeapRb};
 
-use super::{CHANNELS, CHUNK_FRAMES};
-
-/// Interleaved samples in one 100 ms chunk.
-pub const CHUNK_SAMPLES: usize = CHUNK_FRAMES * CHANNELS;
+pub use crate::audio::CHUNK_SAMPLES;
 /// 100 ms chunks the ring holds.
 pub const RING_CHUNKS: usize = 20;
 /// Seconds of audio the ring holds.

@@ -15,7 +15,8 @@ use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::{broadcast, mpsc, watch};
 
 use crate::daemon::Core;
-use crate::stream::pacer::{TICK, stopped};
+use crate::shutdown::stopped;
+use crate::stream::pacer::TICK;
 
 /// Accepts control connections until `stop` turns true. Each connection task holds a clone
 /// of `tracker`, so shutdown can wait for them.

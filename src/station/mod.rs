@@ -1,0 +1,3 @@
+//! The station: what stands between the engine and everything that listens to it.
+
+pub mod store;
