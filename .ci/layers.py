@@ -27,6 +27,11 @@ LAYERS = [
     ["daemon"],
 ]
 
+# Outputs are told everything by the station: they may not reach past it to the music, the
+# engine, the config or the parameters file.
+ONLY = {"stream": {"audio", "clock", "shutdown", "station"}}
+FORBIDDEN_FILES = {"stream": [("station", "store")]}
+
 ROOT = Path(__file__).resolve().parent.parent / "src"
 PATH = re.compile(r"\b(crate|super)((?:::[A-Za-z_][A-Za-z0-9_]*)+)")
 USE_GROUP = re.compile(r"\b(crate|super)((?:::[A-Za-z_][A-Za-z0-9_]*)*)::\{([^;]*?)\}", re.S)
@@ -112,6 +117,14 @@ def main() -> int:
                 errors.append(f"{src} -> {dst}: module not in LAYERS (.ci/layers.py)")
             elif b >= a:
                 errors.append(f"{src} -> {dst}: imports {'upward' if b > a else 'sideways'}")
+    for src, allowed in ONLY.items():
+        for dst in sorted(top_edges.get(src, set()) - allowed):
+            errors.append(f"{src} -> {dst}: {src} may import only {', '.join(sorted(allowed))}")
+    for src, banned in FORBIDDEN_FILES.items():
+        for mod, targets in edges.items():
+            if mod and mod[0] == src:
+                for t in targets & set(banned):
+                    errors.append(f"{'/'.join(mod)} -> {'/'.join(t)}: not for {src}")
     # File cycles: Tarjan's strongly connected components. A directory module (mod.rs) and the
     # files under it are one unit for this check only when a child uses its parent's items.
     index, low, on, stack, sccs, counter = {}, {}, set(), [], [], [0]

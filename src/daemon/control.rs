@@ -1,7 +1,8 @@
 //! The control socket's server: `ambientctl` requests ([`ambientctl::Request`]) in, replies
 //! and watch events out, as the `ctl` crate documents. It only translates: parameters go
-//! through [`StreamState::update_params`](crate::stream::StreamState::update_params) (engine,
-//! state file, listeners, watchers), reloads through [`Core::reload`] like SIGHUP.
+//! through [`Station::update_params`](crate::station::Station::update_params) (engine,
+//! state file, listeners, watchers), events come from the station's stream, reloads go
+//! through [`Core::reload`] like SIGHUP.
 
 use std::sync::Arc;
 
@@ -12,18 +13,18 @@ use ambientctl::{
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::unix::OwnedWriteHalf;
 use tokio::net::{UnixListener, UnixStream};
-use tokio::sync::{broadcast, mpsc, watch};
+use tokio::sync::{broadcast, mpsc};
 
-use crate::daemon::Core;
-use crate::shutdown::stopped;
-use crate::stream::pacer::TICK;
+use super::Core;
+use crate::shutdown::{Stop, stopped};
+use crate::station::{self, TICK};
 
 /// Accepts control connections until `stop` turns true. Each connection task holds a clone
 /// of `tracker`, so shutdown can wait for them.
 pub async fn serve(
     listener: UnixListener,
     core: Arc<Core>,
-    mut stop: watch::Receiver<bool>,
+    mut stop: Stop,
     tracker: mpsc::Sender<()>,
 ) {
     loop {
@@ -46,7 +47,7 @@ pub async fn serve(
 async fn connection(
     stream: UnixStream,
     core: Arc<Core>,
-    mut stop: watch::Receiver<bool>,
+    mut stop: Stop,
     _tracker: mpsc::Sender<()>,
 ) {
     let (reader, mut writer) = stream.into_split();
@@ -89,7 +90,7 @@ async fn connection(
             reply
         });
         // Subscribed before the reply goes out, so no event after it is missed.
-        let events = watching.then(|| core.stream.watchers.subscribe());
+        let events = watching.then(|| core.stream.station.subscribe());
         if writer.write_all(reply.as_bytes()).await.is_err() {
             return;
         }
@@ -115,13 +116,14 @@ fn answer(core: &Core, request: Request) -> Reply {
             protocol: PROTOCOL_VERSION,
         }),
         Request::Status => Ok(Response::Status(core.status())),
-        Request::Get { param } => Ok(Response::for_get(&core.stream.params(), param)),
+        Request::Get { param } => Ok(Response::for_get(&core.stream.station.params(), param)),
         Request::Set { param, value } => core
             .stream
+            .station
             .update_params(|current| apply_set(current, param, &value))
             .map(Response::Params),
         Request::Skip => {
-            core.stream.skip().map_err(|e| e.to_string())?;
+            core.stream.station.skip().map_err(|e| e.to_string())?;
             tracing::info!("skip: a new phrase from the next bar");
             Ok(Response::Done)
         }
@@ -134,18 +136,21 @@ fn answer(core: &Core, request: Request) -> Reply {
 /// client goes away or the daemon stops (`stopping` is the last line then).
 async fn watch_events(
     mut writer: OwnedWriteHalf,
-    mut events: broadcast::Receiver<Event>,
+    mut events: broadcast::Receiver<station::Event>,
     core: &Core,
-    mut stop: watch::Receiver<bool>,
+    mut stop: Stop,
 ) {
-    let first = encode_event(&Event::Params(core.stream.params()));
+    let first = encode_event(&Event::Params(core.stream.station.params()));
     if writer.write_all(first.as_bytes()).await.is_err() {
         return;
     }
     loop {
         let event = tokio::select! {
             event = events.recv() => match event {
-                Ok(event) => event,
+                Ok(event) => match watch_event(event) {
+                    Some(event) => event,
+                    None => continue,
+                },
                 // Events are news, not state: a watcher that fell behind skips to the present.
                 Err(broadcast::error::RecvError::Lagged(missed)) => {
                     tracing::debug!(missed, "a control watcher fell behind");
@@ -165,4 +170,34 @@ async fn watch_events(
             return;
         }
     }
+}
+
+/// A station event as a `watch` line's event; `None` for those the protocol does not carry.
+fn watch_event(event: station::Event) -> Option<Event> {
+    Some(match event {
+        station::Event::Params(params) => Event::Params(params),
+        station::Event::Phrase(phrase) => Event::Phrase {
+            chords: phrase.chords.iter().map(|c| c.to_string()).collect(),
+        },
+        station::Event::Underrun(underrun) => Event::Underrun {
+            sequence: underrun.sequence,
+        },
+        station::Event::ListenerJoined {
+            addr, listeners, ..
+        } => Event::ListenerJoined {
+            addr: addr.to_string(),
+            listeners,
+        },
+        station::Event::ListenerLeft {
+            addr,
+            listeners,
+            reason,
+        } => Event::ListenerLeft {
+            addr: addr.to_string(),
+            listeners,
+            reason: reason.map(str::to_string),
+        },
+        station::Event::Stopping => Event::Stopping,
+        station::Event::BackendFellBack { .. } => return None,
+    })
 }

@@ -7,18 +7,15 @@ use std::sync::Mutex;
 
 use ambientctl::Status;
 
-use crate::audio::{CHANNELS, SAMPLE_RATE};
+use super::logging::LevelHandle;
+use super::notify::Notifier;
 use crate::config::{Config, Overrides};
-use crate::daemon::logging::LevelHandle;
-use crate::daemon::notify::Notifier;
-use crate::engine::ring::RING_SAMPLES;
-use crate::stream::metrics::ring_fill;
-use crate::stream::{StreamState, WebPolicy};
+use crate::stream::StreamState;
 
 /// The running daemon's shared state beyond the stream.
 #[derive(Debug)]
 pub struct Core {
-    /// The stream: engine, listeners, parameters.
+    /// The outputs that stream, and through them the station.
     pub stream: Arc<StreamState>,
     /// The config in force (the last one that loaded, overrides applied).
     config: Mutex<Config>,
@@ -61,39 +58,43 @@ impl Core {
 
     /// What `ambientctl status` shows.
     pub fn status(&self) -> Status {
-        let stream = &self.stream;
-        let reason = stream.engine.backend_reason();
+        let station = self.stream.station.snapshot();
         Status {
-            params: stream.params(),
-            backend: stream.engine.backend().to_string(),
-            backend_reason: (!reason.is_empty()).then(|| reason.to_string()),
+            params: station.params,
+            backend: station.backend.to_string(),
+            backend_reason: (!station.backend_reason.is_empty())
+                .then_some(station.backend_reason.clone()),
             listen: self.listen.clone(),
-            listeners: stream.fanout.listeners() as u32,
-            ring_fill: ring_fill(&stream.metrics) as f32,
-            ring_capacity_ms: (RING_SAMPLES / CHANNELS * 1000 / SAMPLE_RATE as usize) as u32,
-            underruns: stream.metrics.underruns.get(),
-            sequence: stream.fanout.next_sequence().saturating_sub(1),
-            uptime_s: stream.started.elapsed().as_secs(),
+            listeners: station.listeners as u32,
+            ring_fill: station.ring_fill as f32,
+            ring_capacity_ms: station.ring_capacity_ms,
+            underruns: station.underruns,
+            sequence: station.last_sequence(),
+            uptime_s: station.uptime.as_secs(),
         }
     }
 
     /// The one-line summary for `STATUS=`.
     pub fn status_line(&self) -> String {
-        let status = self.status();
-        let params = status.params;
+        let station = self.stream.station.snapshot();
+        let params = station.params;
         // The backend's reason already starts with its name ("cpu: no libcuda").
-        let backend = status.backend_reason.as_deref().unwrap_or(&status.backend);
+        let backend = if station.backend_reason.is_empty() {
+            station.backend
+        } else {
+            &station.backend_reason
+        };
         let mut line = format!(
             "{}; {} listener{}, {} {} bpm, underruns {}",
             backend,
-            status.listeners,
-            if status.listeners == 1 { "" } else { "s" },
+            station.listeners,
+            if station.listeners == 1 { "" } else { "s" },
             params.key(),
             params.bpm(),
-            status.underruns,
+            station.underruns,
         );
         // Before the pacer's first tick there is no progress to judge yet.
-        if self.stream.metrics.chunks.get() > 0 && self.stream.unhealthy().is_some() {
+        if station.chunks > 0 && station.unhealthy.is_some() {
             line.push_str(", NOT making progress");
         }
         if let Some(error) = lock(&self.reload_error).as_deref() {
@@ -142,11 +143,7 @@ impl Core {
         {
             tracing::warn!(%error, "cannot change the log level");
         }
-        self.stream.set_max_listeners(new.server.max_listeners);
-        self.stream.set_web_policy(WebPolicy {
-            mode: new.server.web_control,
-            token: new.server.web_control_token.clone(),
-        });
+        super::apply_server_config(&self.stream, &new);
         let music_changed = new.music != old.music;
         let music = new.music.params();
         *config = new;
@@ -154,6 +151,7 @@ impl Core {
         // [music] gives the defaults; an edited [music] is a request to play it now.
         if music_changed {
             self.stream
+                .station
                 .update_params(|_| Ok::<_, String>(music))
                 .map_err(|e| format!("the new [music] could not be applied: {e}"))?;
         }

@@ -18,23 +18,22 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use ambientctl::{Event, SynthesisParameters};
-use tokio::net::{TcpListener, UnixListener};
-use tokio::sync::{mpsc, watch};
+use ambientctl::SynthesisParameters;
+use tokio::net::{TcpListener, TcpStream, UnixListener};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
 
 pub use self::core::Core;
+use self::logging::LevelHandle;
+use self::notify::Notifier;
 use crate::config::{Config, Overrides};
-use crate::daemon::logging::LevelHandle;
-use crate::daemon::notify::Notifier;
+use crate::engine::AudioSource;
 use crate::engine::ring::RING_SAMPLES;
-use crate::engine::{AudioSource, Engine, EngineError, EngineStats};
-use crate::shutdown::stopped;
+use crate::shutdown;
 use crate::station::store::ParamsStore;
-use crate::stream::metrics::Metrics;
-use crate::stream::pacer::{Pacer, TICK};
+use crate::station::{EngineError, Event, Pacer, Station, TICK};
 use crate::stream::{StreamState, WebPolicy, http};
 
 /// How long to wait for the ring to fill halfway before streaming anyway.
@@ -78,6 +77,27 @@ pub struct Hooks {
     pub reloads: Option<mpsc::UnboundedReceiver<()>>,
 }
 
+/// A running daemon, as [`run`] starts it, serves with it and stops it.
+///
+/// Its fields are the order of shutdown read backwards: the station (engine and pacer) is
+/// the first thing started and the last stopped; the listeners' outputs stand on it; the
+/// control socket and the systemd loop stand on both.
+struct Daemon {
+    /// What the control socket, reloads and systemd share.
+    core: Arc<Core>,
+    /// The HTTP/WebSocket listener; dropped first at shutdown, to stop accepting.
+    http: Option<TcpListener>,
+    /// Turned true once, at shutdown; every task awaits it.
+    stop: shutdown::Trigger,
+    /// Cloned into every connection task; when all clones are gone, `all_done` yields None.
+    tracker: Option<mpsc::Sender<()>>,
+    all_done: mpsc::Receiver<()>,
+    /// The pacer, the engine monitor, the control server and the systemd loop.
+    tasks: Vec<JoinHandle<()>>,
+    /// Reload requests from outside (SIGHUP).
+    reloads: Option<mpsc::UnboundedReceiver<()>>,
+}
+
 /// Runs the daemon on `listeners` until `shutdown` completes.
 pub async fn run(
     config: Config,
@@ -85,106 +105,139 @@ pub async fn run(
     hooks: Hooks,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), DaemonError> {
-    let store = config.state.dir().map(|dir| ParamsStore::in_dir(&dir));
-    let params = restore_params(&config, store.as_ref());
-    let (engine, source) = Engine::start(params, config.synth.backend)?;
-    tracing::info!(
-        backend = engine.backend(),
-        reason = engine.backend_reason(),
-        "voice stage chosen"
-    );
-    let source = prime(source).await;
+    let mut daemon = Daemon::start(config, listeners, hooks).await?;
+    let outcome = daemon.serve(shutdown).await;
+    daemon.stop().await;
+    outcome
+}
 
-    let metrics = Arc::new(Metrics::default());
-    let state = Arc::new(StreamState::new(engine, params, store, metrics.clone()));
-    state.set_max_listeners(config.server.max_listeners);
-    state.set_web_policy(WebPolicy {
+impl Daemon {
+    /// Restores the parameters, starts the station and primes its ring, starts the pacer,
+    /// the control server and the systemd loop, and says `READY=1`.
+    async fn start(
+        config: Config,
+        listeners: Listeners,
+        hooks: Hooks,
+    ) -> Result<Daemon, DaemonError> {
+        let store = config.state.dir().map(|dir| ParamsStore::in_dir(&dir));
+        let params = restore_params(&config, store.as_ref());
+        let (station, source) = Station::start(params, config.synth.backend, store)?;
+        let source = prime(source).await;
+        let stream = Arc::new(StreamState::new(station.clone()));
+        apply_server_config(&stream, &config);
+        let (stop, stop_rx) = shutdown::channel();
+        let pacer = Pacer::new(source, station.clone(), stream.fanout.clone());
+        let mut tasks = vec![tokio::spawn(pacer.run(stop_rx.clone()))];
+        first_tick(&station).await;
+        tasks.push(tokio::spawn(monitor(station.clone(), stop_rx.clone())));
+
+        let listen = listeners.http.local_addr().ok();
+        if let Some(address) = listen {
+            tracing::info!(%address, "listening (/ws, /stream.wav, /metrics, /healthz)");
+        }
+        let (tracker, all_done) = mpsc::channel::<()>(1);
+        let core = Arc::new(Core::new(
+            stream,
+            config,
+            listen.map(|a: SocketAddr| a.to_string()),
+            hooks.config_path,
+            hooks.overrides,
+            hooks.notifier,
+            hooks.log_level,
+        ));
+        tasks.push(tokio::spawn(control::serve(
+            listeners.control,
+            core.clone(),
+            stop_rx.clone(),
+            tracker.clone(),
+        )));
+        tasks.push(tokio::spawn(systemd::keep_informed(core.clone(), stop_rx)));
+        core.notifier().ready(&core.status_line());
+        tracing::info!("ready");
+        Ok(Daemon {
+            core,
+            http: Some(listeners.http),
+            stop,
+            tracker: Some(tracker),
+            all_done,
+            tasks,
+            reloads: hooks.reloads,
+        })
+    }
+
+    /// Accepts connections and answers reload requests until `shutdown` completes or the
+    /// listener fails for good.
+    async fn serve(&mut self, shutdown: impl Future<Output = ()>) -> Result<(), DaemonError> {
+        let Some(http) = self.http.take() else {
+            return Ok(());
+        };
+        tokio::pin!(shutdown);
+        loop {
+            tokio::select! {
+                accepted = http.accept() => match accepted {
+                    Ok((socket, _)) => self.accept(socket),
+                    // Out of file descriptors and the like: back off briefly, keep serving.
+                    Err(err) if is_transient(&err) => {
+                        tracing::warn!(error = %err, "accept failed; retrying");
+                        tokio::time::sleep(TICK).await;
+                    }
+                    Err(err) => return Err(DaemonError::Accept(err)),
+                },
+                Some(()) = next_reload(&mut self.reloads) => {
+                    // The outcome is logged and put in STATUS= by the reload itself.
+                    let _ = self.core.reload();
+                }
+                () = &mut shutdown => return Ok(()),
+            }
+        }
+    }
+
+    /// Serves one HTTP connection on its own task.
+    fn accept(&self, socket: TcpStream) {
+        let Some(tracker) = self.tracker.clone() else {
+            return;
+        };
+        let task = http::serve_connection(
+            socket,
+            self.core.stream.clone(),
+            self.stop.subscribe(),
+            tracker,
+        );
+        tokio::spawn(task);
+    }
+
+    /// Stops in order: `STOPPING=1` → (no more accepting) → watchers hear `stopping` → every
+    /// listener is told to go → connections get [`SHUTDOWN_GRACE`] to close → the tasks end
+    /// → the station saves what is pending and joins the generation thread.
+    async fn stop(mut self) {
+        tracing::info!("shutting down");
+        self.core.notifier().stopping();
+        let station = self.core.stream.station.clone();
+        station.publish(Event::Stopping);
+        self.core.stream.fanout.close_all();
+        let _ = self.stop.send(true);
+        drop(self.tracker.take());
+        if tokio::time::timeout(SHUTDOWN_GRACE, self.all_done.recv())
+            .await
+            .is_err()
+        {
+            tracing::warn!("some connections did not close in time");
+        }
+        for task in self.tasks.drain(..) {
+            let _ = task.await;
+        }
+        station.stop();
+        tracing::info!("stopped");
+    }
+}
+
+/// Applies what `[server]` says to the outputs (at start, and again on reload).
+fn apply_server_config(stream: &StreamState, config: &Config) {
+    stream.set_max_listeners(config.server.max_listeners);
+    stream.set_web_policy(WebPolicy {
         mode: config.server.web_control,
         token: config.server.web_control_token.clone(),
     });
-    let (stop_tx, stop_rx) = watch::channel(false);
-    let pacer = Pacer::new(source, state.fanout.clone(), metrics, state.events.clone())
-        .with_watchers(state.watchers.clone());
-    let pacer = tokio::spawn(pacer.run(stop_rx.clone()));
-    first_tick(&state).await;
-    let monitor = tokio::spawn(monitor(state.clone(), stop_rx.clone()));
-    // Every connection task holds a clone; when all are dropped, `recv` returns None.
-    let (tracker, mut all_done) = mpsc::channel::<()>(1);
-
-    let http = listeners.http;
-    let listen = http.local_addr().ok();
-    if let Some(address) = listen {
-        tracing::info!(%address, "listening (/ws, /stream.wav, /metrics, /healthz)");
-    }
-    let core = Arc::new(Core::new(
-        state.clone(),
-        config,
-        listen.map(|a: SocketAddr| a.to_string()),
-        hooks.config_path,
-        hooks.overrides,
-        hooks.notifier,
-        hooks.log_level,
-    ));
-    let control = tokio::spawn(crate::daemon::control::serve(
-        listeners.control,
-        core.clone(),
-        stop_rx.clone(),
-        tracker.clone(),
-    ));
-    let systemd = tokio::spawn(systemd::keep_informed(core.clone(), stop_rx.clone()));
-    core.notifier().ready(&core.status_line());
-    tracing::info!("ready");
-
-    let mut reloads = hooks.reloads;
-    tokio::pin!(shutdown);
-    let outcome = loop {
-        tokio::select! {
-            accepted = http.accept() => match accepted {
-                Ok((stream, _)) => {
-                    let task = http::serve_connection(
-                        stream,
-                        state.clone(),
-                        stop_rx.clone(),
-                        tracker.clone(),
-                    );
-                    tokio::spawn(task);
-                }
-                // Out of file descriptors and the like: back off briefly, keep serving.
-                Err(err) if is_transient(&err) => {
-                    tracing::warn!(error = %err, "accept failed; retrying");
-                    tokio::time::sleep(TICK).await;
-                }
-                Err(err) => break Err(DaemonError::Accept(err)),
-            },
-            Some(()) = next_reload(&mut reloads) => {
-                // The outcome is logged and put in STATUS= by the reload itself.
-                let _ = core.reload();
-            }
-            () = &mut shutdown => break Ok(()),
-        }
-    };
-
-    tracing::info!("shutting down");
-    core.notifier().stopping();
-    drop(http);
-    let _ = state.watchers.send(Event::Stopping);
-    state.fanout.close_all();
-    let _ = stop_tx.send(true);
-    drop(tracker);
-    if tokio::time::timeout(SHUTDOWN_GRACE, all_done.recv())
-        .await
-        .is_err()
-    {
-        tracing::warn!("some connections did not close in time");
-    }
-    let _ = pacer.await;
-    let _ = monitor.await;
-    let _ = control.await;
-    let _ = systemd.await;
-    state.finish_saving();
-    state.engine.shutdown();
-    tracing::info!("stopped");
-    outcome
 }
 
 /// The next reload request; never completes when there is no source of them.
@@ -249,44 +302,21 @@ async fn prime(source: AudioSource) -> AudioSource {
 
 /// Waits for the pacer's first tick, so the first request (e.g. a socket-activated
 /// `/healthz`) finds a daemon that is already streaming.
-async fn first_tick(state: &StreamState) {
+async fn first_tick(station: &Station) {
     let deadline = tokio::time::Instant::now() + PRIME_TIMEOUT;
-    while state.metrics.chunks.get() == 0 && tokio::time::Instant::now() < deadline {
+    while station.counters().chunks.get() == 0 && tokio::time::Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
 }
 
-/// Logs what the generation thread may not log itself (panics, back-end fallbacks).
-async fn monitor(state: Arc<StreamState>, mut stop: watch::Receiver<bool>) {
-    let stats: &EngineStats = state.engine.stats();
-    let (mut panics, mut fallbacks) = (0, 0);
+/// Has the station report what the generation thread may not log itself (panics,
+/// back-end fallbacks), every second.
+async fn monitor(station: Arc<Station>, mut stop: shutdown::Stop) {
     let mut interval = tokio::time::interval(Duration::from_secs(1));
     loop {
         tokio::select! {
-            _ = interval.tick() => {}
-            () = stopped(&mut stop) => return,
-        }
-        let now = stats.panics.load(Ordering::Relaxed);
-        if now > panics {
-            tracing::error!(
-                total = now,
-                "the generator panicked; replaced the chunk with silence and started a new phrase"
-            );
-            panics = now;
-        }
-        let now = stats.stage_failures.load(Ordering::Relaxed);
-        if now > fallbacks {
-            let error = state
-                .engine
-                .take_failed_stage()
-                .and_then(|stage| stage.last_error())
-                .unwrap_or_else(|| "no detail".into());
-            tracing::warn!(
-                backend = state.engine.backend(),
-                %error,
-                "the voice stage failed; rendering on the CPU from now on"
-            );
-            fallbacks = now;
+            _ = interval.tick() => station.check_engine(),
+            () = shutdown::stopped(&mut stop) => return,
         }
     }
 }

@@ -3,21 +3,19 @@
 //! pacer both make progress (a stalled generator stops the pings and systemd restarts us).
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use tokio::sync::watch;
 use tokio::time::MissedTickBehavior;
 
 use super::Core;
 use crate::daemon::notify::ProgressGate;
-use crate::shutdown::stopped;
+use crate::shutdown::{Stop, stopped};
 
 /// How often `STATUS=` is refreshed.
 pub const STATUS_EVERY: Duration = Duration::from_secs(5);
 
 /// Sends `STATUS=` and gated `WATCHDOG=1` until `stop` turns true.
-pub async fn keep_informed(core: Arc<Core>, mut stop: watch::Receiver<bool>) {
+pub async fn keep_informed(core: Arc<Core>, mut stop: Stop) {
     let mut status = tokio::time::interval(STATUS_EVERY);
     status.set_missed_tick_behavior(MissedTickBehavior::Delay);
     // Without a watchdog the second arm never fires.
@@ -30,10 +28,8 @@ pub async fn keep_informed(core: Arc<Core>, mut stop: watch::Receiver<bool>) {
         tokio::select! {
             _ = status.tick() => core.notifier().status(&core.status_line()),
             _ = watchdog.tick(), if watchdog_every.is_some() => {
-                let counters = [
-                    core.stream.engine.stats().blocks_rendered.load(Ordering::Relaxed),
-                    core.stream.metrics.chunks.get(),
-                ];
+                let station = core.stream.station.snapshot();
+                let counters = [station.render.blocks, station.chunks];
                 if gate.admit(counters) {
                     core.notifier().watchdog();
                     if was_stalled {

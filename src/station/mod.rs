@@ -1,3 +1,270 @@
 //! The station: what stands between the engine and everything that listens to it.
+//!
+//! It owns the live parameters and their persistence ([`store`]), one typed event stream
+//! ([`Event`]), the ticks ([`Pacer`]: 100 ms of audio on the wall clock, handed to a
+//! [`TickSink`]), the audience ([`Seat`], [`Presence`]) and one status [`Snapshot`]. The
+//! outputs (`stream/`, the control socket, systemd's `STATUS=`, the journal) are told
+//! everything through it and import nothing of music, engine, config or the state file.
+//!
+//! One station today; nothing in it is global, so a config could list several, each with
+//! its engine, pacer and outputs, without changing the outputs.
 
+pub mod audience;
+pub mod counters;
+pub mod event;
+mod journal;
+pub mod pacer;
+pub mod status;
 pub mod store;
+
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use ambientctl::SynthesisParameters;
+use tokio::sync::broadcast;
+
+use self::audience::Places;
+pub use self::audience::{Presence, Seat};
+use self::counters::TickCounters;
+pub use self::event::{Event, PhraseStart, Underrun};
+pub use self::pacer::{Broadcast, Pacer, TICK, TickSink};
+pub use self::status::{RenderFigures, Snapshot};
+use self::store::{ParamsSaver, ParamsStore};
+use crate::audio::{CHANNELS, SAMPLE_RATE};
+pub use crate::engine::EngineError;
+use crate::engine::ring::RING_SAMPLES;
+use crate::engine::{AudioSource, Command, Engine};
+use crate::synth::BackendChoice;
+
+/// How long the generator or the pacer may go without progress before the station is
+/// unhealthy (`/healthz` 503, no `WATCHDOG=1`).
+pub const HEALTH_WINDOW: Duration = Duration::from_secs(2);
+/// Events a slow reader of [`Station::subscribe`] may fall behind before it skips ahead.
+const EVENT_BACKLOG: usize = 256;
+
+/// The running station. Shared (`Arc`) by the pacer and every output.
+#[derive(Debug)]
+pub struct Station {
+    /// The generation thread.
+    engine: Engine,
+    /// The parameters most recently set. Held while a change is applied and queued for
+    /// saving, so concurrent relative changes (`+5` twice) never lose one and the file keeps
+    /// the last.
+    params: Mutex<SynthesisParameters>,
+    /// Saves accepted parameter changes off the async runtime; `None`: nowhere.
+    saver: Option<ParamsSaver>,
+    /// Every event, for whoever subscribed (control-socket watchers).
+    events: broadcast::Sender<Event>,
+    /// Events published since the last tick that go out with the next one.
+    pending: Mutex<Vec<Event>>,
+    /// The pacer's counters.
+    counters: TickCounters,
+    /// Listener places taken.
+    places: Places,
+    /// Engine failures already reported: (panics, stage failures).
+    reported: Mutex<(u64, u64)>,
+    /// When the station started.
+    started: Instant,
+}
+
+impl Station {
+    /// Starts the engine on `params` with the voice stage `backend` asks for; accepted
+    /// changes are saved in `store`. Returns the station and the audio its pacer reads.
+    pub fn start(
+        params: SynthesisParameters,
+        backend: BackendChoice,
+        store: Option<ParamsStore>,
+    ) -> Result<(Arc<Station>, AudioSource), EngineError> {
+        let (engine, source) = Engine::start(params, backend)?;
+        tracing::info!(
+            backend = engine.backend(),
+            reason = engine.backend_reason(),
+            "voice stage chosen"
+        );
+        let saver = store.and_then(|store| {
+            ParamsSaver::start(store)
+                .inspect_err(|error| {
+                    tracing::error!(%error, "cannot start the saving thread; changes will not survive a restart");
+                })
+                .ok()
+        });
+        let station = Station {
+            engine,
+            params: Mutex::new(params),
+            saver,
+            events: broadcast::channel(EVENT_BACKLOG).0,
+            pending: Mutex::default(),
+            counters: TickCounters::default(),
+            places: Places::default(),
+            reported: Mutex::default(),
+            started: Instant::now(),
+        };
+        Ok((Arc::new(station), source))
+    }
+
+    /// The parameters most recently set.
+    pub fn params(&self) -> SynthesisParameters {
+        *lock(&self.params)
+    }
+
+    /// Changes the parameters to what `change` makes of the current ones: the engine takes
+    /// them at the next bar line, they are saved (on the saving thread), and
+    /// [`Event::Params`] is published. A refusal from `change` (e.g.
+    /// [`ambientctl::apply_set`]'s out-of-range message) changes nothing. A failed save is
+    /// logged, not refused: the music changed, only its memory did not.
+    pub fn update_params<E: std::fmt::Display>(
+        &self,
+        change: impl FnOnce(&SynthesisParameters) -> Result<SynthesisParameters, E>,
+    ) -> Result<SynthesisParameters, String> {
+        let mut current = lock(&self.params);
+        let next = change(&current).map_err(|e| e.to_string())?;
+        if next == *current {
+            return Ok(next);
+        }
+        self.engine
+            .send(Command::SetParams(next))
+            .map_err(|e| e.to_string())?;
+        *current = next;
+        // Queued under the lock, so the file ends with the last change applied.
+        if let Some(saver) = &self.saver {
+            saver.save(next);
+        }
+        drop(current);
+        self.publish(Event::Params(next));
+        Ok(next)
+    }
+
+    /// Starts a new phrase at the next bar line.
+    pub fn skip(&self) -> Result<(), EngineError> {
+        self.engine.send(Command::Skip)
+    }
+
+    /// Every event from now on. A reader that falls [`EVENT_BACKLOG`] behind skips ahead.
+    pub fn subscribe(&self) -> broadcast::Receiver<Event> {
+        self.events.subscribe()
+    }
+
+    /// Logs `event`, hands it to subscribers and, if listeners hear of it, queues it for
+    /// the next tick.
+    pub fn publish(&self, event: Event) {
+        if event.rides_the_tick() {
+            lock(&self.pending).push(event.clone());
+        }
+        self.tell(event);
+    }
+
+    /// Logs `event` and hands it to subscribers (the pacer puts its own on the tick).
+    fn tell(&self, event: Event) {
+        journal::log(&event);
+        if self.events.receiver_count() > 0 {
+            let _ = self.events.send(event);
+        }
+    }
+
+    /// Moves the events waiting for a tick into `out`.
+    fn take_pending(&self, out: &mut Vec<Event>) {
+        out.append(&mut lock(&self.pending));
+    }
+
+    /// The pacer's counters.
+    pub fn counters(&self) -> &TickCounters {
+        &self.counters
+    }
+
+    /// The voice stage chosen at start.
+    pub fn backend(&self) -> &'static str {
+        self.engine.backend()
+    }
+
+    /// The station as it stands now.
+    pub fn snapshot(&self) -> Snapshot {
+        let stats = self.engine.stats();
+        let load = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
+        let frames = load(&stats.frames_rendered) as f64;
+        let nanos = load(&stats.render_nanos) as f64;
+        Snapshot {
+            params: self.params(),
+            backend: self.engine.backend(),
+            backend_reason: self.engine.backend_reason().to_string(),
+            fallbacks: load(&stats.stage_failures),
+            panics: load(&stats.panics),
+            listeners: self.listeners(),
+            ring_fill: load(&self.counters.ring_samples) as f64 / RING_SAMPLES as f64,
+            ring_capacity_ms: (RING_SAMPLES / CHANNELS * 1000 / SAMPLE_RATE as usize) as u32,
+            underruns: self.counters.underruns.get(),
+            chunks: self.counters.chunks.get(),
+            next_sequence: load(&self.counters.next_sequence),
+            uptime: self.started.elapsed(),
+            unhealthy: self.unhealthy(),
+            render: RenderFigures {
+                blocks: load(&stats.blocks_rendered),
+                seconds: nanos / 1e9,
+                last_block_seconds: load(&stats.last_render_nanos) as f64 / 1e9,
+                realtime_factor: if nanos == 0.0 {
+                    0.0
+                } else {
+                    (frames / f64::from(SAMPLE_RATE)) / (nanos / 1e9)
+                },
+            },
+        }
+    }
+
+    /// `None` when the generator and the pacer are making progress, else why not.
+    pub fn unhealthy(&self) -> Option<&'static str> {
+        if !self.engine.is_alive(HEALTH_WINDOW) {
+            return Some("the generation thread is not making progress");
+        }
+        let last_tick = self.counters.last_tick_unix_ms.load(Ordering::Relaxed);
+        let window = HEALTH_WINDOW.as_millis() as u64;
+        // Just started: the pacer's first tick may not have run yet.
+        let starting = last_tick == 0 && self.started.elapsed() < HEALTH_WINDOW;
+        if !starting && crate::clock::unix_ms().saturating_sub(last_tick) > window {
+            return Some("the pacer is not ticking");
+        }
+        None
+    }
+
+    /// Reports what the generation thread may not report itself (panics, voice-stage
+    /// fallbacks) since the last call; the daemon calls it every second.
+    pub fn check_engine(&self) {
+        let stats = self.engine.stats();
+        let mut reported = lock(&self.reported);
+        let panics = stats.panics.load(Ordering::Relaxed);
+        if panics > reported.0 {
+            tracing::error!(
+                total = panics,
+                "the generator panicked; replaced the chunk with silence and started a new phrase"
+            );
+            reported.0 = panics;
+        }
+        let failures = stats.stage_failures.load(Ordering::Relaxed);
+        if failures > reported.1 {
+            reported.1 = failures;
+            drop(reported);
+            let error = self
+                .engine
+                .take_failed_stage()
+                .and_then(|stage| stage.last_error())
+                .unwrap_or_else(|| "no detail".into());
+            self.publish(Event::BackendFellBack {
+                backend: self.engine.backend(),
+                error,
+            });
+        }
+    }
+
+    /// Writes any parameter change not yet saved and stops saving, then stops and joins
+    /// the generation thread (shutdown, after the pacer has stopped).
+    pub fn stop(&self) {
+        if let Some(saver) = &self.saver {
+            saver.finish();
+        }
+        self.engine.shutdown();
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // The critical sections never panic halfway; a poisoned lock still holds sound data.
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
+}

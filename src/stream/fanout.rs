@@ -11,7 +11,6 @@
 //! ([`CloseReason::TooSlow`]).
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{SyncSender, TrySendError};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
@@ -20,10 +19,12 @@ use bytes::Bytes;
 use tokio::sync::{mpsc, oneshot};
 
 pub use super::close::{CloseReason, QUEUE_TICKS};
-use super::encode::Format;
+use super::encode::{EncodedChunk, Format};
+use super::messages;
 use super::metrics::{LocalHistogram, Metrics};
 use super::outbox::{Offer, Outbox};
 pub use super::tick::Tick;
+use crate::station::{Broadcast, TickSink};
 
 /// Ticks kept for listeners that reconnect with `?resume=SEQ` (5 s).
 pub const RESUME_TICKS: usize = 50;
@@ -110,28 +111,13 @@ pub struct Fanout {
     threads: Mutex<Vec<JoinHandle<()>>>,
     /// Whether ticks are delivered on the caller's thread (no sender threads).
     inline: bool,
-    /// Listener places taken (reserved before the WebSocket upgrade or WAV response).
-    reserved: AtomicUsize,
 }
 
 impl std::fmt::Debug for Fanout {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Fanout")
-            .field("reserved", &self.reserved)
             .field("inline", &self.inline)
             .finish_non_exhaustive()
-    }
-}
-
-/// A listener place; dropping it frees the place.
-#[derive(Debug)]
-pub struct ListenerPlace {
-    fanout: Arc<Fanout>,
-}
-
-impl Drop for ListenerPlace {
-    fn drop(&mut self) {
-        self.fanout.reserved.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
@@ -150,7 +136,7 @@ impl Shared {
     }
 
     /// Sends `tick` to every listener of shard `index` and removes those too slow or gone.
-    fn deliver(&self, index: usize, tick: &Arc<Tick>) {
+    fn send_shard(&self, index: usize, tick: &Arc<Tick>) {
         let mut frames: [Option<Vec<&Bytes>>; 4] = Default::default();
         let mut gone = Vec::new();
         let mut written = 0;
@@ -226,7 +212,7 @@ impl Fanout {
                 .name(format!("ambientd-send-{index}"))
                 .spawn(move || {
                     while let Ok(tick) = ticks.recv() {
-                        shared.deliver(index, &tick);
+                        shared.send_shard(index, &tick);
                     }
                 });
             match thread {
@@ -247,25 +233,7 @@ impl Fanout {
             inline: channels.is_empty(),
             senders: Mutex::new(channels),
             threads: Mutex::new(threads),
-            reserved: AtomicUsize::new(0),
         })
-    }
-
-    /// Takes one of `max` listener places, or `None` when all are taken.
-    pub fn reserve(self: &Arc<Self>, max: usize) -> Option<ListenerPlace> {
-        let taken = self.reserved.fetch_add(1, Ordering::AcqRel);
-        if taken >= max {
-            self.reserved.fetch_sub(1, Ordering::AcqRel);
-            return None;
-        }
-        Some(ListenerPlace {
-            fanout: self.clone(),
-        })
-    }
-
-    /// Listener places taken now.
-    pub fn listeners(&self) -> usize {
-        self.reserved.load(Ordering::Acquire)
     }
 
     /// Registers a `/stream.wav` listener. With `resume_after`, the held ticks after that
@@ -349,7 +317,7 @@ impl Fanout {
 
     /// Keeps `tick` for resume and hands it to every listener (through the sender threads,
     /// or at once without them). Never waits for a listener.
-    pub fn broadcast(&self, tick: Arc<Tick>) {
+    pub fn deliver(&self, tick: Arc<Tick>) {
         {
             let mut inner = self.shared.lock();
             if inner.closed {
@@ -363,7 +331,7 @@ impl Fanout {
         }
         if self.inline {
             for index in 0..self.shared.shards.len() {
-                self.shared.deliver(index, &tick);
+                self.shared.send_shard(index, &tick);
             }
             return;
         }
@@ -408,6 +376,20 @@ impl Fanout {
     }
 }
 
+impl TickSink for Fanout {
+    /// Encodes the tick for the formats that have listeners (once each, shared), frames its
+    /// events, keeps it for resume and hands it to every listener.
+    fn broadcast(&self, tick: Broadcast<'_>) {
+        let chunk = EncodedChunk::new(tick.samples, tick.sequence, tick.timestamp_ms);
+        let in_use = self.formats_in_use();
+        for format in Format::ALL.into_iter().filter(|f| in_use[f.index()]) {
+            chunk.prepare(format);
+        }
+        let events = tick.events.iter().filter_map(messages::event).collect();
+        self.deliver(Arc::new(Tick::new(tick.at, chunk, events)));
+    }
+}
+
 impl Drop for Fanout {
     fn drop(&mut self) {
         self.stop_senders();
@@ -443,13 +425,13 @@ mod tests {
         let mut reader = fanout.subscribe(Format::default(), None).unwrap();
         let mut stalled = fanout.subscribe(Format::default(), None).unwrap();
         for sequence in 0..=QUEUE_TICKS as u64 {
-            fanout.broadcast(tick(sequence));
+            fanout.deliver(tick(sequence));
             let dropped = metrics.listeners_dropped.get();
             assert_eq!(dropped, u64::from(sequence == QUEUE_TICKS as u64));
             assert_eq!(reader.ticks.try_recv().unwrap().chunk.sequence, sequence);
         }
         assert_eq!(stalled.close.try_recv(), Ok(CloseReason::TooSlow));
-        fanout.broadcast(tick(11));
+        fanout.deliver(tick(11));
         assert_eq!(reader.ticks.try_recv().unwrap().chunk.sequence, 11);
     }
 
@@ -457,13 +439,13 @@ mod tests {
     fn resume_returns_held_ticks_then_live_ones_without_a_gap() {
         let fanout = Fanout::new(Arc::default(), 0);
         for sequence in 0..(RESUME_TICKS as u64 + 5) {
-            fanout.broadcast(tick(sequence));
+            fanout.deliver(tick(sequence));
         }
         let mut late = fanout.subscribe(Format::default(), Some(50)).unwrap();
         let held: Vec<u64> = late.backlog.iter().map(|t| t.chunk.sequence).collect();
         assert_eq!(held, [51, 52, 53, 54]);
         assert_eq!(late.next_sequence, 55);
-        fanout.broadcast(tick(55));
+        fanout.deliver(tick(55));
         assert_eq!(late.ticks.try_recv().unwrap().chunk.sequence, 55);
         // Too old: only what is held comes back.
         let old = fanout.subscribe(Format::default(), Some(0)).unwrap();
@@ -472,13 +454,8 @@ mod tests {
     }
 
     #[test]
-    fn places_are_limited_and_freed() {
+    fn formats_in_use_follow_subscriptions() {
         let fanout = Fanout::new(Arc::default(), 0);
-        let first = fanout.reserve(2).unwrap();
-        let _second = fanout.reserve(2).unwrap();
-        assert!(fanout.reserve(2).is_none());
-        drop(first);
-        assert!(fanout.reserve(2).is_some());
         let stereo = Format {
             channels: 2,
             ..Format::default()

@@ -13,14 +13,13 @@ use hyper::header::{self, HeaderValue};
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
-use serde_json::json;
 use tokio::net::TcpStream;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 
 use super::encode::{Encoding, Format};
-use super::metrics::{Gauges, ring_fill};
-use super::{ClientOrigin, Presence, ResponseBody, StreamState, messages, wav, ws};
+use super::{ClientOrigin, ResponseBody, StreamState, status, wav, ws};
+use crate::station::Presence;
 
 /// Kernel send buffer asked for on each connection. Small on purpose: the per-listener queue
 /// (1 s) is the buffer that counts, and a large socket buffer would hide a stalled client
@@ -114,7 +113,7 @@ fn with_type(body: impl Into<Bytes>, content_type: &'static str) -> Response<Res
 pub async fn serve_connection(
     stream: TcpStream,
     state: Arc<StreamState>,
-    mut shutdown: watch::Receiver<bool>,
+    mut shutdown: crate::shutdown::Stop,
     tracker: mpsc::Sender<()>,
 ) {
     let _ = stream.set_nodelay(true);
@@ -158,15 +157,15 @@ fn route(
     match path {
         "/ws" => websocket(request, state, tracker, peer),
         "/stream.wav" => stream_wav(&state, peer),
-        "/healthz" => match state.unhealthy() {
+        "/healthz" => match state.station.unhealthy() {
             None => plain(StatusCode::OK, "ok"),
             Some(why) => plain(StatusCode::SERVICE_UNAVAILABLE, why),
         },
         "/metrics" => with_type(
-            super::metrics::render_prometheus(&state.metrics, state.engine.stats(), gauges(&state)),
+            super::metrics::render_prometheus(&state.station.snapshot(), &state.metrics),
             "text/plain; version=0.0.4; charset=utf-8",
         ),
-        "/api/status" => with_type(status_json(&state), "application/json"),
+        "/api/status" => with_type(status::json(&state), "application/json"),
         _ => match super::assets::find(path) {
             Some(asset) => {
                 let mut response = with_type(asset.body, asset.content_type);
@@ -181,52 +180,20 @@ fn route(
     }
 }
 
-fn gauges(state: &StreamState) -> Gauges {
-    Gauges {
-        listeners: state.fanout.listeners(),
-        uptime_seconds: state.started.elapsed().as_secs_f64(),
-        backend: state.engine.backend(),
-    }
-}
-
-fn status_json(state: &StreamState) -> String {
-    use std::sync::atomic::Ordering::Relaxed;
-    let stats = state.engine.stats();
-    json!({
-        "version": messages::VERSION,
-        "uptime_seconds": state.started.elapsed().as_secs_f64(),
-        "params": messages::params_json(&state.params()),
-        "backend": {
-            "name": state.engine.backend(),
-            "reason": state.engine.backend_reason(),
-            "fallbacks": stats.stage_failures.load(Relaxed),
-        },
-        "listeners": state.fanout.listeners(),
-        "max_listeners": state.max_listeners(),
-        "ring_fill": ring_fill(&state.metrics),
-        "underruns": state.metrics.underruns.get(),
-        "chunks": state.metrics.chunks.get(),
-        "next_sequence": state.fanout.next_sequence(),
-        "render_panics": stats.panics.load(Relaxed),
-        "healthy": state.unhealthy().is_none(),
-    })
-    .to_string()
-}
-
 fn refuse_full(state: &StreamState) -> Response<ResponseBody> {
     state.metrics.listeners_refused.add(1);
     plain(
         StatusCode::SERVICE_UNAVAILABLE,
         format!(
             "listener limit reached ({} connected, max_listeners = {}); try again later",
-            state.fanout.listeners(),
+            state.station.listeners(),
             state.max_listeners()
         ),
     )
 }
 
 fn stream_wav(state: &Arc<StreamState>, peer: SocketAddr) -> Response<ResponseBody> {
-    let Some(place) = state.fanout.reserve(state.max_listeners()) else {
+    let Some(seat) = state.station.reserve(state.max_listeners()) else {
         return refuse_full(state);
     };
     let wav_format = Format {
@@ -237,8 +204,8 @@ fn stream_wav(state: &Arc<StreamState>, peer: SocketAddr) -> Response<ResponseBo
         return plain(StatusCode::SERVICE_UNAVAILABLE, "server shutting down");
     };
     state.metrics.wav_connections.add(1);
-    let place = Presence::join(state.clone(), peer, place, "wav");
-    let body = wav::body(&state.fanout, subscription, state.metrics.clone(), place);
+    let presence = Presence::join(seat, peer, "wav");
+    let body = wav::body(&state.fanout, subscription, state.metrics.clone(), presence);
     let mut response = Response::new(body);
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("audio/wav"));
@@ -277,7 +244,7 @@ fn websocket(
             "expected a WebSocket upgrade (Connection: Upgrade, Upgrade: websocket, version 13)",
         );
     };
-    let Some(place) = state.fanout.reserve(state.max_listeners()) else {
+    let Some(seat) = state.station.reserve(state.max_listeners()) else {
         return refuse_full(&state);
     };
     let header_text = |name| {
@@ -302,7 +269,7 @@ fn websocket(
             tracing::error!(listener = %peer, "upgraded connection is not a TCP stream; closing it");
             return;
         };
-        let presence = Presence::join(state.clone(), peer, place, "websocket");
+        let presence = Presence::join(seat, peer, "websocket");
         ws::serve(
             parts.io.into_inner(),
             parts.read_buf,

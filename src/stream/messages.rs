@@ -2,111 +2,181 @@
 //! `phrase`, `underrun`, `error`), and how client messages are answered.
 
 use ambientctl::SynthesisParameters;
-use serde_json::{Value, json};
+use serde::Serialize;
+use serde_json::Value;
 pub use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 use super::encode::Format;
 use crate::audio::{CHUNK_FRAMES, SAMPLE_RATE};
-use crate::engine::PhraseInfo;
-use crate::music::ChordProgression;
-use crate::music::harmony::{MAJOR_CHORDS, MINOR_CHORDS};
+use crate::station::{Event, PhraseStart, Snapshot, Underrun};
 
 /// The daemon's version, as sent in `hello` and `/api/status`.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
-fn text(value: Value) -> Utf8Bytes {
-    Utf8Bytes::from(value.to_string())
+// Every message is a typed struct serialised once. Fields are declared in alphabetical
+// order: the messages were first written with `serde_json::json!`, whose maps sort their
+// keys, and their bytes stay as they were.
+
+fn text(message: &impl Serialize) -> Utf8Bytes {
+    // These types hold only strings, numbers and booleans: serialising cannot fail.
+    Utf8Bytes::from(serde_json::to_string(message).unwrap_or_default())
 }
 
-/// The parameters as a JSON object.
-pub fn params_json(params: &SynthesisParameters) -> Value {
-    json!({
-        "key": params.key().to_string(),
-        "bpm": params.bpm(),
-        "intensity": params.intensity(),
-        "seed": params.seed(),
+/// The parameters as the WebSocket and `/api/status` show them.
+#[derive(Debug, Serialize)]
+pub struct ParamsView {
+    bpm: u16,
+    // As f64, as the seed's messages always carried it (the f32's exact value).
+    intensity: f64,
+    key: String,
+    seed: u64,
+}
+
+impl From<&SynthesisParameters> for ParamsView {
+    fn from(params: &SynthesisParameters) -> Self {
+        ParamsView {
+            bpm: params.bpm(),
+            intensity: f64::from(params.intensity()),
+            key: params.key().to_string(),
+            seed: params.seed(),
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct Hello<'a> {
+    backend: BackendView<'a>,
+    format: FormatView,
+    params: ParamsView,
+    sequence: u64,
+    r#type: &'static str,
+    version: &'static str,
+    web_control: bool,
+}
+
+#[derive(Serialize)]
+struct BackendView<'a> {
+    name: &'a str,
+    reason: &'a str,
+}
+
+#[derive(Serialize)]
+struct FormatView {
+    channels: u8,
+    chunk_frames: usize,
+    chunk_ms: u32,
+    encoding: &'static str,
+    sample_format: &'static str,
+    sample_rate: u32,
+}
+
+/// The first frame on every WebSocket: the listener's format, what plays, who renders it,
+/// the sequence of the first live chunk, and whether this client may `set`.
+pub fn hello(
+    format: Format,
+    station: &Snapshot,
+    next_sequence: u64,
+    web_control: bool,
+) -> Utf8Bytes {
+    text(&Hello {
+        backend: BackendView {
+            name: station.backend,
+            reason: &station.backend_reason,
+        },
+        format: FormatView {
+            channels: format.channels,
+            chunk_frames: CHUNK_FRAMES,
+            chunk_ms: 100,
+            encoding: format.encoding.name(),
+            sample_format: "pcm16",
+            sample_rate: SAMPLE_RATE,
+        },
+        params: ParamsView::from(&station.params),
+        sequence: next_sequence,
+        r#type: "hello",
+        version: VERSION,
+        web_control,
     })
 }
 
-/// What a `hello` needs besides the listener's own format.
-#[derive(Debug, Clone)]
-pub struct HelloInfo {
-    /// Parameters playing now.
-    pub params: SynthesisParameters,
-    /// Voice stage in use.
-    pub backend: &'static str,
-    /// Why it was chosen.
-    pub backend_reason: String,
-    /// Sequence of the next live chunk.
-    pub next_sequence: u64,
-    /// Whether this client may change parameters (`set`).
-    pub web_control: bool,
+#[derive(Serialize)]
+struct ParamsMessage {
+    params: ParamsView,
+    r#type: &'static str,
 }
 
-/// The first frame on every WebSocket.
-pub fn hello(format: Format, info: &HelloInfo) -> Utf8Bytes {
-    text(json!({
-        "type": "hello",
-        "version": VERSION,
-        "format": {
-            "encoding": format.encoding.name(),
-            "channels": format.channels,
-            "sample_rate": SAMPLE_RATE,
-            "sample_format": "pcm16",
-            "chunk_frames": CHUNK_FRAMES,
-            "chunk_ms": 100,
-        },
-        "params": params_json(&info.params),
-        "backend": { "name": info.backend, "reason": info.backend_reason },
-        "sequence": info.next_sequence,
-        "web_control": info.web_control,
-    }))
+#[derive(Serialize)]
+struct PhraseMessage<'a> {
+    bpm: u16,
+    chords: &'a [&'static str],
+    key: String,
+    offset_frames: u64,
+    sequence: u64,
+    r#type: &'static str,
 }
 
-/// Sent after the parameters change.
-pub fn params(params: &SynthesisParameters) -> Utf8Bytes {
-    text(json!({ "type": "params", "params": params_json(params) }))
+#[derive(Serialize)]
+struct UnderrunMessage {
+    missing_frames: usize,
+    sequence: u64,
+    r#type: &'static str,
+    underruns: u64,
 }
 
-/// Chord symbols of a progression ("i", "iv", "V", ...).
-pub fn chord_names(progression: &ChordProgression) -> Vec<&'static str> {
-    let vocabulary = if progression.minor {
-        MINOR_CHORDS
-    } else {
-        MAJOR_CHORDS
-    };
-    progression
-        .chords
-        .iter()
-        .map(|&c| vocabulary.get(usize::from(c)).copied().unwrap_or("?"))
-        .collect()
+#[derive(Serialize)]
+struct ErrorMessage<'a> {
+    message: &'a str,
+    r#type: &'static str,
 }
 
-/// Sent with the chunk in which a phrase starts playing.
-pub fn phrase(info: &PhraseInfo, sequence: u64, offset_frames: u64) -> Utf8Bytes {
-    text(json!({
-        "type": "phrase",
-        "sequence": sequence,
-        "offset_frames": offset_frames,
-        "key": info.params.key().to_string(),
-        "bpm": info.params.bpm(),
-        "chords": chord_names(&info.progression),
-    }))
+#[derive(Serialize)]
+struct Pong {
+    r#type: &'static str,
 }
 
-/// Sent with a chunk that is (partly) silence because the generator fell behind.
-pub fn underrun(sequence: u64, missing_frames: usize, total: u64) -> Utf8Bytes {
-    text(json!({
-        "type": "underrun",
-        "sequence": sequence,
-        "missing_frames": missing_frames,
-        "underruns": total,
-    }))
+/// The message stream listeners get for a station event (`params` after a change, `phrase`
+/// with the chunk in which a phrase starts, `underrun` with a chunk that is partly
+/// silence); `None` for events listeners do not hear of.
+pub fn event(event: &Event) -> Option<Utf8Bytes> {
+    Some(match event {
+        Event::Params(params) => text(&ParamsMessage {
+            params: ParamsView::from(params),
+            r#type: "params",
+        }),
+        Event::Phrase(PhraseStart {
+            sequence,
+            offset_frames,
+            key,
+            bpm,
+            chords,
+        }) => text(&PhraseMessage {
+            bpm: *bpm,
+            chords,
+            key: key.to_string(),
+            offset_frames: *offset_frames,
+            sequence: *sequence,
+            r#type: "phrase",
+        }),
+        Event::Underrun(Underrun {
+            sequence,
+            missing_frames,
+            total,
+        }) => text(&UnderrunMessage {
+            missing_frames: *missing_frames,
+            sequence: *sequence,
+            r#type: "underrun",
+            underruns: *total,
+        }),
+        _ => return None,
+    })
 }
 
 /// A one-line error reply.
 pub fn error(message: &str) -> Utf8Bytes {
-    text(json!({ "type": "error", "message": message }))
+    text(&ErrorMessage {
+        message,
+        r#type: "error",
+    })
 }
 
 /// What a client's text message asks for.
@@ -147,7 +217,7 @@ pub fn reply_to_client(message: &str) -> Utf8Bytes {
         Err(err) => return error(&format!("malformed message: not JSON ({err})")),
     };
     match value.get("type").and_then(Value::as_str) {
-        Some("ping") => text(json!({ "type": "pong" })),
+        Some("ping") => text(&Pong { r#type: "pong" }),
         Some("set") => error(
             "web control is not allowed for this connection (see [server] web_control in the daemon's config)",
         ),
@@ -190,23 +260,5 @@ mod tests {
             parse(&reply_to_client(r#"{"type":"ping"}"#))["type"],
             "pong"
         );
-    }
-
-    #[test]
-    fn chords_are_named_in_the_mode_vocabulary() {
-        let minor = ChordProgression {
-            chords: [0, 1, 2, 3, 4, 0, 1, 2],
-            root_midi: 57,
-            minor: true,
-        };
-        assert_eq!(
-            chord_names(&minor),
-            ["i", "iv", "V", "VI", "III", "i", "iv", "V"]
-        );
-        let major = ChordProgression {
-            minor: false,
-            ..minor
-        };
-        assert_eq!(chord_names(&major)[3], "vi");
     }
 }

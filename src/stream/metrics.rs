@@ -1,28 +1,12 @@
-//! Stream counters and their Prometheus text exposition (`/metrics`).
+//! The outputs' counters, the delivery-time histogram, and the Prometheus text exposition
+//! (`/metrics`) of them and the station's snapshot.
 
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use crate::audio::SAMPLE_RATE;
-use crate::engine::EngineStats;
-use crate::engine::ring::RING_SAMPLES;
-
-/// A monotonically rising count.
-#[derive(Debug, Default)]
-pub struct Counter(AtomicU64);
-
-impl Counter {
-    /// Adds `n`.
-    pub fn add(&self, n: u64) {
-        self.0.fetch_add(n, Ordering::Relaxed);
-    }
-
-    /// The count.
-    pub fn get(&self) -> u64 {
-        self.0.load(Ordering::Relaxed)
-    }
-}
+use crate::station::Snapshot;
+pub use crate::station::counters::Counter;
 
 /// Upper bounds (seconds) of the delivery-time histogram's buckets.
 /// Fine below 10 ms, where a healthy fan-out lives (the target is 5 ms at 1,000 listeners).
@@ -103,15 +87,11 @@ impl Histogram {
     }
 }
 
-/// The stream side's counters (the generation thread keeps its own in [`EngineStats`]).
+/// The outputs' counters (the station keeps its own: ticks, underruns, the ring).
 #[derive(Debug, Default)]
 pub struct Metrics {
-    /// Chunks the pacer produced (ticks).
-    pub chunks: Counter,
     /// Chunks handed to listener sockets, all listeners together.
     pub listener_chunks_sent: Counter,
-    /// Chunks that were (partly) silence because the ring ran dry.
-    pub underruns: Counter,
     /// Listeners dropped for falling a second behind.
     pub listeners_dropped: Counter,
     /// Listeners refused because `max_listeners` were connected.
@@ -120,149 +100,127 @@ pub struct Metrics {
     pub websocket_connections: Counter,
     /// `/stream.wav` responses started.
     pub wav_connections: Counter,
-    /// Interleaved samples in the ring after the latest tick.
-    pub ring_samples: AtomicU64,
-    /// Unix ms of the latest tick (0 before the first).
-    pub last_tick_unix_ms: AtomicU64,
     /// Time from a tick to its chunk written to a WebSocket listener's socket (live chunks).
     pub delivery: Histogram,
 }
 
-/// Everything `/metrics` reports besides [`Metrics`] and [`EngineStats`].
-#[derive(Debug, Clone, Copy)]
-pub struct Gauges {
-    /// Listeners connected now.
-    pub listeners: usize,
-    /// Seconds since the daemon started.
-    pub uptime_seconds: f64,
-    /// Voice stage chosen at start.
-    pub backend: &'static str,
-}
+/// The single-valued families, in the order `/metrics` lists them: name, type, help.
+const FAMILIES: [(&str, &str, &str); 16] = [
+    (
+        "ambientd_listeners",
+        "gauge",
+        "Listeners connected (WebSocket and WAV).",
+    ),
+    (
+        "ambientd_chunks_total",
+        "counter",
+        "100 ms chunks produced by the pacer.",
+    ),
+    (
+        "ambientd_listener_chunks_sent_total",
+        "counter",
+        "Chunks written to listener connections, all listeners together.",
+    ),
+    (
+        "ambientd_underruns_total",
+        "counter",
+        "Chunks padded with silence because the generator fell behind.",
+    ),
+    (
+        "ambientd_listeners_dropped_total",
+        "counter",
+        "Listeners dropped for falling 1 s behind.",
+    ),
+    (
+        "ambientd_listeners_refused_total",
+        "counter",
+        "Listeners refused because max_listeners were connected.",
+    ),
+    (
+        "ambientd_websocket_connections_total",
+        "counter",
+        "WebSocket listeners accepted.",
+    ),
+    (
+        "ambientd_wav_connections_total",
+        "counter",
+        "WAV stream listeners accepted.",
+    ),
+    (
+        "ambientd_ring_fill_ratio",
+        "gauge",
+        "Fill of the 2 s audio ring after the latest tick (0 to 1).",
+    ),
+    (
+        "ambientd_render_blocks_total",
+        "counter",
+        "100 ms blocks rendered by the generation thread.",
+    ),
+    (
+        "ambientd_render_seconds_total",
+        "counter",
+        "Seconds the generation thread spent rendering.",
+    ),
+    (
+        "ambientd_render_block_seconds",
+        "gauge",
+        "Seconds the latest 100 ms block took to render.",
+    ),
+    (
+        "ambientd_realtime_factor",
+        "gauge",
+        "Audio seconds rendered per second of rendering.",
+    ),
+    (
+        "ambientd_backend_fallbacks_total",
+        "counter",
+        "Times the primary voice stage failed and the CPU took over.",
+    ),
+    (
+        "ambientd_render_panics_total",
+        "counter",
+        "Render panics recovered with silence and a new phrase.",
+    ),
+    (
+        "ambientd_uptime_seconds",
+        "gauge",
+        "Seconds since the daemon started.",
+    ),
+];
 
-/// The ring's fill, 0.0..=1.0.
-pub fn ring_fill(metrics: &Metrics) -> f64 {
-    metrics.ring_samples.load(Ordering::Relaxed) as f64 / RING_SAMPLES as f64
-}
-
-/// Audio seconds rendered per second of rendering (how much faster than real time).
-pub fn realtime_factor(engine: &EngineStats) -> f64 {
-    let frames = engine.frames_rendered.load(Ordering::Relaxed) as f64;
-    let nanos = engine.render_nanos.load(Ordering::Relaxed) as f64;
-    if nanos == 0.0 {
-        0.0
-    } else {
-        (frames / f64::from(SAMPLE_RATE)) / (nanos / 1e9)
-    }
+/// The value of each of [`FAMILIES`], in order.
+fn values(station: &Snapshot, metrics: &Metrics) -> [String; 16] {
+    let render = &station.render;
+    [
+        station.listeners.to_string(),
+        station.chunks.to_string(),
+        metrics.listener_chunks_sent.get().to_string(),
+        station.underruns.to_string(),
+        metrics.listeners_dropped.get().to_string(),
+        metrics.listeners_refused.get().to_string(),
+        metrics.websocket_connections.get().to_string(),
+        metrics.wav_connections.get().to_string(),
+        station.ring_fill.to_string(),
+        render.blocks.to_string(),
+        render.seconds.to_string(),
+        render.last_block_seconds.to_string(),
+        render.realtime_factor.to_string(),
+        station.fallbacks.to_string(),
+        station.panics.to_string(),
+        station.uptime.as_secs_f64().to_string(),
+    ]
 }
 
 /// The Prometheus text exposition format (version 0.0.4).
-pub fn render_prometheus(metrics: &Metrics, engine: &EngineStats, gauges: Gauges) -> String {
+pub fn render_prometheus(station: &Snapshot, metrics: &Metrics) -> String {
     let mut out = String::with_capacity(4096);
-    let mut family = |name: &str, kind: &str, help: &str, value: String| {
+    for ((name, kind, help), value) in FAMILIES.iter().zip(values(station, metrics)) {
         // Writing to a String cannot fail.
         let _ = writeln!(
             out,
             "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"
         );
-    };
-    let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
-    family(
-        "ambientd_listeners",
-        "gauge",
-        "Listeners connected (WebSocket and WAV).",
-        gauges.listeners.to_string(),
-    );
-    family(
-        "ambientd_chunks_total",
-        "counter",
-        "100 ms chunks produced by the pacer.",
-        metrics.chunks.get().to_string(),
-    );
-    family(
-        "ambientd_listener_chunks_sent_total",
-        "counter",
-        "Chunks written to listener connections, all listeners together.",
-        metrics.listener_chunks_sent.get().to_string(),
-    );
-    family(
-        "ambientd_underruns_total",
-        "counter",
-        "Chunks padded with silence because the generator fell behind.",
-        metrics.underruns.get().to_string(),
-    );
-    family(
-        "ambientd_listeners_dropped_total",
-        "counter",
-        "Listeners dropped for falling 1 s behind.",
-        metrics.listeners_dropped.get().to_string(),
-    );
-    family(
-        "ambientd_listeners_refused_total",
-        "counter",
-        "Listeners refused because max_listeners were connected.",
-        metrics.listeners_refused.get().to_string(),
-    );
-    family(
-        "ambientd_websocket_connections_total",
-        "counter",
-        "WebSocket listeners accepted.",
-        metrics.websocket_connections.get().to_string(),
-    );
-    family(
-        "ambientd_wav_connections_total",
-        "counter",
-        "WAV stream listeners accepted.",
-        metrics.wav_connections.get().to_string(),
-    );
-    family(
-        "ambientd_ring_fill_ratio",
-        "gauge",
-        "Fill of the 2 s audio ring after the latest tick (0 to 1).",
-        ring_fill(metrics).to_string(),
-    );
-    let blocks = load(&engine.blocks_rendered);
-    family(
-        "ambientd_render_blocks_total",
-        "counter",
-        "100 ms blocks rendered by the generation thread.",
-        blocks.to_string(),
-    );
-    family(
-        "ambientd_render_seconds_total",
-        "counter",
-        "Seconds the generation thread spent rendering.",
-        (load(&engine.render_nanos) as f64 / 1e9).to_string(),
-    );
-    family(
-        "ambientd_render_block_seconds",
-        "gauge",
-        "Seconds the latest 100 ms block took to render.",
-        (load(&engine.last_render_nanos) as f64 / 1e9).to_string(),
-    );
-    family(
-        "ambientd_realtime_factor",
-        "gauge",
-        "Audio seconds rendered per second of rendering.",
-        realtime_factor(engine).to_string(),
-    );
-    family(
-        "ambientd_backend_fallbacks_total",
-        "counter",
-        "Times the primary voice stage failed and the CPU took over.",
-        load(&engine.stage_failures).to_string(),
-    );
-    family(
-        "ambientd_render_panics_total",
-        "counter",
-        "Render panics recovered with silence and a new phrase.",
-        load(&engine.panics).to_string(),
-    );
-    family(
-        "ambientd_uptime_seconds",
-        "gauge",
-        "Seconds since the daemon started.",
-        gauges.uptime_seconds.to_string(),
-    );
+    }
     metrics.delivery.render(
         &mut out,
         "ambientd_delivery_seconds",
@@ -273,7 +231,7 @@ pub fn render_prometheus(metrics: &Metrics, engine: &EngineStats, gauges: Gauges
         out,
         "# HELP ambientd_build_info Version and voice stage.\n# TYPE ambientd_build_info gauge\n\
          ambientd_build_info{{version=\"{version}\",backend=\"{}\"}} 1",
-        gauges.backend
+        station.backend
     );
     out
 }

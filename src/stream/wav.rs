@@ -15,8 +15,9 @@ use hyper::body::{Body, Frame};
 
 use super::fanout::{Fanout, Subscription};
 use super::metrics::Metrics;
-use super::{Presence, ResponseBody, SubscriptionGuard};
+use super::{ResponseBody, SubscriptionGuard};
 use crate::audio::{CHANNELS, SAMPLE_RATE};
+use crate::station::Presence;
 
 /// Bytes of the canonical 44-byte RIFF/WAVE header.
 pub const HEADER_BYTES: usize = 44;

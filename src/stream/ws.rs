@@ -19,7 +19,8 @@ use super::fanout::CloseReason;
 use super::messages::ClientRequest;
 use super::outbox::Outbox;
 use super::socket_io::{self, SessionIo};
-use super::{Presence, StreamState, SubscriptionGuard, messages, wire};
+use super::{StreamState, SubscriptionGuard, messages, wire};
+use crate::station::Presence;
 
 /// The close code for a listener dropped for being slow (application range 4000-4999).
 pub const CLOSE_TOO_SLOW: u16 = 4000;
@@ -62,8 +63,13 @@ pub async fn serve(
     let mut ws =
         WebSocketStream::from_partially_read(io, read.to_vec(), Role::Server, Some(config())).await;
     let hello = |next_sequence| {
-        let info = state.hello_info(next_sequence, web_control);
-        wire::text(messages::hello(format, &info))
+        let station = state.station.snapshot();
+        wire::text(messages::hello(
+            format,
+            &station,
+            next_sequence,
+            web_control,
+        ))
     };
     let Some(id) = state
         .fanout
@@ -144,12 +150,13 @@ async fn pump(outbox: &Outbox, state: &StreamState) -> Result<(), Ending> {
 /// message reaches every listener (this one included) with the next chunk.
 fn answer(text: &str, state: &StreamState, web_control: bool) -> Option<messages::Utf8Bytes> {
     match messages::classify_client_message(text) {
-        ClientRequest::Set(ambientctl::Request::Set { param, value }) if web_control => {
-            match state.update_params(|current| ambientctl::apply_set(current, param, &value)) {
-                Ok(_) => None,
-                Err(message) => Some(messages::error(&message)),
-            }
-        }
+        ClientRequest::Set(ambientctl::Request::Set { param, value }) if web_control => match state
+            .station
+            .update_params(|current| ambientctl::apply_set(current, param, &value))
+        {
+            Ok(_) => None,
+            Err(message) => Some(messages::error(&message)),
+        },
         ClientRequest::Set(_) => Some(messages::reply_to_client(text)),
         ClientRequest::Reply(reply) => Some(reply),
     }
