@@ -19,11 +19,11 @@ use bytes::Bytes;
 use tokio::sync::{mpsc, oneshot};
 
 pub use super::close::{CloseReason, QUEUE_TICKS};
-use super::encode::{EncodedChunk, Format};
-use super::messages;
+use super::encode::{Encoders, FORMATS, Format};
 use super::metrics::{LocalHistogram, Metrics};
 use super::outbox::{Offer, Outbox};
 pub use super::tick::Tick;
+use super::{messages, wire};
 use crate::station::{Broadcast, TickSink};
 
 /// Ticks kept for listeners that reconnect with `?resume=SEQ` (5 s).
@@ -87,7 +87,7 @@ impl Shard {
 #[derive(Default)]
 struct Inner {
     /// Listeners per format, indexed by [`Format::index`].
-    per_format: [usize; 4],
+    per_format: [usize; FORMATS],
     history: VecDeque<Arc<Tick>>,
     next_id: u64,
     next_sequence: u64,
@@ -111,6 +111,8 @@ pub struct Fanout {
     threads: Mutex<Vec<JoinHandle<()>>>,
     /// Whether ticks are delivered on the caller's thread (no sender threads).
     inline: bool,
+    /// One encoder per format, run by the pacer's task (the only caller of `broadcast`).
+    encoders: Mutex<Encoders>,
 }
 
 impl std::fmt::Debug for Fanout {
@@ -137,7 +139,7 @@ impl Shared {
 
     /// Sends `tick` to every listener of shard `index` and removes those too slow or gone.
     fn send_shard(&self, index: usize, tick: &Arc<Tick>) {
-        let mut frames: [Option<Vec<&Bytes>>; 4] = Default::default();
+        let mut frames: [Option<Vec<&Bytes>>; FORMATS] = Default::default();
         let mut gone = Vec::new();
         let mut written = 0;
         let mut delivery = LocalHistogram::default();
@@ -233,6 +235,7 @@ impl Fanout {
             inline: channels.is_empty(),
             senders: Mutex::new(channels),
             threads: Mutex::new(threads),
+            encoders: Mutex::default(),
         })
     }
 
@@ -306,7 +309,7 @@ impl Fanout {
     }
 
     /// Whether anyone listens in each format, indexed by [`Format::index`].
-    pub fn formats_in_use(&self) -> [bool; 4] {
+    pub fn formats_in_use(&self) -> [bool; FORMATS] {
         self.shared.lock().per_format.map(|n| n > 0)
     }
 
@@ -315,20 +318,21 @@ impl Fanout {
         self.shared.lock().next_sequence
     }
 
-    /// Keeps `tick` for resume and hands it to every listener (through the sender threads,
-    /// or at once without them). Never waits for a listener.
+    /// Keeps an encoded `tick` for resume and hands it to every listener (through the sender
+    /// threads, or at once without them). Never waits for a listener.
     pub fn deliver(&self, tick: Arc<Tick>) {
         {
             let mut inner = self.shared.lock();
             if inner.closed {
                 return;
             }
-            inner.next_sequence = tick.chunk.sequence + 1;
-            if inner.history.len() == RESUME_TICKS {
-                inner.history.pop_front();
-            }
-            inner.history.push_back(tick.clone());
+            keep(&mut inner, &tick);
         }
+        self.send(tick);
+    }
+
+    /// Hands `tick` to every listener. Never waits for a listener.
+    fn send(&self, tick: Arc<Tick>) {
         if self.inline {
             for index in 0..self.shared.shards.len() {
                 self.shared.send_shard(index, &tick);
@@ -353,7 +357,7 @@ impl Fanout {
     pub fn close_all(&self) {
         let mut inner = self.shared.lock();
         inner.closed = true;
-        inner.per_format = [0; 4];
+        inner.per_format = [0; FORMATS];
         for shard in &self.shared.shards {
             for (_, slot) in shard.lock().drain() {
                 slot.sink.close(CloseReason::ShuttingDown);
@@ -377,16 +381,30 @@ impl Fanout {
 }
 
 impl TickSink for Fanout {
-    /// Encodes the tick for the formats that have listeners (once each, shared), frames its
-    /// events, keeps it for resume and hands it to every listener.
+    /// Encodes the tick once in each format that has listeners, frames its events, keeps it
+    /// for resume and hands it to every listener. The encoding happens under the fan-out's
+    /// lock: a listener that subscribes meanwhile waits for it and then finds its format
+    /// in this tick, so no listener starts with a gap.
     fn broadcast(&self, tick: Broadcast<'_>) {
-        let chunk = EncodedChunk::new(tick.samples, tick.sequence, tick.timestamp_ms);
-        let in_use = self.formats_in_use();
-        for format in Format::ALL.into_iter().filter(|f| in_use[f.index()]) {
-            chunk.prepare(format);
-        }
         let events = tick.events.iter().filter_map(messages::event).collect();
-        self.deliver(Arc::new(Tick::new(tick.at, chunk, events)));
+        let mut encoders = self.encoders.lock().unwrap_or_else(|e| e.into_inner());
+        let mut inner = self.shared.lock();
+        if inner.closed {
+            return;
+        }
+        let in_use = inner.per_format.map(|n| n > 0);
+        let chunk = encoders.encode(
+            tick.samples,
+            tick.sequence,
+            tick.timestamp_ms,
+            &in_use,
+            wire::header_into,
+        );
+        drop(encoders);
+        let tick = Arc::new(Tick::new(tick.at, chunk, events));
+        keep(&mut inner, &tick);
+        drop(inner);
+        self.send(tick);
     }
 }
 
@@ -394,6 +412,15 @@ impl Drop for Fanout {
     fn drop(&mut self) {
         self.stop_senders();
     }
+}
+
+/// Holds `tick` for resume (the last [`RESUME_TICKS`]) and moves the sequence on.
+fn keep(inner: &mut Inner, tick: &Arc<Tick>) {
+    inner.next_sequence = tick.chunk.sequence + 1;
+    if inner.history.len() == RESUME_TICKS {
+        inner.history.pop_front();
+    }
+    inner.history.push_back(tick.clone());
 }
 
 /// The held ticks after `resume_after`, oldest first (none without it).
@@ -413,7 +440,7 @@ mod tests {
     fn tick(sequence: u64) -> Arc<Tick> {
         Arc::new(Tick::new(
             std::time::Instant::now(),
-            encode_chunk(&[0.0; CHUNK_SAMPLES], sequence, 0),
+            encode_chunk(&[0.0; CHUNK_SAMPLES], sequence, 0, wire::header_into),
             Vec::new(),
         ))
     }
@@ -461,9 +488,11 @@ mod tests {
             ..Format::default()
         };
         let listener = fanout.subscribe(stereo, None).unwrap();
-        assert_eq!(fanout.formats_in_use(), [false, true, false, false]);
+        let mut expected = [false; FORMATS];
+        expected[stereo.index()] = true;
+        assert_eq!(fanout.formats_in_use(), expected);
         fanout.unsubscribe(listener.id);
-        assert_eq!(fanout.formats_in_use(), [false; 4]);
+        assert_eq!(fanout.formats_in_use(), [false; FORMATS]);
         fanout.close_all();
         assert!(fanout.subscribe(Format::default(), None).is_none());
     }

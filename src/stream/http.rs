@@ -17,7 +17,7 @@ use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 
-use super::encode::{Encoding, Format};
+use super::encode::{self, Encoding, Format};
 use super::{ClientOrigin, ResponseBody, StreamState, status, wav, ws};
 use crate::station::Presence;
 
@@ -196,11 +196,7 @@ fn stream_wav(state: &Arc<StreamState>, peer: SocketAddr) -> Response<ResponseBo
     let Some(seat) = state.station.reserve(state.max_listeners()) else {
         return refuse_full(state);
     };
-    let wav_format = Format {
-        channels: 2,
-        encoding: Encoding::Binary,
-    };
-    let Some(subscription) = state.fanout.subscribe(wav_format, None) else {
+    let Some(subscription) = state.fanout.subscribe(encode::WAV, None) else {
         return plain(StatusCode::SERVICE_UNAVAILABLE, "server shutting down");
     };
     state.metrics.wav_connections.add(1);

@@ -2,7 +2,7 @@
 //! order, by whichever side has them, and queued only while the socket is full.
 //!
 //! Server frames are unmasked, so a tick's frames are the same bytes for every listener and
-//! are framed once (see [`super::encode::EncodedChunk::wire`]). The fan-out's sender threads
+//! are framed once (see [`super::encode::Encoded::framed`]). The fan-out's sender threads
 //! hand them to each listener's kernel socket with one non-blocking `sendmsg`: no task wakes,
 //! no copy, no per-listener framing. Only when the socket cannot take a tick whole do the
 //! rest and later frames wait here, for the listener's session task to drain when the socket

@@ -33,10 +33,11 @@ impl Tick {
         }
     }
 
-    /// Every WebSocket frame of this tick for a listener of `format`, in order.
+    /// Every WebSocket frame of this tick for a listener of `format`, in order (no audio
+    /// frame when the format was not encoded: nobody listened in it at the time).
     pub fn frames(&self, format: Format) -> Vec<&Bytes> {
         let mut frames: Vec<&Bytes> = self.event_frames.iter().collect();
-        frames.push(self.chunk.wire(format));
+        frames.extend(self.chunk.get(format).map(|encoded| &encoded.framed));
         frames
     }
 }

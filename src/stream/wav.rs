@@ -13,6 +13,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 use http_body_util::BodyExt;
 use hyper::body::{Body, Frame};
 
+use super::encode::WAV;
 use super::fanout::{Fanout, Subscription};
 use super::metrics::Metrics;
 use super::{ResponseBody, SubscriptionGuard};
@@ -71,13 +72,18 @@ impl Body for WavBody {
             this.closed = true;
             return Poll::Ready(None);
         }
-        match this.subscription.ticks.poll_recv(cx) {
-            Poll::Ready(Some(tick)) => {
+        loop {
+            let tick = match this.subscription.ticks.poll_recv(cx) {
+                Poll::Ready(Some(tick)) => tick,
+                Poll::Ready(None) => return Poll::Ready(None),
+                Poll::Pending => return Poll::Pending,
+            };
+            // The WAV format is stateless: every tick has it (made now if nobody listened in
+            // it when the tick was made), so nothing is skipped in practice.
+            if let Some(encoded) = tick.chunk.get(WAV) {
                 this.metrics.listener_chunks_sent.add(1);
-                Poll::Ready(Some(Ok(Frame::data(tick.chunk.pcm_stereo()))))
+                return Poll::Ready(Some(Ok(Frame::data(encoded.payload.clone()))));
             }
-            Poll::Ready(None) => Poll::Ready(None),
-            Poll::Pending => Poll::Pending,
         }
     }
 }

@@ -16,17 +16,21 @@ pub fn binary(payload: Bytes) -> Bytes {
     frame(payload, OpCode::Data(Data::Binary))
 }
 
-/// The header of a whole, final binary frame of `length` bytes, in a buffer with room for
-/// the payload (which the caller appends: no copy of it afterwards).
-pub fn binary_header(length: usize) -> Vec<u8> {
+/// Writes the header of a whole, final, unmasked frame for a payload of `len` bytes (text or
+/// binary) at the end of `headroom`, and returns where it starts: the payload that follows
+/// the headroom is then a frame without being copied. `headroom` must hold 10 bytes (the
+/// longest header).
+pub fn header_into(headroom: &mut [u8], len: usize, text: bool) -> usize {
     let header = FrameHeader {
-        opcode: OpCode::Data(Data::Binary),
+        opcode: OpCode::Data(if text { Data::Text } else { Data::Binary }),
         ..FrameHeader::default()
     };
-    let mut wire = Vec::with_capacity(header.len(length as u64) + length);
+    let mut bytes = Vec::with_capacity(10);
     // Formatting into a Vec cannot fail: a Vec takes every write.
-    let _ = header.format(length as u64, &mut wire);
-    wire
+    let _ = header.format(len as u64, &mut bytes);
+    let start = headroom.len() - bytes.len();
+    headroom[start..].copy_from_slice(&bytes);
+    start
 }
 
 /// The payload of a frame made here (a view of the same bytes).
@@ -63,8 +67,20 @@ mod tests {
         assert_eq!(long.slice(4..), payload);
         assert_eq!(super::payload(&long), payload);
         assert_eq!(&super::payload(&short)[..], b"hi");
-        let mut built = binary_header(payload.len());
-        built.extend_from_slice(&payload);
-        assert_eq!(built, &long[..], "a header built alone frames the same");
+        for length in [2usize, 200, 17_656, 70_000] {
+            let payload = vec![7u8; length];
+            let mut buffer = vec![0u8; 10];
+            buffer.extend_from_slice(&payload);
+            let start = header_into(&mut buffer[..10], length, false);
+            assert_eq!(
+                &buffer[start..],
+                &binary(Bytes::from(payload))[..],
+                "a header in the headroom frames the same ({length} bytes)"
+            );
+        }
+        let mut buffer = vec![0u8; 12];
+        buffer[10..].copy_from_slice(b"hi");
+        let start = header_into(&mut buffer[..10], 2, true);
+        assert_eq!(&buffer[start..], &short[..]);
     }
 }

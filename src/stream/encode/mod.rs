@@ -1,0 +1,436 @@
+//! Encoding apart from transport: each registered [`Format`] has one [`Encoder`] (it may
+//! keep state between ticks, as a compressed codec must), run once per tick for every
+//! listener of the format, whatever the transport that carries its bytes (WebSocket frames,
+//! an HTTP body). A format nobody listens to costs nothing.
+//!
+//! Every payload is written after [`HEADROOM`] spare bytes, into which a transport may put
+//! its own header in place (the WebSocket's frame header): one buffer per format per tick,
+//! no copy to frame it, and the bare payload stays a view of the same bytes.
+//!
+//! Adding a format is one file (its encoder) plus one row in [`REGISTRY`].
+
+mod binary;
+mod json;
+pub mod pcm;
+mod raw;
+
+use std::sync::OnceLock;
+
+use bytes::Bytes;
+
+/// How audio messages are encoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Encoding {
+    /// Text: the seed's AudioChunk JSON with base64 PCM16.
+    Json,
+    /// Binary: `sequence` u64 LE, `timestamp` u64 LE (Unix ms), then PCM16 LE.
+    Binary,
+    /// Bare interleaved PCM16 LE (the `/stream.wav` body).
+    Raw,
+}
+
+impl Encoding {
+    /// The name used in the `encoding` query parameter and in `hello`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Encoding::Json => "json",
+            Encoding::Binary => "binary",
+            Encoding::Raw => "raw",
+        }
+    }
+}
+
+/// A listener's audio format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Format {
+    /// 1 (mono, L+R mixed) or 2 (interleaved stereo).
+    pub channels: u8,
+    /// How the audio is encoded.
+    pub encoding: Encoding,
+}
+
+impl Default for Format {
+    fn default() -> Self {
+        Format {
+            channels: 1,
+            encoding: Encoding::Json,
+        }
+    }
+}
+
+/// Bytes of the binary message header (sequence and timestamp).
+pub const BINARY_HEADER_BYTES: usize = binary::HEADER_BYTES;
+
+/// Spare bytes before every payload, for a transport's header (a server's WebSocket frame
+/// header takes at most 10).
+pub const HEADROOM: usize = 10;
+
+/// One tick's audio as an encoder sees it.
+#[derive(Debug, Clone, Copy)]
+pub struct Audio<'a> {
+    /// The stream's chunk number.
+    pub sequence: u64,
+    /// Unix time of the tick, in milliseconds.
+    pub timestamp_ms: u64,
+    /// Channels in `pcm`: the format's own (the registry mixes down to mono).
+    pub channels: u8,
+    /// 100 ms of PCM16 LE, interleaved when stereo.
+    pub pcm: &'a [u8],
+}
+
+/// Turns each tick's audio into a format's bytes.
+///
+/// An encoder may keep state from tick to tick (a compressed codec must): the fan-out runs it
+/// on every tick while its format has listeners, in order, on the pacer's task.
+pub trait Encoder: Send {
+    /// Appends this tick's payload to `out` (which already holds the headroom).
+    fn encode(&mut self, audio: &Audio<'_>, out: &mut Vec<u8>);
+
+    /// Whether the payload is UTF-8 text (a WebSocket sends it as a text frame).
+    fn is_text(&self) -> bool {
+        false
+    }
+}
+
+/// One registered format and how to make its encoder.
+struct Row {
+    format: Format,
+    make: fn() -> Box<dyn Encoder>,
+    /// Whether a fresh encoder gives the same bytes as one that has run all along: then a
+    /// tick made before anyone listened in the format can still be encoded in it later (a
+    /// listener resuming with `?resume=SEQ`).
+    stateless: bool,
+}
+
+fn make<E: Encoder + Default + 'static>() -> Box<dyn Encoder> {
+    Box::new(E::default())
+}
+
+/// Every format the daemon can stream, in [`Format::index`] order.
+const REGISTRY: [Row; 5] = [
+    Row {
+        format: Format {
+            channels: 1,
+            encoding: Encoding::Json,
+        },
+        make: make::<json::Json>,
+        stateless: true,
+    },
+    Row {
+        format: Format {
+            channels: 2,
+            encoding: Encoding::Json,
+        },
+        make: make::<json::Json>,
+        stateless: true,
+    },
+    Row {
+        format: Format {
+            channels: 1,
+            encoding: Encoding::Binary,
+        },
+        make: make::<binary::Binary>,
+        stateless: true,
+    },
+    Row {
+        format: Format {
+            channels: 2,
+            encoding: Encoding::Binary,
+        },
+        make: make::<binary::Binary>,
+        stateless: true,
+    },
+    Row {
+        format: WAV,
+        make: make::<raw::Raw>,
+        stateless: true,
+    },
+];
+
+/// Formats registered.
+pub const FORMATS: usize = REGISTRY.len();
+
+/// The `/stream.wav` body's format: bare stereo PCM16.
+pub const WAV: Format = Format {
+    channels: 2,
+    encoding: Encoding::Raw,
+};
+
+impl Format {
+    /// Every registered format, in [`Format::index`] order.
+    pub fn all() -> impl Iterator<Item = Format> {
+        REGISTRY.iter().map(|row| row.format)
+    }
+
+    /// Position in the registry. Every `Format` the daemon makes is registered (the query
+    /// parser accepts only registered ones).
+    pub fn index(self) -> usize {
+        REGISTRY
+            .iter()
+            .position(|row| row.format == self)
+            .expect("every format in use is registered")
+    }
+}
+
+/// A transport's header writer: puts the header for a payload of `len` bytes (text or
+/// binary) at the end of `headroom` and returns where it starts.
+pub type Framer = fn(headroom: &mut [u8], len: usize, text: bool) -> usize;
+
+/// One format's bytes for one tick: the payload and the same bytes with the transport's
+/// header in front, both views of one buffer.
+#[derive(Debug, Clone)]
+pub struct Encoded {
+    /// The encoder's output.
+    pub payload: Bytes,
+    /// `payload` with the transport's header (a whole WebSocket frame).
+    pub framed: Bytes,
+}
+
+/// One tick's audio in each format that had listeners when it was made, and in any
+/// stateless format asked for later.
+#[derive(Debug)]
+pub struct EncodedChunk {
+    /// The stream's chunk number: +1 per tick, the same for every listener.
+    pub sequence: u64,
+    /// Unix time of the tick, in milliseconds.
+    pub timestamp_ms: u64,
+    /// The tick as interleaved stereo PCM16 LE, for formats encoded later.
+    stereo: Vec<u8>,
+    framer: Framer,
+    /// Each format's bytes, indexed by [`Format::index`]; unset: nobody listened yet.
+    encoded: [OnceLock<Encoded>; FORMATS],
+}
+
+impl EncodedChunk {
+    /// The bytes of `format`: made with the tick if it had listeners then; else made now
+    /// (once, shared from then on) if its encoder is stateless; else `None`.
+    pub fn get(&self, format: Format) -> Option<&Encoded> {
+        let index = format.index();
+        if let Some(encoded) = self.encoded[index].get() {
+            return Some(encoded);
+        }
+        let row = &REGISTRY[index];
+        if !row.stateless {
+            return None;
+        }
+        Some(self.encoded[index].get_or_init(|| {
+            let mut mono = Vec::new();
+            if format.channels == 1 {
+                pcm::mono(&self.stereo, &mut mono);
+            }
+            let pcm = if format.channels == 1 {
+                &mono
+            } else {
+                &self.stereo
+            };
+            let audio = Audio {
+                sequence: self.sequence,
+                timestamp_ms: self.timestamp_ms,
+                channels: format.channels,
+                pcm,
+            };
+            encode_one(&mut *(row.make)(), &audio, self.framer)
+        }))
+    }
+}
+
+/// Runs `encoder` on `audio` into a fresh buffer with headroom, and frames it in place.
+fn encode_one(encoder: &mut dyn Encoder, audio: &Audio<'_>, framer: Framer) -> Encoded {
+    let mut buffer = vec![0; HEADROOM];
+    encoder.encode(audio, &mut buffer);
+    let len = buffer.len() - HEADROOM;
+    let start = framer(&mut buffer[..HEADROOM], len, encoder.is_text());
+    let whole = Bytes::from(buffer);
+    Encoded {
+        payload: whole.slice(HEADROOM..),
+        framed: whole.slice(start..),
+    }
+}
+
+/// The encoders, one per registered format; owned by whoever makes the ticks (the fan-out,
+/// on the pacer's task).
+pub struct Encoders {
+    encoders: Vec<Box<dyn Encoder>>,
+    mono: Vec<u8>,
+}
+
+impl std::fmt::Debug for Encoders {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Encoders").finish_non_exhaustive()
+    }
+}
+
+impl Default for Encoders {
+    fn default() -> Self {
+        Encoders {
+            encoders: REGISTRY.iter().map(|row| (row.make)()).collect(),
+            mono: Vec::with_capacity(pcm::MONO_BYTES),
+        }
+    }
+}
+
+impl Encoders {
+    /// Converts one chunk of interleaved stereo `samples` to PCM16 and encodes it in each
+    /// format `in_use` marks, with `framer`'s header in front of each payload.
+    pub fn encode(
+        &mut self,
+        samples: &[f32],
+        sequence: u64,
+        timestamp_ms: u64,
+        in_use: &[bool; FORMATS],
+        framer: Framer,
+    ) -> EncodedChunk {
+        let mut stereo = Vec::with_capacity(pcm::STEREO_BYTES);
+        pcm::convert(samples, &mut stereo);
+        let mono_in_use = Format::all().any(|f| f.channels == 1 && in_use[f.index()]);
+        if mono_in_use {
+            pcm::mono(&stereo, &mut self.mono);
+        }
+        let encoded: [OnceLock<Encoded>; FORMATS] = Default::default();
+        for (index, row) in REGISTRY.iter().enumerate().filter(|(i, _)| in_use[*i]) {
+            let pcm = if row.format.channels == 1 {
+                &self.mono
+            } else {
+                &stereo
+            };
+            let audio = Audio {
+                sequence,
+                timestamp_ms,
+                channels: row.format.channels,
+                pcm,
+            };
+            let _ = encoded[index].set(encode_one(&mut *self.encoders[index], &audio, framer));
+        }
+        EncodedChunk {
+            sequence,
+            timestamp_ms,
+            stereo,
+            framer,
+            encoded,
+        }
+    }
+}
+
+/// Encodes one chunk in every format (what a tick with every kind of listener costs).
+pub fn encode_chunk(
+    samples: &[f32],
+    sequence: u64,
+    timestamp_ms: u64,
+    framer: Framer,
+) -> EncodedChunk {
+    Encoders::default().encode(samples, sequence, timestamp_ms, &[true; FORMATS], framer)
+}
+
+#[cfg(test)]
+mod tests {
+    use tokio_tungstenite::tungstenite::Message;
+    use tokio_tungstenite::tungstenite::Utf8Bytes;
+
+    use super::*;
+    use crate::audio::{CHUNK_SAMPLES, f32_to_i16};
+    use crate::stream::wire;
+
+    /// The message a WebSocket listener of `format` gets, as tungstenite would parse it.
+    fn message(chunk: &EncodedChunk, format: Format) -> Message {
+        let payload = wire::payload(&chunk.get(format).unwrap().framed);
+        match format.encoding {
+            Encoding::Json => Message::Text(Utf8Bytes::try_from(payload).unwrap()),
+            _ => Message::Binary(payload),
+        }
+    }
+
+    fn ramp() -> Vec<f32> {
+        (0..CHUNK_SAMPLES)
+            .map(|i| (i as f32 / CHUNK_SAMPLES as f32) - 0.5)
+            .collect()
+    }
+
+    fn encode_all(samples: &[f32], sequence: u64, timestamp_ms: u64) -> EncodedChunk {
+        encode_chunk(samples, sequence, timestamp_ms, wire::header_into)
+    }
+
+    #[test]
+    fn only_formats_in_use_are_encoded_and_each_is_one_buffer() {
+        let mut in_use = [false; FORMATS];
+        in_use[Format::default().index()] = true;
+        let chunk = Encoders::default().encode(&ramp(), 1, 2, &in_use, wire::header_into);
+        assert!(
+            chunk.encoded[WAV.index()].get().is_none(),
+            "nothing encoded that nobody asked for"
+        );
+        let wav = chunk.get(WAV).expect("a stateless format is made when asked for");
+        assert_eq!(wav.payload.len(), pcm::STEREO_BYTES);
+        let json = chunk.get(Format::default()).unwrap();
+        assert_eq!(
+            wire::payload(&json.framed).as_ptr(),
+            json.payload.as_ptr(),
+            "the frame and the payload share one buffer"
+        );
+        for (i, format) in Format::all().enumerate() {
+            assert_eq!(format.index(), i);
+        }
+    }
+
+    #[test]
+    fn json_messages_follow_the_seed_format() {
+        let chunk = encode_all(&ramp(), 7, 1_700_000_000_123);
+        for channels in [1u8, 2] {
+            let Message::Text(text) = message(
+                &chunk,
+                Format {
+                    channels,
+                    encoding: Encoding::Json,
+                },
+            ) else {
+                panic!("json audio is a text frame")
+            };
+            let value: serde_json::Value = serde_json::from_str(&text).unwrap();
+            assert_eq!(value["type"], "audio");
+            assert_eq!(value["sequence"], 7);
+            assert_eq!(value["timestamp"], 1_700_000_000_123u64);
+            assert_eq!(value["sample_rate"], 44_100);
+            assert_eq!(value["format"], "pcm16");
+            assert_eq!(value["channels"], channels);
+            use base64::Engine as _;
+            let data = base64::engine::general_purpose::STANDARD
+                .decode(value["data"].as_str().unwrap())
+                .unwrap();
+            assert_eq!(data.len(), 8_820 * usize::from(channels));
+            assert_eq!(value.as_object().unwrap().len(), 7);
+        }
+    }
+
+    #[test]
+    fn binary_frames_carry_header_then_the_same_pcm_as_the_wav_body() {
+        let samples = ramp();
+        let chunk = encode_all(&samples, 3, 42);
+        let Message::Binary(stereo) = message(
+            &chunk,
+            Format {
+                channels: 2,
+                encoding: Encoding::Binary,
+            },
+        ) else {
+            panic!("binary audio is a binary frame")
+        };
+        assert_eq!(stereo.len(), 16 + 17_640);
+        assert_eq!(u64::from_le_bytes(stereo[0..8].try_into().unwrap()), 3);
+        assert_eq!(u64::from_le_bytes(stereo[8..16].try_into().unwrap()), 42);
+        let first_right = i16::from_le_bytes([stereo[18], stereo[19]]);
+        assert_eq!(first_right, f32_to_i16(samples[1]));
+        assert_eq!(chunk.get(WAV).unwrap().payload, stereo.slice(16..));
+        let Message::Binary(mono) = message(
+            &chunk,
+            Format {
+                channels: 1,
+                encoding: Encoding::Binary,
+            },
+        ) else {
+            panic!("binary audio is a binary frame")
+        };
+        assert_eq!(mono.len(), 16 + 8_820);
+        let first = i16::from_le_bytes([mono[16], mono[17]]);
+        let (left, right) = (f32_to_i16(samples[0]), f32_to_i16(samples[1]));
+        assert_eq!(i32::from(first), (i32::from(left) + i32::from(right)) / 2);
+    }
+}
