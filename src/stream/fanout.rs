@@ -10,9 +10,8 @@
 //! at most [`QUEUE_TICKS`] ticks (1 s); past that it is removed and told to close
 //! ([`CloseReason::TooSlow`]).
 
-use std::collections::{HashMap, VecDeque};
 use std::sync::mpsc::{SyncSender, TrySendError};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 use bytes::Bytes;
@@ -20,8 +19,9 @@ use tokio::sync::{mpsc, oneshot};
 
 pub use super::close::{CloseReason, QUEUE_TICKS};
 use super::encode::{Encoders, FORMATS, Format};
-use super::metrics::{LocalHistogram, Metrics};
-use super::outbox::{Offer, Outbox};
+use super::metrics::Metrics;
+use super::outbox::Outbox;
+use super::shard::{Inner, Shard, Shared, Sink, Slot};
 pub use super::tick::Tick;
 use super::{messages, wire};
 use crate::station::{Broadcast, TickSink};
@@ -44,62 +44,6 @@ pub struct Subscription {
     pub backlog: Vec<Arc<Tick>>,
     /// Sequence of the first live tick.
     pub next_sequence: u64,
-}
-
-/// Where a listener's ticks go.
-enum Sink {
-    /// A WebSocket listener: straight to its socket.
-    Socket(Arc<Outbox>),
-    /// A `/stream.wav` listener: into its response body's queue.
-    Queue {
-        ticks: mpsc::Sender<Arc<Tick>>,
-        close: oneshot::Sender<CloseReason>,
-    },
-}
-
-impl Sink {
-    fn close(self, reason: CloseReason) {
-        match self {
-            Sink::Socket(outbox) => outbox.close(reason),
-            Sink::Queue { close, .. } => {
-                let _ = close.send(reason);
-            }
-        }
-    }
-}
-
-struct Slot {
-    sink: Sink,
-    format: Format,
-}
-
-/// Listeners served by one sender thread.
-#[derive(Default)]
-struct Shard(Mutex<HashMap<u64, Slot>>);
-
-impl Shard {
-    fn lock(&self) -> MutexGuard<'_, HashMap<u64, Slot>> {
-        // The critical sections never panic halfway; a poisoned lock still holds sound data.
-        self.0.lock().unwrap_or_else(|e| e.into_inner())
-    }
-}
-
-#[derive(Default)]
-struct Inner {
-    /// Listeners per format, indexed by [`Format::index`].
-    per_format: [usize; FORMATS],
-    history: VecDeque<Arc<Tick>>,
-    next_id: u64,
-    next_sequence: u64,
-    closed: bool,
-}
-
-/// What the sender threads share with the fan-out.
-struct Shared {
-    /// Lock order: `inner`, then a shard.
-    inner: Mutex<Inner>,
-    shards: Vec<Shard>,
-    metrics: Arc<Metrics>,
 }
 
 /// The set of listeners, the recent ticks, and the threads that send.
@@ -126,74 +70,6 @@ impl std::fmt::Debug for Fanout {
 /// Sender threads for this machine: one per core, at most [`MAX_SENDERS`].
 pub fn default_senders() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get().min(MAX_SENDERS))
-}
-
-impl Shared {
-    fn lock(&self) -> MutexGuard<'_, Inner> {
-        self.inner.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    fn shard_of(&self, id: u64) -> &Shard {
-        &self.shards[(id % self.shards.len() as u64) as usize]
-    }
-
-    /// Sends `tick` to every listener of shard `index` and removes those too slow or gone.
-    fn send_shard(&self, index: usize, tick: &Arc<Tick>) {
-        let mut frames: [Option<Vec<&Bytes>>; FORMATS] = Default::default();
-        let mut gone = Vec::new();
-        let mut written = 0;
-        let mut delivery = LocalHistogram::default();
-        let shard = &self.shards[index];
-        let mut listeners = shard.lock();
-        for (&id, slot) in listeners.iter() {
-            match &slot.sink {
-                Sink::Socket(outbox) => {
-                    let frames =
-                        frames[slot.format.index()].get_or_insert_with(|| tick.frames(slot.format));
-                    match outbox.offer_tick(tick.chunk.sequence, tick.at, frames) {
-                        Offer::Written(delay) => {
-                            written += 1;
-                            delivery.observe(delay);
-                        }
-                        Offer::Queued | Offer::Skipped => {}
-                        Offer::TooSlow => gone.push((id, true)),
-                    }
-                }
-                Sink::Queue { ticks, .. } => match ticks.try_send(tick.clone()) {
-                    Ok(()) => {}
-                    Err(mpsc::error::TrySendError::Full(_)) => gone.push((id, true)),
-                    Err(mpsc::error::TrySendError::Closed(_)) => gone.push((id, false)),
-                },
-            }
-        }
-        let mut removed = Vec::with_capacity(gone.len());
-        let mut slow = 0;
-        for (id, too_slow) in gone {
-            if let Some(slot) = listeners.remove(&id) {
-                removed.push(slot.format);
-                if too_slow {
-                    slow += 1;
-                    slot.sink.close(CloseReason::TooSlow);
-                }
-            }
-        }
-        drop(listeners);
-        self.metrics.listener_chunks_sent.add(written);
-        self.metrics.delivery.merge(&mut delivery);
-        if !removed.is_empty() {
-            let mut inner = self.lock();
-            for format in &removed {
-                inner.per_format[format.index()] -= 1;
-            }
-        }
-        if slow > 0 {
-            self.metrics.listeners_dropped.add(slow);
-            tracing::warn!(
-                dropped = slow,
-                "dropped listeners that fell {QUEUE_TICKS} chunks (1 s) behind"
-            );
-        }
-    }
 }
 
 impl Fanout {

@@ -19,6 +19,7 @@ pub mod http;
 pub mod messages;
 pub mod metrics;
 pub mod outbox;
+mod shard;
 pub mod socket_io;
 pub mod status;
 pub mod tick;

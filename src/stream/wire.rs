@@ -78,7 +78,7 @@ mod tests {
                 "a header in the headroom frames the same ({length} bytes)"
             );
         }
-        let mut buffer = vec![0u8; 12];
+        let mut buffer = [0u8; 12];
         buffer[10..].copy_from_slice(b"hi");
         let start = header_into(&mut buffer[..10], 2, true);
         assert_eq!(&buffer[start..], &short[..]);

@@ -358,7 +358,9 @@ mod tests {
             chunk.encoded[WAV.index()].get().is_none(),
             "nothing encoded that nobody asked for"
         );
-        let wav = chunk.get(WAV).expect("a stateless format is made when asked for");
+        let wav = chunk
+            .get(WAV)
+            .expect("a stateless format is made when asked for");
         assert_eq!(wav.payload.len(), pcm::STEREO_BYTES);
         let json = chunk.get(Format::default()).unwrap();
         assert_eq!(

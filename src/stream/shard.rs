@@ -1,0 +1,139 @@
+//! The fan-out's shards: the listeners one sender thread serves, and the delivery of a tick
+//! to them (a WebSocket listener's socket, a `/stream.wav` body's queue), removing those a
+//! second behind or gone. The [`Fanout`](super::fanout::Fanout) owns the shards.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use bytes::Bytes;
+use tokio::sync::{mpsc, oneshot};
+
+use super::close::{CloseReason, QUEUE_TICKS};
+use super::encode::{FORMATS, Format};
+use super::metrics::{LocalHistogram, Metrics};
+use super::outbox::{Offer, Outbox};
+use super::tick::Tick;
+
+/// Where a listener's ticks go.
+pub(super) enum Sink {
+    /// A WebSocket listener: straight to its socket.
+    Socket(Arc<Outbox>),
+    /// A `/stream.wav` listener: into its response body's queue.
+    Queue {
+        ticks: mpsc::Sender<Arc<Tick>>,
+        close: oneshot::Sender<CloseReason>,
+    },
+}
+
+impl Sink {
+    pub(super) fn close(self, reason: CloseReason) {
+        match self {
+            Sink::Socket(outbox) => outbox.close(reason),
+            Sink::Queue { close, .. } => {
+                let _ = close.send(reason);
+            }
+        }
+    }
+}
+
+pub(super) struct Slot {
+    pub(super) sink: Sink,
+    pub(super) format: Format,
+}
+
+/// Listeners served by one sender thread.
+#[derive(Default)]
+pub(super) struct Shard(Mutex<HashMap<u64, Slot>>);
+
+impl Shard {
+    pub(super) fn lock(&self) -> MutexGuard<'_, HashMap<u64, Slot>> {
+        // The critical sections never panic halfway; a poisoned lock still holds sound data.
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+#[derive(Default)]
+pub(super) struct Inner {
+    /// Listeners per format, indexed by [`Format::index`].
+    pub(super) per_format: [usize; FORMATS],
+    pub(super) history: VecDeque<Arc<Tick>>,
+    pub(super) next_id: u64,
+    pub(super) next_sequence: u64,
+    pub(super) closed: bool,
+}
+
+/// What the sender threads share with the fan-out.
+pub(super) struct Shared {
+    /// Lock order: `inner`, then a shard.
+    pub(super) inner: Mutex<Inner>,
+    pub(super) shards: Vec<Shard>,
+    pub(super) metrics: Arc<Metrics>,
+}
+
+impl Shared {
+    pub(super) fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(super) fn shard_of(&self, id: u64) -> &Shard {
+        &self.shards[(id % self.shards.len() as u64) as usize]
+    }
+
+    /// Sends `tick` to every listener of shard `index` and removes those too slow or gone.
+    pub(super) fn send_shard(&self, index: usize, tick: &Arc<Tick>) {
+        let mut frames: [Option<Vec<&Bytes>>; FORMATS] = Default::default();
+        let mut gone = Vec::new();
+        let mut written = 0;
+        let mut delivery = LocalHistogram::default();
+        let shard = &self.shards[index];
+        let mut listeners = shard.lock();
+        for (&id, slot) in listeners.iter() {
+            match &slot.sink {
+                Sink::Socket(outbox) => {
+                    let frames =
+                        frames[slot.format.index()].get_or_insert_with(|| tick.frames(slot.format));
+                    match outbox.offer_tick(tick.chunk.sequence, tick.at, frames) {
+                        Offer::Written(delay) => {
+                            written += 1;
+                            delivery.observe(delay);
+                        }
+                        Offer::Queued | Offer::Skipped => {}
+                        Offer::TooSlow => gone.push((id, true)),
+                    }
+                }
+                Sink::Queue { ticks, .. } => match ticks.try_send(tick.clone()) {
+                    Ok(()) => {}
+                    Err(mpsc::error::TrySendError::Full(_)) => gone.push((id, true)),
+                    Err(mpsc::error::TrySendError::Closed(_)) => gone.push((id, false)),
+                },
+            }
+        }
+        let mut removed = Vec::with_capacity(gone.len());
+        let mut slow = 0;
+        for (id, too_slow) in gone {
+            if let Some(slot) = listeners.remove(&id) {
+                removed.push(slot.format);
+                if too_slow {
+                    slow += 1;
+                    slot.sink.close(CloseReason::TooSlow);
+                }
+            }
+        }
+        drop(listeners);
+        self.metrics.listener_chunks_sent.add(written);
+        self.metrics.delivery.merge(&mut delivery);
+        if !removed.is_empty() {
+            let mut inner = self.lock();
+            for format in &removed {
+                inner.per_format[format.index()] -= 1;
+            }
+        }
+        if slow > 0 {
+            self.metrics.listeners_dropped.add(slow);
+            tracing::warn!(
+                dropped = slow,
+                "dropped listeners that fell {QUEUE_TICKS} chunks (1 s) behind"
+            );
+        }
+    }
+}
