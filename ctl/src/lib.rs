@@ -153,6 +153,7 @@
 pub mod bind;
 pub mod client;
 pub mod display;
+pub mod key;
 pub mod params;
 pub mod protocol;
 pub mod server;

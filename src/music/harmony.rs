@@ -7,6 +7,7 @@ use ambientctl::Key;
 use rand::RngExt;
 use rand_chacha::ChaCha8Rng;
 
+use super::key::{KeyNotes, ModeNotes};
 use super::theory::{self, Scale};
 use super::{Carry, MusicError, PHRASE_BARS};
 

@@ -8,11 +8,14 @@
 //! whose buffers were allocated once, so it can run on the render thread.
 
 pub mod harmony;
+pub mod key;
 pub mod melody;
 pub mod theory;
 pub mod voicing;
 
 use ambientctl::SynthesisParameters;
+
+use self::key::KeyNotes;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 

@@ -6,6 +6,8 @@
 
 use ambientctl::{Key, Mode};
 
+use super::key::KeyNotes;
+
 /// Frequency in Hz of a (possibly fractional) MIDI note, A4 = 69 = 440 Hz.
 pub fn midi_to_hz(midi: f64) -> f64 {
     440.0 * ((midi - 69.0) / 12.0).exp2()
