@@ -67,25 +67,7 @@ async fn next_event(events: &mut tokio::sync::mpsc::UnboundedReceiver<Event>) ->
 async fn every_request_is_answered_and_set_reaches_engine_listeners_watchers_and_disk() {
     let daemon = TestDaemon::start().await;
     let socket = daemon.socket.clone();
-
-    let Ok(Response::Version { version, protocol }) = call(&socket, Request::Version).await else {
-        panic!("version")
-    };
-    assert_eq!(
-        (version.as_str(), protocol),
-        (env!("CARGO_PKG_VERSION"), ambientctl::PROTOCOL_VERSION)
-    );
-    let Ok(Response::Status(status)) = call(&socket, Request::Status).await else {
-        panic!("status")
-    };
-    assert_eq!(status.backend, "cpu");
-    assert_eq!(status.params.seed(), 7);
-    assert_eq!(status.listen, Some(daemon.addr.to_string()));
-    assert_eq!(status.ring_capacity_ms, 2000);
-    assert!(
-        status.ring_fill > 0.0 && status.ring_fill <= 1.0,
-        "{status:?}"
-    );
+    check_version_and_status(&daemon).await;
 
     let mut events = watch(&socket);
     assert!(matches!(next_event(&mut events).await, Event::Params(p) if p.bpm() == 70));
@@ -172,6 +154,29 @@ async fn every_request_is_answered_and_set_reaches_engine_listeners_watchers_and
             _ => {}
         }
     }
+}
+
+/// `version` names both versions; `status` describes the test daemon.
+async fn check_version_and_status(daemon: &TestDaemon) {
+    let socket = daemon.socket.clone();
+    let Ok(Response::Version { version, protocol }) = call(&socket, Request::Version).await else {
+        panic!("version")
+    };
+    assert_eq!(
+        (version.as_str(), protocol),
+        (env!("CARGO_PKG_VERSION"), ambientctl::PROTOCOL_VERSION)
+    );
+    let Ok(Response::Status(status)) = call(&socket, Request::Status).await else {
+        panic!("status")
+    };
+    assert_eq!(status.backend, "cpu");
+    assert_eq!(status.params.seed(), 7);
+    assert_eq!(status.listen, Some(daemon.addr.to_string()));
+    assert_eq!(status.ring_capacity_ms, 2000);
+    assert!(
+        status.ring_fill > 0.0 && status.ring_fill <= 1.0,
+        "{status:?}"
+    );
 }
 
 async fn wait_for_message(client: &mut WsClient, mut wanted: impl FnMut(&Value) -> bool) -> Value {

@@ -348,7 +348,46 @@ async fn run(args: &Args, url: String, pid: Option<u32>) -> anyhow::Result<()> {
     for task in tasks {
         receipts.extend(task.await.unwrap_or_default());
     }
-    let (latencies, spread) = latencies(&receipts);
+    report(
+        args,
+        &url,
+        &totals,
+        &Window {
+            ramp,
+            receipts,
+            histograms: (histogram_before, histogram_after),
+            daemon_usage: (baseline, before, after),
+            self_usage: (self_before, self_after),
+        },
+    );
+    Ok(())
+}
+
+/// A process's (CPU seconds, RSS bytes), if it could be read.
+type Usage = Option<(f64, u64)>;
+/// The daemon's delivery histogram (bucket bound, cumulative count), if it could be read.
+type Buckets = Option<Vec<(f64, u64)>>;
+
+/// What one measurement window gathered.
+struct Window {
+    /// How long connecting every listener took.
+    ramp: Duration,
+    receipts: Vec<Receipt>,
+    /// The daemon's delivery histogram at the window's start and end.
+    histograms: (Buckets, Buckets),
+    /// The daemon's (CPU seconds, RSS bytes): idle, at the window's start and end.
+    daemon_usage: (Usage, Usage, Usage),
+    /// This process's CPU at the window's start and end.
+    self_usage: (Usage, Usage),
+}
+
+/// Prints the figures of one window.
+fn report(args: &Args, url: &str, totals: &Totals, window: &Window) {
+    let ramp = window.ramp;
+    let (histogram_before, histogram_after) = &window.histograms;
+    let (baseline, before, after) = window.daemon_usage;
+    let (self_before, self_after) = window.self_usage;
+    let (latencies, spread) = latencies(&window.receipts);
     let expected = args.listeners as f64 * args.seconds * 10.0;
     let count = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
     let chunks = count(&totals.chunks);
@@ -378,7 +417,7 @@ async fn run(args: &Args, url: String, pid: Option<u32>) -> anyhow::Result<()> {
         "  after 1st listener {} (lower bound: tick <= first receipt)",
         quantiles(&spread)
     );
-    if let (Some(before), Some(after)) = (&histogram_before, &histogram_after)
+    if let (Some(before), Some(after)) = (histogram_before, histogram_after)
         && !after.is_empty()
     {
         println!(
@@ -407,7 +446,6 @@ async fn run(args: &Args, url: String, pid: Option<u32>) -> anyhow::Result<()> {
             (c2 - c1) / args.seconds * 100.0
         );
     }
-    Ok(())
 }
 
 #[cfg(test)]
