@@ -72,8 +72,8 @@ async fn audio_is_the_generators_continuous_across_seams_and_identical_for_all()
     // Both read at once: a listener left unread for a second is dropped by design.
     let ((a, _), (b, _)) = tokio::join!(read_audio(&mut first, 20), read_audio(&mut second, 20));
 
-    // Same sequence, same bytes, for every listener.
-    let start = a[0].sequence.max(b[0].sequence);
+    // Same sequence, same bytes, for every listener (after each one's faded-in first chunk).
+    let start = a[0].sequence.max(b[0].sequence) + 1;
     for chunk in a.iter().filter(|c| c.sequence >= start) {
         let other = b.iter().find(|c| c.sequence == chunk.sequence);
         if let Some(other) = other {
@@ -88,10 +88,32 @@ async fn audio_is_the_generators_continuous_across_seams_and_identical_for_all()
     for _ in 0..a[0].sequence {
         generator.render(&mut block);
     }
-    for chunk in &a {
+    for (i, chunk) in a.iter().enumerate() {
         generator.render(&mut block);
         let expected: Vec<i16> = block.iter().map(|&s| f32_to_i16(s)).collect();
-        assert_eq!(chunk.samples(), expected, "sequence {}", chunk.sequence);
+        if i > 0 {
+            assert_eq!(chunk.samples(), expected, "sequence {}", chunk.sequence);
+            continue;
+        }
+        // A listener's first chunk fades in from silence over 20-50 ms, then is the
+        // generator's own.
+        let got = chunk.samples();
+        assert_eq!(&got[..2], &[0, 0], "the first frame is silent");
+        let last_faded = (0..CHUNK_SAMPLES)
+            .rposition(|k| got[k] != expected[k])
+            .expect("the first chunk is faded")
+            / 2;
+        let fade_ms = (last_faded + 1) as f64 / 44.1;
+        assert!(
+            (10.0..=50.0).contains(&fade_ms),
+            "fade-in ends at {fade_ms:.1} ms"
+        );
+        for (g, e) in got.iter().zip(&expected) {
+            assert!(
+                g.unsigned_abs() <= e.unsigned_abs(),
+                "a fade only attenuates"
+            );
+        }
     }
     daemon.stop().await;
 }
@@ -288,6 +310,27 @@ async fn stream_wav_sends_an_endless_header_then_real_time_pcm() {
     assert_eq!(&body[riff + 8..riff + 12], b"WAVE", "{text}");
     let channels = u16::from_le_bytes([body[riff + 22], body[riff + 23]]);
     assert_eq!(channels, 2);
+    // The first chunk of audio (17,640 = 0x44e8 bytes) fades in from silence.
+    let first_pcm = loop {
+        let after_header = &body[riff + 44..];
+        let size_line = |w: &[u8]| w.eq_ignore_ascii_case(b"44e8\r\n");
+        if let Some(at) = after_header.windows(6).position(size_line)
+            && after_header.len() >= at + 6 + 4
+        {
+            break riff + 44 + at + 6;
+        }
+        assert!(
+            body.len() < 1 << 20,
+            "no 17,640-byte chunk in the first MiB"
+        );
+        let n = stream.read(&mut buf).await.unwrap();
+        body.extend_from_slice(&buf[..n]);
+    };
+    assert_eq!(
+        &body[first_pcm..first_pcm + 4],
+        &[0, 0, 0, 0],
+        "the first frame is silent"
+    );
 
     // Real time: 3 s of reading brings 3 s of audio, give or take a chunk or two.
     let started = Instant::now();

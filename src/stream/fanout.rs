@@ -131,7 +131,7 @@ impl Fanout {
             ticks: tick_tx,
             close: close_tx,
         };
-        let id = self.register(&mut inner, format, sink);
+        let id = self.register(&mut inner, format, sink, false);
         Some(Subscription {
             id,
             ticks,
@@ -162,17 +162,23 @@ impl Fanout {
             }
         }
         outbox.start_at(inner.next_sequence);
-        Some(self.register(&mut inner, format, Sink::Socket(outbox)))
+        // A resuming listener continues what it played: no fade-in.
+        let fresh = resume_after.is_none();
+        Some(self.register(&mut inner, format, Sink::Socket(outbox), fresh))
     }
 
-    fn register(&self, inner: &mut Inner, format: Format, sink: Sink) -> u64 {
+    fn register(&self, inner: &mut Inner, format: Format, sink: Sink, fresh: bool) -> u64 {
         let id = inner.next_id;
         inner.next_id += 1;
         inner.per_format[format.index()] += 1;
-        self.shared
-            .shard_of(id)
-            .lock()
-            .insert(id, Slot { sink, format });
+        self.shared.shard_of(id).lock().insert(
+            id,
+            Slot {
+                sink,
+                format,
+                fresh,
+            },
+        );
         id
     }
 

@@ -39,6 +39,9 @@ impl Sink {
 pub(super) struct Slot {
     pub(super) sink: Sink,
     pub(super) format: Format,
+    /// Whether the listener's next live tick is its first audio (it then gets the tick's
+    /// faded-in variant, so its player does not start mid-waveform with a click).
+    pub(super) fresh: bool,
 }
 
 /// Listeners served by one sender thread.
@@ -87,17 +90,24 @@ impl Shared {
         let mut delivery = LocalHistogram::default();
         let shard = &self.shards[index];
         let mut listeners = shard.lock();
-        for (&id, slot) in listeners.iter() {
+        for (&id, slot) in listeners.iter_mut() {
             match &slot.sink {
                 Sink::Socket(outbox) => {
-                    let frames =
-                        frames[slot.format.index()].get_or_insert_with(|| tick.frames(slot.format));
+                    let faded;
+                    let frames = if slot.fresh {
+                        faded = tick.frames_faded_in(slot.format);
+                        &faded
+                    } else {
+                        frames[slot.format.index()].get_or_insert_with(|| tick.frames(slot.format))
+                    };
                     match outbox.offer_tick(tick.chunk.sequence, tick.at, frames) {
                         Offer::Written(delay) => {
                             written += 1;
                             delivery.observe(delay);
+                            slot.fresh = false;
                         }
-                        Offer::Queued | Offer::Skipped => {}
+                        Offer::Queued => slot.fresh = false,
+                        Offer::Skipped => {}
                         Offer::TooSlow => gone.push((id, true)),
                     }
                 }

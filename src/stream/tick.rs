@@ -40,4 +40,11 @@ impl Tick {
         frames.extend(self.chunk.get(format).map(|encoded| &encoded.framed));
         frames
     }
+
+    /// [`Tick::frames`] with the audio faded in (a listener's first chunk).
+    pub fn frames_faded_in(&self, format: Format) -> Vec<&Bytes> {
+        let mut frames: Vec<&Bytes> = self.event_frames.iter().collect();
+        frames.extend(self.chunk.faded_in(format).map(|encoded| &encoded.framed));
+        frames
+    }
 }

@@ -50,6 +50,8 @@ struct WavBody {
     header: Option<Bytes>,
     subscription: Subscription,
     closed: bool,
+    /// Whether no audio was sent yet (the first chunk fades in, so players do not click).
+    fresh: bool,
     metrics: Arc<Metrics>,
     _guard: SubscriptionGuard,
     _place: Presence,
@@ -80,7 +82,13 @@ impl Body for WavBody {
             };
             // The WAV format is stateless: every tick has it (made now if nobody listened in
             // it when the tick was made), so nothing is skipped in practice.
-            if let Some(encoded) = tick.chunk.get(WAV) {
+            let encoded = if this.fresh {
+                tick.chunk.faded_in(WAV)
+            } else {
+                tick.chunk.get(WAV)
+            };
+            if let Some(encoded) = encoded {
+                this.fresh = false;
                 this.metrics.listener_chunks_sent.add(1);
                 return Poll::Ready(Some(Ok(Frame::data(encoded.payload.clone()))));
             }
@@ -100,6 +108,7 @@ pub fn body(
         header: Some(header()),
         subscription,
         closed: false,
+        fresh: true,
         metrics,
         _guard: guard,
         _place: place,

@@ -199,6 +199,9 @@ pub struct EncodedChunk {
     framer: Framer,
     /// Each format's bytes, indexed by [`Format::index`]; unset: nobody listened yet.
     encoded: [OnceLock<Encoded>; FORMATS],
+    /// The same with the audio faded in over [`pcm::FADE_IN_FRAMES`], for listeners whose
+    /// first chunk this is; made when first asked for.
+    faded_in: [OnceLock<Encoded>; FORMATS],
 }
 
 impl EncodedChunk {
@@ -209,28 +212,41 @@ impl EncodedChunk {
         if let Some(encoded) = self.encoded[index].get() {
             return Some(encoded);
         }
-        let row = &REGISTRY[index];
-        if !row.stateless {
+        if !REGISTRY[index].stateless {
             return None;
         }
-        Some(self.encoded[index].get_or_init(|| {
-            let mut mono = Vec::new();
-            if format.channels == 1 {
-                pcm::mono(&self.stereo, &mut mono);
-            }
-            let pcm = if format.channels == 1 {
-                &mono
-            } else {
-                &self.stereo
-            };
-            let audio = Audio {
-                sequence: self.sequence,
-                timestamp_ms: self.timestamp_ms,
-                channels: format.channels,
-                pcm,
-            };
-            encode_one(&mut *(row.make)(), &audio, self.framer)
+        Some(self.encoded[index].get_or_init(|| self.encode_later(format, &self.stereo)))
+    }
+
+    /// The bytes of `format` with the audio faded in from silence, for a listener whose
+    /// first chunk this is (made once, when first asked for). A stateful format's encoder
+    /// cannot encode a variant out of turn: its listeners get the tick as it is.
+    pub fn faded_in(&self, format: Format) -> Option<&Encoded> {
+        let index = format.index();
+        if !REGISTRY[index].stateless {
+            return self.get(format);
+        }
+        Some(self.faded_in[index].get_or_init(|| {
+            let mut stereo = self.stereo.clone();
+            pcm::fade_in(&mut stereo);
+            self.encode_later(format, &stereo)
         }))
+    }
+
+    /// Encodes `stereo` (this tick's PCM, or a variant of it) in a stateless `format`.
+    fn encode_later(&self, format: Format, stereo: &[u8]) -> Encoded {
+        let mut mono = Vec::new();
+        if format.channels == 1 {
+            pcm::mono(stereo, &mut mono);
+        }
+        let pcm = if format.channels == 1 { &mono } else { stereo };
+        let audio = Audio {
+            sequence: self.sequence,
+            timestamp_ms: self.timestamp_ms,
+            channels: format.channels,
+            pcm,
+        };
+        encode_one(&mut *(REGISTRY[format.index()].make)(), &audio, self.framer)
     }
 }
 
@@ -307,6 +323,7 @@ impl Encoders {
             stereo,
             framer,
             encoded,
+            faded_in: Default::default(),
         }
     }
 }

@@ -51,6 +51,26 @@ pub fn mono(stereo: &[u8], out: &mut Vec<u8>) {
     }
 }
 
+/// Frames over which a listener's first chunk fades in from silence (30 ms).
+pub const FADE_IN_FRAMES: usize = 1_323;
+
+/// Fades the start of one chunk of stereo PCM16 LE in from silence over
+/// [`FADE_IN_FRAMES`] (a raised-cosine curve: no corner at either end).
+pub fn fade_in(stereo: &mut [u8]) {
+    for (i, frame) in stereo
+        .chunks_exact_mut(2 * CHANNELS)
+        .take(FADE_IN_FRAMES)
+        .enumerate()
+    {
+        let x = i as f32 / FADE_IN_FRAMES as f32;
+        let gain = 0.5 - 0.5 * (std::f32::consts::PI * x).cos();
+        for pair in frame.chunks_exact_mut(2) {
+            let sample = f32::from(i16::from_le_bytes([pair[0], pair[1]]));
+            pair.copy_from_slice(&((sample * gain).round() as i16).to_le_bytes());
+        }
+    }
+}
+
 /// Adding this to an f32 of magnitude below 2^22 rounds it to an integer (ties to even) held
 /// in the low mantissa bits: 1.5 × 2^23, where one ulp is exactly 1.
 const ROUNDING_MAGIC: f32 = 12_582_912.0;
@@ -125,6 +145,24 @@ mod tests {
                 assert_eq!(pcm16(x), f32_to_i16(x), "{x}");
             }
         }
+    }
+
+    #[test]
+    fn fade_in_starts_at_silence_and_leaves_the_rest() {
+        let mut stereo = vec![0u8; STEREO_BYTES];
+        for pair in stereo.chunks_exact_mut(2) {
+            pair.copy_from_slice(&10_000i16.to_le_bytes());
+        }
+        fade_in(&mut stereo);
+        let at = |frame: usize| i16::from_le_bytes([stereo[4 * frame], stereo[4 * frame + 1]]);
+        assert_eq!(at(0), 0);
+        assert!(at(1) < 10, "{}", at(1));
+        assert!((4_000..6_000).contains(&at(FADE_IN_FRAMES / 2)));
+        assert_eq!(at(FADE_IN_FRAMES), 10_000);
+        assert!(
+            (1..FADE_IN_FRAMES).all(|i| at(i) >= at(i - 1)),
+            "rises monotonically"
+        );
     }
 
     #[test]
