@@ -371,3 +371,36 @@ async fn web_control_follows_the_config() {
     assert_eq!(params(&daemon.socket).await.bpm(), 70);
     daemon.stop().await;
 }
+
+/// A WebSocket to `daemon` sending the `Host` and `Origin` a page on `name` would send.
+async fn connect_as_page_on(daemon: &TestDaemon, name: &str) -> WsClient {
+    let mut request = daemon.ws_url("").into_client_request().unwrap();
+    let headers = request.headers_mut();
+    headers.insert("host", name.parse().unwrap());
+    headers.insert("origin", format!("http://{name}").parse().unwrap());
+    tokio_tungstenite::connect_async(request).await.unwrap().0
+}
+
+/// A page on a name that re-resolves to 127.0.0.1 (DNS rebinding) sends its own name as both
+/// `Host` and `Origin`; it must not steer the daemon. The same page under `localhost` may.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rebound_dns_name_cannot_steer_it() {
+    let daemon = TestDaemon::start().await;
+    let port = daemon.addr.port();
+    for name in [format!("evil.example:{port}"), "evil.example".to_string()] {
+        let mut page = connect_as_page_on(&daemon, &name).await;
+        assert_eq!(next_json(&mut page).await["web_control"], false, "{name}");
+        try_set(&mut page, 50).await;
+        let error = wait_for_message(&mut page, |m| m["type"] == "error").await;
+        assert!(
+            error["message"].as_str().unwrap().contains("web_control"),
+            "{error}"
+        );
+    }
+    let mut https = connect_with(&daemon, "", Some(&format!("https://{}", daemon.addr))).await;
+    assert_eq!(next_json(&mut https).await["web_control"], false);
+    assert_eq!(params(&daemon.socket).await.bpm(), 70, "nothing changed");
+    let mut local = connect_as_page_on(&daemon, &format!("localhost:{port}")).await;
+    assert_eq!(next_json(&mut local).await["web_control"], true);
+    daemon.stop().await;
+}
