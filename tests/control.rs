@@ -404,3 +404,62 @@ async fn a_rebound_dns_name_cannot_steer_it() {
     assert_eq!(next_json(&mut local).await["web_control"], true);
     daemon.stop().await;
 }
+
+/// A flood of `set`s (on one control connection, as fast as it is answered) reaches each
+/// listener as at most one `params` per chunk, carrying the last value, and costs the
+/// listener no audio.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_set_flood_is_coalesced_to_one_params_per_tick() {
+    let daemon = TestDaemon::start().await;
+    let mut listener = daemon.connect("").await;
+    assert_eq!(next_json(&mut listener).await["type"], "hello");
+    let socket = daemon.socket.clone();
+    const SETS: u16 = 2_000;
+    let flood = tokio::task::spawn_blocking(move || {
+        let mut client = Client::connect(&socket).unwrap();
+        for i in 0..SETS {
+            let bpm = 60 + i % 40;
+            client.call(&set(Param::Bpm, &bpm.to_string())).unwrap();
+        }
+        60 + (SETS - 1) % 40
+    });
+    let mut params_since_audio = 0;
+    let mut most_between_chunks = 0;
+    let mut chunks = 0;
+    let mut last_bpm = None;
+    while !flood.is_finished() || chunks < 5 {
+        let message = next_json(&mut listener).await;
+        match message["type"].as_str() {
+            Some("audio") => {
+                chunks += 1;
+                most_between_chunks = most_between_chunks.max(params_since_audio);
+                params_since_audio = 0;
+            }
+            Some("params") => {
+                params_since_audio += 1;
+                last_bpm = message["params"]["bpm"].as_u64();
+            }
+            _ => {}
+        }
+        assert!(chunks < 600, "the flood took over a minute");
+    }
+    let final_bpm = flood.await.unwrap();
+    // The last change may ride the chunk after the flood ended.
+    let (_, after) = read_audio(&mut listener, 2).await;
+    for message in after.iter().filter(|m| m["type"] == "params") {
+        last_bpm = message["params"]["bpm"].as_u64();
+    }
+    assert!(
+        most_between_chunks <= 1,
+        "{most_between_chunks} params before one chunk"
+    );
+    assert_eq!(
+        last_bpm,
+        Some(u64::from(final_bpm)),
+        "listeners end on the last value"
+    );
+    assert_eq!(params(&daemon.socket).await.bpm(), final_bpm);
+    assert_eq!(daemon.metric("ambientd_underruns_total").await, 0.0);
+    assert_eq!(daemon.metric("ambientd_listeners_dropped_total").await, 0.0);
+    daemon.stop().await;
+}

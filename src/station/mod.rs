@@ -146,10 +146,16 @@ impl Station {
     }
 
     /// Logs `event`, hands it to subscribers and, if listeners hear of it, queues it for
-    /// the next tick.
+    /// the next tick. Parameter changes are coalesced there: whatever arrives between two
+    /// ticks, listeners get at most one `params`, with the values then in force (a flood of
+    /// `set`s cannot crowd out their audio).
     pub fn publish(&self, event: Event) {
         if event.rides_the_tick() {
-            lock(&self.pending).push(event.clone());
+            let mut pending = lock(&self.pending);
+            if matches!(event, Event::Params(_)) {
+                pending.retain(|queued| !matches!(queued, Event::Params(_)));
+            }
+            pending.push(event.clone());
         }
         self.tell(event);
     }
