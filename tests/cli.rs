@@ -90,7 +90,7 @@ fn bad_parameters_fail_with_one_line_naming_the_field_and_range() {
         (vec!["--seconds", "0"], "seconds: 0 is out of range"),
         (
             vec!["--bpm", "fast"],
-            "bpm: fast is out of range (allowed 40..=120)",
+            "bpm: \"fast\" is not a whole number (allowed 40..=120)",
         ),
         (vec!["--seed", "-3"], "seed: \"-3\" is not a seed"),
     ] {

@@ -463,3 +463,33 @@ async fn a_set_flood_is_coalesced_to_one_params_per_tick() {
     assert_eq!(daemon.metric("ambientd_listeners_dropped_total").await, 0.0);
     daemon.stop().await;
 }
+
+/// A negative JSON number is not a relative step (it used to lower bpm by one), and the
+/// errors a client sees name the field and what is allowed, never an internal type.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn set_values_are_absolute_and_errors_are_plain() {
+    let daemon = TestDaemon::start().await;
+    let mut page = connect_with(&daemon, "", None).await;
+    assert_eq!(next_json(&mut page).await["web_control"], true);
+    for (value, needle) in [
+        ("-1", "negative"),
+        ("true", "a string or a number"),
+        (
+            "80.5",
+            r#"bpm: \"80.5\" is not a whole number (allowed 40..=120)"#,
+        ),
+        (r#""eighty""#, r#"bpm: \"eighty\" is not a whole number"#),
+    ] {
+        let message = format!(r#"{{"type":"set","param":"bpm","value":{value}}}"#);
+        page.send(Message::Text(message.into())).await.unwrap();
+        let error = wait_for_message(&mut page, |m| m["type"] == "error").await;
+        let text = error["message"].as_str().unwrap();
+        assert!(
+            text.contains(needle.replace('\\', "").as_str()),
+            "{value}: {text}"
+        );
+        assert!(!text.contains("enum"), "{text}");
+    }
+    assert_eq!(params(&daemon.socket).await.bpm(), 70, "nothing changed");
+    daemon.stop().await;
+}

@@ -23,9 +23,15 @@ pub enum ParamError {
     /// A tempo outside `BPM_MIN..=BPM_MAX`.
     #[error("bpm: {0} is out of range (allowed {BPM_MIN}..={BPM_MAX})")]
     Bpm(String),
-    /// An intensity outside `0.0..=1.0` (or not a number).
+    /// A tempo that is not a whole number ("fast", "80.5").
+    #[error("bpm: {0:?} is not a whole number (allowed {BPM_MIN}..={BPM_MAX})")]
+    BpmNotWhole(String),
+    /// An intensity outside `0.0..=1.0`.
     #[error("intensity: {0} is out of range (allowed 0.0..=1.0)")]
     Intensity(String),
+    /// An intensity that is not a number ("loud").
+    #[error("intensity: {0:?} is not a number (allowed 0.0..=1.0)")]
+    IntensityNotNumber(String),
     /// A key that does not parse.
     #[error(
         "key: {0:?} is not a key (allowed: tonic A-G with optional #/b, then minor or major, \
@@ -58,13 +64,15 @@ pub fn validate_intensity(intensity: f32) -> Result<f32, ParamError> {
     }
 }
 
-/// Parses and checks a tempo written as text.
+/// Parses and checks a tempo written as text: a whole number out of range ("300", "-5") is
+/// out of range; anything else that is not a `u16` ("fast", "80.5") is not a whole number.
 pub fn parse_bpm(text: &str) -> Result<u16, ParamError> {
     let text = text.trim();
-    validate_bpm(
-        text.parse()
-            .map_err(|_| ParamError::Bpm(text.to_string()))?,
-    )
+    match text.parse::<u16>() {
+        Ok(bpm) => validate_bpm(bpm),
+        Err(_) if text.parse::<i128>().is_ok() => Err(ParamError::Bpm(text.to_string())),
+        Err(_) => Err(ParamError::BpmNotWhole(text.to_string())),
+    }
 }
 
 /// Parses and checks an intensity written as text.
@@ -72,7 +80,7 @@ pub fn parse_intensity(text: &str) -> Result<f32, ParamError> {
     let text = text.trim();
     validate_intensity(
         text.parse()
-            .map_err(|_| ParamError::Intensity(text.to_string()))?,
+            .map_err(|_| ParamError::IntensityNotNumber(text.to_string()))?,
     )
 }
 
@@ -202,23 +210,9 @@ impl SynthesisParameters {
         let value = value.trim();
         match param {
             Param::Key => self.key = value.parse()?,
-            Param::Bpm => {
-                let bpm = value
-                    .parse::<u16>()
-                    .map_err(|_| ParamError::Bpm(value.to_string()))?;
-                self.set_bpm(bpm)?;
-            }
-            Param::Intensity => {
-                let intensity = value
-                    .parse::<f32>()
-                    .map_err(|_| ParamError::Intensity(value.to_string()))?;
-                self.set_intensity(intensity)?;
-            }
-            Param::Seed => {
-                self.seed = value
-                    .parse()
-                    .map_err(|_| ParamError::Seed(value.to_string()))?;
-            }
+            Param::Bpm => self.bpm = parse_bpm(value)?,
+            Param::Intensity => self.intensity = parse_intensity(value)?,
+            Param::Seed => self.seed = parse_seed(value)?,
         }
         Ok(())
     }

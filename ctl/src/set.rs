@@ -41,8 +41,8 @@ fn classify(param: Param, value: &str) -> Result<Change<'_>, ParamError> {
 fn invalid(param: Param, text: &str) -> ParamError {
     match param {
         Param::Key => ParamError::Key(text.to_string()),
-        Param::Bpm => ParamError::Bpm(text.to_string()),
-        Param::Intensity => ParamError::Intensity(text.to_string()),
+        Param::Bpm => ParamError::BpmNotWhole(text.to_string()),
+        Param::Intensity => ParamError::IntensityNotNumber(text.to_string()),
         Param::Seed => ParamError::Seed(text.to_string()),
     }
 }

@@ -170,7 +170,7 @@ fn bad_values_are_one_line_errors_naming_the_field_and_nothing_is_sent() {
         ),
         (
             &["set", "bpm", "fast"],
-            "ambientctl: bpm: fast is out of range (allowed 40..=120)",
+            "ambientctl: bpm: \"fast\" is not a whole number (allowed 40..=120)",
         ),
         (
             &["set", "intensity", "1.5"],

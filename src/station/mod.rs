@@ -52,6 +52,10 @@ pub struct Station {
     /// saving, so concurrent relative changes (`+5` twice) never lose one and the file keeps
     /// the last.
     params: Mutex<SynthesisParameters>,
+    /// An accepted change the engine's command queue had no room for (a flood of `set`s):
+    /// the latest one, handed over by the pacer at its next tick. Guarded by `params`'s
+    /// lock order: taken only while `params` is held.
+    unsent: Mutex<Option<SynthesisParameters>>,
     /// Saves accepted parameter changes off the async runtime; `None`: nowhere.
     saver: Option<ParamsSaver>,
     /// Every event, for whoever subscribed (control-socket watchers).
@@ -92,6 +96,7 @@ impl Station {
         let station = Station {
             engine,
             params: Mutex::new(params),
+            unsent: Mutex::default(),
             saver,
             events: broadcast::channel(EVENT_BACKLOG).0,
             pending: Mutex::default(),
@@ -122,9 +127,18 @@ impl Station {
         if next == *current {
             return Ok(next);
         }
-        self.engine
-            .send(Command::SetParams(next))
-            .map_err(|e| e.to_string())?;
+        let mut unsent = lock(&self.unsent);
+        // A change waiting for room goes first; the latest one replaces it (latest wins).
+        if unsent.is_some() {
+            *unsent = Some(next);
+        } else {
+            match self.engine.send(Command::SetParams(next)) {
+                Ok(()) => {}
+                Err(EngineError::Busy) => *unsent = Some(next),
+                Err(error) => return Err(error.to_string()),
+            }
+        }
+        drop(unsent);
         *current = next;
         // Queued under the lock, so the file ends with the last change applied.
         if let Some(saver) = &self.saver {
@@ -133,6 +147,17 @@ impl Station {
         drop(current);
         self.publish(Event::Params(next));
         Ok(next)
+    }
+
+    /// Hands the engine a change its queue had no room for (the pacer calls it every tick).
+    fn hand_over_unsent(&self) {
+        let _params = lock(&self.params);
+        let mut unsent = lock(&self.unsent);
+        if let Some(next) = *unsent
+            && self.engine.send(Command::SetParams(next)).is_ok()
+        {
+            *unsent = None;
+        }
     }
 
     /// Starts a new phrase at the next bar line.

@@ -116,6 +116,7 @@ impl Pacer {
         let got = self.source.audio.pop_slice(&mut self.samples) / CHANNELS;
         self.source.wake_generator();
 
+        self.station.hand_over_unsent();
         let mut events = Vec::new();
         self.phrase_events(sequence, got, &mut events);
         self.station.take_pending(&mut events);
