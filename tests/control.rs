@@ -493,3 +493,19 @@ async fn set_values_are_absolute_and_errors_are_plain() {
     assert_eq!(params(&daemon.socket).await.bpm(), 70, "nothing changed");
     daemon.stop().await;
 }
+
+/// The token is compared after percent-decoding (a browser encodes what it sends), and a
+/// query naming a parameter twice is refused rather than read as the last one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn query_tokens_are_percent_decoded_and_duplicates_refused() {
+    let mut config = test_config();
+    config.server.web_control_token = "s3 cr&t".into();
+    let daemon = TestDaemon::with_config(config).await;
+    let foreign = Some("http://evil.example");
+    let mut encoded = connect_with(&daemon, "?token=s3%20cr%26t", foreign).await;
+    assert_eq!(next_json(&mut encoded).await["web_control"], true);
+    let (status, body) = daemon.get("/ws?token=wrong&token=s3%20cr%26t").await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("token: given more than once"), "{body}");
+    daemon.stop().await;
+}

@@ -17,7 +17,8 @@ use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 
-use super::encode::{self, Encoding, Format};
+use super::encode;
+use super::query::parse_ws_query;
 use super::{ClientOrigin, ResponseBody, StreamState, status, wav, ws};
 use crate::station::Presence;
 
@@ -27,61 +28,6 @@ use crate::station::Presence;
 pub const SEND_BUFFER_BYTES: usize = 32 << 10;
 /// How long a connection may take to finish after shutdown begins.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(2);
-
-/// What `/ws` accepts in its query string.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct WsQuery {
-    /// Channels and encoding.
-    pub format: Format,
-    /// Resume after this sequence.
-    pub resume: Option<u64>,
-    /// The web-control token, if the client gave one.
-    pub token: Option<String>,
-}
-
-/// Parses `/ws`'s query; the error is one line naming the field and the allowed values.
-pub fn parse_ws_query(query: Option<&str>) -> Result<WsQuery, String> {
-    let mut parsed = WsQuery::default();
-    for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
-        let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
-        match name {
-            "channels" => {
-                parsed.format.channels = match value {
-                    "1" => 1,
-                    "2" => 2,
-                    _ => {
-                        return Err(format!(
-                            "channels: {value:?} is not allowed (allowed: 1, 2)"
-                        ));
-                    }
-                }
-            }
-            "encoding" => {
-                parsed.format.encoding = match value {
-                    "json" => Encoding::Json,
-                    "binary" => Encoding::Binary,
-                    _ => {
-                        return Err(format!(
-                            "encoding: {value:?} is not allowed (allowed: json, binary)"
-                        ));
-                    }
-                }
-            }
-            "resume" => {
-                parsed.resume = Some(value.parse().map_err(|_| {
-                    format!("resume: {value:?} is not a sequence number (allowed: 0..=2^64-1)")
-                })?)
-            }
-            "token" => parsed.token = Some(value.to_string()),
-            _ => {
-                return Err(format!(
-                    "unknown query parameter {name:?} (allowed: channels, encoding, resume, token)"
-                ));
-            }
-        }
-    }
-    Ok(parsed)
-}
 
 fn full(body: impl Into<Bytes>) -> ResponseBody {
     Full::new(body.into())
@@ -286,35 +232,4 @@ fn websocket(
         headers.insert(header::SEC_WEBSOCKET_ACCEPT, accept);
     }
     response
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn queries_parse_and_errors_name_field_and_allowed_values() {
-        let q = parse_ws_query(Some("channels=2&encoding=binary&resume=41")).unwrap();
-        assert_eq!(q.format.channels, 2);
-        assert_eq!(q.format.encoding, Encoding::Binary);
-        assert_eq!(q.resume, Some(41));
-        assert_eq!(parse_ws_query(None).unwrap(), WsQuery::default());
-        let err = parse_ws_query(Some("channels=3")).unwrap_err();
-        assert!(
-            err.starts_with("channels:") && err.contains("1, 2"),
-            "{err}"
-        );
-        let err = parse_ws_query(Some("encoding=opus")).unwrap_err();
-        assert!(
-            err.starts_with("encoding:") && err.contains("json, binary"),
-            "{err}"
-        );
-        let err = parse_ws_query(Some("resume=soon")).unwrap_err();
-        assert!(err.starts_with("resume:"), "{err}");
-        let err = parse_ws_query(Some("volume=11")).unwrap_err();
-        assert!(
-            err.contains("volume") && err.contains("channels, encoding, resume, token"),
-            "{err}"
-        );
-    }
 }

@@ -1,0 +1,118 @@
+//! `/ws`'s query string: the listener's format, where to resume, and the web-control token.
+
+use super::encode::{Encoding, Format};
+
+/// What `/ws` accepts in its query string.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct WsQuery {
+    /// Channels and encoding.
+    pub format: Format,
+    /// Resume after this sequence.
+    pub resume: Option<u64>,
+    /// The web-control token, if the client gave one.
+    pub token: Option<String>,
+}
+
+/// Parses `/ws`'s query; the error is one line naming the field and the allowed values.
+/// Names and values are percent-decoded (a token may hold any character); a name given twice
+/// is an error rather than a silent choice of one of them.
+pub fn parse_ws_query(query: Option<&str>) -> Result<WsQuery, String> {
+    let mut parsed = WsQuery::default();
+    let mut seen: Vec<String> = Vec::new();
+    for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
+        let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+        let name = decode("query parameter name", name)?;
+        let value = decode(&name, value)?;
+        if seen.contains(&name) {
+            return Err(format!("{name}: given more than once (give it once)"));
+        }
+        seen.push(name.clone());
+        let value = value.as_str();
+        match name.as_str() {
+            "channels" => {
+                parsed.format.channels = match value {
+                    "1" => 1,
+                    "2" => 2,
+                    _ => {
+                        return Err(format!(
+                            "channels: {value:?} is not allowed (allowed: 1, 2)"
+                        ));
+                    }
+                }
+            }
+            "encoding" => {
+                parsed.format.encoding = match value {
+                    "json" => Encoding::Json,
+                    "binary" => Encoding::Binary,
+                    _ => {
+                        return Err(format!(
+                            "encoding: {value:?} is not allowed (allowed: json, binary)"
+                        ));
+                    }
+                }
+            }
+            "resume" => {
+                parsed.resume = Some(value.parse().map_err(|_| {
+                    format!("resume: {value:?} is not a sequence number (allowed: 0..=2^64-1)")
+                })?)
+            }
+            "token" => parsed.token = Some(value.to_string()),
+            _ => {
+                return Err(format!(
+                    "unknown query parameter {name:?} (allowed: channels, encoding, resume, token)"
+                ));
+            }
+        }
+    }
+    Ok(parsed)
+}
+
+/// `text` percent-decoded, as UTF-8; the error names `what`.
+fn decode(what: &str, text: &str) -> Result<String, String> {
+    percent_encoding::percent_decode_str(text)
+        .decode_utf8()
+        .map(|decoded| decoded.into_owned())
+        .map_err(|_| format!("{what}: not UTF-8 once percent-decoded"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn queries_parse_and_errors_name_field_and_allowed_values() {
+        let q = parse_ws_query(Some("channels=2&encoding=binary&resume=41")).unwrap();
+        assert_eq!(q.format.channels, 2);
+        assert_eq!(q.format.encoding, Encoding::Binary);
+        assert_eq!(q.resume, Some(41));
+        assert_eq!(parse_ws_query(None).unwrap(), WsQuery::default());
+        let err = parse_ws_query(Some("channels=3")).unwrap_err();
+        assert!(
+            err.starts_with("channels:") && err.contains("1, 2"),
+            "{err}"
+        );
+        let err = parse_ws_query(Some("encoding=opus")).unwrap_err();
+        assert!(
+            err.starts_with("encoding:") && err.contains("json, binary"),
+            "{err}"
+        );
+        let err = parse_ws_query(Some("resume=soon")).unwrap_err();
+        assert!(err.starts_with("resume:"), "{err}");
+        let err = parse_ws_query(Some("token=wrong&token=right")).unwrap_err();
+        assert_eq!(err, "token: given more than once (give it once)");
+        let q = parse_ws_query(Some("token=s3%20cr%26t%3D&chann%65ls=2")).unwrap();
+        assert_eq!(
+            q.token.as_deref(),
+            Some("s3 cr&t="),
+            "values are percent-decoded"
+        );
+        assert_eq!(q.format.channels, 2, "names too");
+        let err = parse_ws_query(Some("token=%ff")).unwrap_err();
+        assert!(err.starts_with("token: not UTF-8"), "{err}");
+        let err = parse_ws_query(Some("volume=11")).unwrap_err();
+        assert!(
+            err.contains("volume") && err.contains("channels, encoding, resume, token"),
+            "{err}"
+        );
+    }
+}
