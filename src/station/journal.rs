@@ -9,7 +9,7 @@ pub fn log(event: &Event) {
         Event::Params(next) => tracing::info!(
             key = %next.key(),
             bpm = next.bpm(),
-            intensity = f64::from(next.intensity()),
+            intensity = %next.intensity(),
             seed = next.seed(),
             "parameters changed"
         ),

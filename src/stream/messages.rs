@@ -26,8 +26,9 @@ fn text(message: &impl Serialize) -> Utf8Bytes {
 #[derive(Debug, Serialize)]
 pub struct ParamsView {
     bpm: u16,
-    // As f64, as the seed's messages always carried it (the f32's exact value).
-    intensity: f64,
+    // An f32 is written as the shortest text that reads back as it ("0.3", not the f64
+    // widening's "0.30000001192092896").
+    intensity: f32,
     key: String,
     seed: u64,
 }
@@ -36,7 +37,7 @@ impl From<&SynthesisParameters> for ParamsView {
     fn from(params: &SynthesisParameters) -> Self {
         ParamsView {
             bpm: params.bpm(),
-            intensity: f64::from(params.intensity()),
+            intensity: params.intensity(),
             key: params.key().to_string(),
             seed: params.seed(),
         }
