@@ -492,7 +492,9 @@ async fn set_values_are_absolute_and_errors_are_plain() {
     }
     assert_eq!(params(&daemon.socket).await.bpm(), 70, "nothing changed");
     // An intensity is shown as it was set, not as its f64 widening (0.30000001192092896).
-    call(&daemon.socket, set(Param::Intensity, "0.3")).await.unwrap();
+    call(&daemon.socket, set(Param::Intensity, "0.3"))
+        .await
+        .unwrap();
     let (_, status) = daemon.get("/api/status").await;
     assert!(status.contains(r#""intensity":0.3,"#), "{status}");
     let params_message = wait_for_message(&mut page, |m| m["type"] == "params").await;

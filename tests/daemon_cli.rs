@@ -37,7 +37,7 @@ fn flags_override_the_file_and_sigterm_stops_cleanly() {
         .args(["--listen", "127.0.0.1:0", "--control-socket"])
         .arg(dir.path().join("control.sock"))
         .env_remove("RUST_LOG")
-        .env("NO_COLOR", "1")
+        .env_remove("NO_COLOR")
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
@@ -48,6 +48,7 @@ fn flags_override_the_file_and_sigterm_stops_cleanly() {
         assert!(Instant::now() < deadline, "no 'listening' line");
         let mut line = String::new();
         assert!(log.read_line(&mut line).unwrap() > 0, "stderr closed early");
+        assert!(!line.contains('\x1b'), "colour codes in a pipe: {line:?}");
         if let Some((_, rest)) = line.split_once("address=") {
             break rest.split_whitespace().next().unwrap().to_string();
         }

@@ -2,7 +2,7 @@
 //! systemd or the config asks for it, plain stderr otherwise; never both, so a line is never
 //! logged twice in `journalctl`.
 
-use std::io;
+use std::io::{self, IsTerminal};
 
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
@@ -106,6 +106,8 @@ pub fn init(level: &str, target: LogTarget) -> Result<(LogSink, LevelHandle), St
         tracing_subscriber::fmt::layer()
             .with_writer(io::stderr)
             .with_target(false)
+            // Colour only for a person at a terminal: a file or a pipe gets plain text.
+            .with_ansi(io::stderr().is_terminal())
     });
     // try_init: a second initialisation (tests running `run` twice) keeps the first.
     let _ = tracing_subscriber::registry()
