@@ -200,7 +200,15 @@ async fn http_listener(address: SocketAddr) -> anyhow::Result<tokio::net::TcpLis
     }
     tokio::net::TcpListener::bind(address)
         .await
-        .with_context(|| format!("cannot listen on {address}"))
+        .map_err(|error| {
+            let hint = if error.kind() == std::io::ErrorKind::AddrInUse {
+                " (another ambientd, or icecast2, whose default port is also 8000?); \
+                 choose another address with --listen ADDR or [server] listen"
+            } else {
+                ""
+            };
+            anyhow::anyhow!("cannot listen on {address}: {error}{hint}")
+        })
 }
 
 /// A seed that differs from run to run, for when the user gives none.

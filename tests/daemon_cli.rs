@@ -127,3 +127,23 @@ fn completions_and_man_pages_describe_the_real_command_line() {
         "{message}"
     );
 }
+
+#[test]
+fn a_taken_port_is_named_with_the_way_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = taken.local_addr().unwrap().to_string();
+    let output = ambientd()
+        .args(["--listen", &address, "--control-socket"])
+        .arg(dir.path().join("control.sock"))
+        .env("RUST_BACKTRACE", "0")
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(&format!("cannot listen on {address}")) && stderr.contains("--listen ADDR"),
+        "{stderr}"
+    );
+}
