@@ -136,8 +136,9 @@ async fn every_request_is_answered_and_set_reaches_engine_listeners_watchers_and
             break;
         }
     }
-    // Reload without a config file has nothing to read, and says nothing is wrong.
-    assert_eq!(call(&socket, Request::Reload).await, Ok(Response::Done));
+    // Reload without a config file has nothing to read, and says so (not "reloaded").
+    let refused = call(&socket, Request::Reload).await.unwrap_err();
+    assert!(refused.contains("started without --config"), "{refused}");
     assert_eq!(
         call(&socket, set(Param::Intensity, "1.5"))
             .await

@@ -12,6 +12,10 @@ use super::notify::Notifier;
 use crate::config::{Config, Overrides};
 use crate::stream::StreamState;
 
+/// The refusal of a reload when there is no file to read.
+const NO_CONFIG_FILE: &str = "nothing to reload: the daemon was started without --config \
+     (it runs on its built-in defaults and command-line flags)";
+
 /// The running daemon's shared state beyond the stream.
 #[derive(Debug)]
 pub struct Core {
@@ -109,6 +113,11 @@ impl Core {
     /// running config, is logged with its location, and shows in `STATUS=` until a reload
     /// succeeds. Returns the one-line reason for a refusal.
     pub fn reload(&self) -> Result<(), String> {
+        if self.config_path.is_none() {
+            // Nothing to read is not a failed reload: the running config stays, STATUS= too.
+            tracing::warn!("reload asked for, but the daemon was started without --config");
+            return Err(NO_CONFIG_FILE.to_string());
+        }
         self.notifier.reloading();
         let outcome = self.reload_inner();
         if let Err(error) = &outcome {
@@ -123,8 +132,7 @@ impl Core {
 
     fn reload_inner(&self) -> Result<(), String> {
         let Some(path) = &self.config_path else {
-            tracing::info!("reload: started without --config; nothing to read");
-            return Ok(());
+            return Err(NO_CONFIG_FILE.to_string());
         };
         let mut new =
             Config::load(path).map_err(|e| ambientctl::protocol::one_line(&e.to_string()))?;
