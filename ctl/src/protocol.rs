@@ -43,7 +43,7 @@ pub enum Request {
         param: Param,
         /// The new value, or a relative change like +5 or -5 for bpm, intensity and seed.
         #[cfg_attr(feature = "cli", arg(allow_hyphen_values = true))]
-        #[serde(deserialize_with = "text_or_number")]
+        #[serde(deserialize_with = "crate::set::text_or_number")]
         value: String,
     },
     /// Start a new phrase at the next bar line.
@@ -54,63 +54,6 @@ pub enum Request {
     Watch,
     /// Reload the configuration file; an invalid file keeps the running configuration.
     Reload,
-}
-
-/// A `set` value as text; a JSON number is accepted too and kept in its shortest text form,
-/// so hand-written and browser clients may send `"value":80` as well as `"value":"80"`.
-fn text_or_number<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
-    deserializer.deserialize_any(SetValue)
-}
-
-/// A `set` value: text as typed (`"80"`, `"+5"`, `"D minor"`), or a JSON number, which is
-/// always an absolute value. A negative number is refused rather than read as a relative step
-/// (`-1` would otherwise lower the tempo by one), and a number too large for a float to hold
-/// exactly is refused rather than rounded.
-struct SetValue;
-
-/// The largest integer an f64 holds exactly (2^53).
-const EXACT_IN_F64: f64 = 9_007_199_254_740_992.0;
-
-impl serde::de::Visitor<'_> for SetValue {
-    type Value = String;
-
-    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("a string or a number, e.g. \"D minor\", 80, \"+5\"")
-    }
-
-    fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<String, E> {
-        Ok(text.to_string())
-    }
-
-    fn visit_u64<E: serde::de::Error>(self, number: u64) -> Result<String, E> {
-        Ok(number.to_string())
-    }
-
-    fn visit_i64<E: serde::de::Error>(self, number: i64) -> Result<String, E> {
-        if number < 0 {
-            return Err(negative(number));
-        }
-        Ok(number.to_string())
-    }
-
-    fn visit_f64<E: serde::de::Error>(self, number: f64) -> Result<String, E> {
-        if number < 0.0 {
-            return Err(negative(number));
-        }
-        if number.fract() == 0.0 && number >= EXACT_IN_F64 {
-            return Err(E::custom(format!(
-                "the number {number:e} is too large to be read exactly; send it as a string"
-            )));
-        }
-        Ok(number.to_string())
-    }
-}
-
-fn negative<E: serde::de::Error>(number: impl std::fmt::Display) -> E {
-    E::custom(format!(
-        "{number} is negative, and no parameter takes a negative value (a relative step is \
-         text: \"-5\")"
-    ))
 }
 
 /// The success half of a [`Reply`]: `{"type":"<kind>", ...}`.
@@ -514,42 +457,6 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(err.contains("bpm: 300 is out of range"), "{err}");
-    }
-
-    #[test]
-    fn set_numbers_are_absolute_exact_and_never_negative() {
-        let value = |json: &str| match decode_request(&format!(
-            r#"{{"type":"set","param":"seed","value":{json}}}"#
-        )) {
-            Ok(Request::Set { value, .. }) => Ok(value),
-            Ok(other) => panic!("{other:?}"),
-            Err(err) => Err(err.to_string()),
-        };
-        assert_eq!(value("80").unwrap(), "80");
-        assert_eq!(value("0.3").unwrap(), "0.3");
-        assert_eq!(
-            value("18446744073709551615").unwrap(),
-            "18446744073709551615"
-        );
-        assert_eq!(
-            value(r#""-5""#).unwrap(),
-            "-5",
-            "text may be a relative step"
-        );
-        for negative in ["-1", "-0.5"] {
-            let err = value(negative).unwrap_err();
-            assert!(err.contains("negative") && err.contains("\"-5\""), "{err}");
-        }
-        let err = value("18446744073709551616").unwrap_err();
-        assert!(
-            err.contains("too large") && err.contains("as a string"),
-            "{err}"
-        );
-        for other in ["true", "null", "[1]"] {
-            let err = value(other).unwrap_err();
-            assert!(err.contains("a string or a number"), "{err}");
-            assert!(!err.contains("enum"), "no internal type names: {err}");
-        }
     }
 
     #[test]

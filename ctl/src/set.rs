@@ -1,5 +1,6 @@
 //! Setting one parameter from the text a user typed: absolute values (`80`, `"D minor"`) and
-//! relative steps (`+5`, `-0.1`), validated the same way in `ambientctl` and in the daemon.
+//! relative steps (`+5`, `-0.1`), validated the same way in `ambientctl` and in the daemon;
+//! and how a `set` request's value is read off the wire (text, or an absolute JSON number).
 
 use crate::params::{
     BPM_MAX, BPM_MIN, Param, ParamError, SynthesisParameters, parse_bpm, parse_intensity,
@@ -107,6 +108,65 @@ pub fn apply_set(
         }
     }
     Ok(next)
+}
+
+/// A `set` value as text; a JSON number is accepted too and kept in its shortest text form,
+/// so hand-written and browser clients may send `"value":80` as well as `"value":"80"`.
+pub(crate) fn text_or_number<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<String, D::Error> {
+    deserializer.deserialize_any(SetValue)
+}
+
+/// A `set` value: text as typed (`"80"`, `"+5"`, `"D minor"`), or a JSON number, which is
+/// always an absolute value. A negative number is refused rather than read as a relative step
+/// (`-1` would otherwise lower the tempo by one), and a number too large for a float to hold
+/// exactly is refused rather than rounded.
+struct SetValue;
+
+/// The largest integer an f64 holds exactly (2^53).
+const EXACT_IN_F64: f64 = 9_007_199_254_740_992.0;
+
+impl serde::de::Visitor<'_> for SetValue {
+    type Value = String;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a string or a number, e.g. \"D minor\", 80, \"+5\"")
+    }
+
+    fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<String, E> {
+        Ok(text.to_string())
+    }
+
+    fn visit_u64<E: serde::de::Error>(self, number: u64) -> Result<String, E> {
+        Ok(number.to_string())
+    }
+
+    fn visit_i64<E: serde::de::Error>(self, number: i64) -> Result<String, E> {
+        if number < 0 {
+            return Err(negative(number));
+        }
+        Ok(number.to_string())
+    }
+
+    fn visit_f64<E: serde::de::Error>(self, number: f64) -> Result<String, E> {
+        if number < 0.0 {
+            return Err(negative(number));
+        }
+        if number.fract() == 0.0 && number >= EXACT_IN_F64 {
+            return Err(E::custom(format!(
+                "the number {number:e} is too large to be read exactly; send it as a string"
+            )));
+        }
+        Ok(number.to_string())
+    }
+}
+
+fn negative<E: serde::de::Error>(number: impl std::fmt::Display) -> E {
+    E::custom(format!(
+        "{number} is negative, and no parameter takes a negative value (a relative step is \
+         text: \"-5\")"
+    ))
 }
 
 #[cfg(test)]
@@ -224,5 +284,41 @@ mod tests {
         assert!(check_set_value(Param::Key, "F#m").is_ok());
         assert!(check_set_value(Param::Intensity, "1.5").is_err());
         assert!(is_relative(" -5") && is_relative("+0.1") && !is_relative("80"));
+    }
+
+    #[test]
+    fn set_numbers_are_absolute_exact_and_never_negative() {
+        let value = |json: &str| match crate::protocol::decode_request(&format!(
+            r#"{{"type":"set","param":"seed","value":{json}}}"#
+        )) {
+            Ok(crate::protocol::Request::Set { value, .. }) => Ok(value),
+            Ok(other) => panic!("{other:?}"),
+            Err(err) => Err(err.to_string()),
+        };
+        assert_eq!(value("80").unwrap(), "80");
+        assert_eq!(value("0.3").unwrap(), "0.3");
+        assert_eq!(
+            value("18446744073709551615").unwrap(),
+            "18446744073709551615"
+        );
+        assert_eq!(
+            value(r#""-5""#).unwrap(),
+            "-5",
+            "text may be a relative step"
+        );
+        for negative in ["-1", "-0.5"] {
+            let err = value(negative).unwrap_err();
+            assert!(err.contains("negative") && err.contains("\"-5\""), "{err}");
+        }
+        let err = value("18446744073709551616").unwrap_err();
+        assert!(
+            err.contains("too large") && err.contains("as a string"),
+            "{err}"
+        );
+        for other in ["true", "null", "[1]"] {
+            let err = value(other).unwrap_err();
+            assert!(err.contains("a string or a number"), "{err}");
+            assert!(!err.contains("enum"), "no internal type names: {err}");
+        }
     }
 }
