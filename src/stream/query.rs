@@ -41,15 +41,18 @@ pub fn parse_ws_query(query: Option<&str>) -> Result<WsQuery, String> {
                 }
             }
             "encoding" => {
-                parsed.format.encoding = match value {
-                    "json" => Encoding::Json,
-                    "binary" => Encoding::Binary,
-                    _ => {
-                        return Err(format!(
-                            "encoding: {value:?} is not allowed (allowed: json, binary)"
-                        ));
-                    }
-                }
+                let encodings = websocket_encodings();
+                parsed.format.encoding = encodings
+                    .iter()
+                    .copied()
+                    .find(|encoding| encoding.name() == value)
+                    .ok_or_else(|| {
+                        let allowed: Vec<_> = encodings.iter().map(|e| e.name()).collect();
+                        format!(
+                            "encoding: {value:?} is not allowed (allowed: {})",
+                            allowed.join(", ")
+                        )
+                    })?
             }
             "resume" => {
                 parsed.resume = Some(value.parse().map_err(|_| {
@@ -65,6 +68,18 @@ pub fn parse_ws_query(query: Option<&str>) -> Result<WsQuery, String> {
         }
     }
     Ok(parsed)
+}
+
+/// The encodings a WebSocket listener may ask for: every registered one but the bare PCM
+/// of `/stream.wav` (which carries no sequence), in registry order, each once.
+fn websocket_encodings() -> Vec<Encoding> {
+    let mut encodings = Vec::new();
+    for encoding in Format::all().map(|format| format.encoding) {
+        if encoding != Encoding::Raw && !encodings.contains(&encoding) {
+            encodings.push(encoding);
+        }
+    }
+    encodings
 }
 
 /// `text` percent-decoded, as UTF-8; the error names `what`.
