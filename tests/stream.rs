@@ -370,6 +370,22 @@ async fn metrics_status_and_health_are_served() {
         assert!(text.contains(&format!("\n{family} ")), "missing {family}");
     }
     assert!(daemon.metric("ambientd_realtime_factor").await > 1.0);
+    // The process's own figures, in Prometheus's standard names (the test daemon runs in
+    // this process: its descriptors and memory are this test's).
+    let open = daemon.metric("process_open_fds").await;
+    let max = daemon.metric("process_max_fds").await;
+    assert!(open >= 3.0 && open < max, "{open} of {max}");
+    assert!(daemon.metric("process_resident_memory_bytes").await > 1e6);
+    assert!(text.contains("\nprocess_cpu_seconds_total "), "{text}");
+    let started = daemon.metric("process_start_time_seconds").await;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    assert!(
+        started <= now + 1.0 && started > now - 3600.0,
+        "{started} vs {now}"
+    );
 
     let (status, body) = daemon.get("/api/status").await;
     assert_eq!(status, 200);

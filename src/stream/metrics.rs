@@ -233,6 +233,7 @@ pub fn render_prometheus(station: &Snapshot, metrics: &Metrics) -> String {
          ambientd_build_info{{version=\"{version}\",backend=\"{}\"}} 1",
         station.backend
     );
+    super::process::render(&mut out);
     out
 }
 

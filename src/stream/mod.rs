@@ -19,6 +19,7 @@ pub mod http;
 pub mod messages;
 pub mod metrics;
 pub mod outbox;
+mod process;
 pub mod query;
 mod shard;
 pub mod socket_io;
