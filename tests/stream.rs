@@ -451,3 +451,39 @@ async fn shutdown_closes_websockets_with_going_away() {
     assert_eq!(close.unwrap().code, CloseCode::Away);
     stopping.await.unwrap();
 }
+
+/// A `/stream.wav` player that stops reading (paused, stalled) is let go a second behind
+/// like a WebSocket listener: its connection is closed and its place freed, so paused
+/// players cannot fill `max_listeners`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_wav_listener_is_closed_and_its_place_freed() {
+    let daemon = TestDaemon::start().await;
+    let socket = TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let mut stream = socket.connect(daemon.addr).await.unwrap();
+    use tokio::io::AsyncWriteExt;
+    stream
+        .write_all(b"GET /stream.wav HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    wait_until_async(|| async { daemon.metric("ambientd_listeners").await == 1.0 }).await;
+    // Never read: the queue fills, the listener is dropped, and the place comes back.
+    wait_until_async(|| async {
+        daemon.metric("ambientd_listeners_dropped_total").await == 1.0
+            && daemon.metric("ambientd_listeners").await == 0.0
+    })
+    .await;
+    // The server closed the connection: reading drains what was in flight, then ends.
+    let mut buf = vec![0u8; 65536];
+    let ended = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {}
+            }
+        }
+    })
+    .await;
+    assert!(ended.is_ok(), "the connection stayed open");
+    daemon.stop().await;
+}

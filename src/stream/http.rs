@@ -14,9 +14,10 @@ use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
-use tokio::sync::mpsc;
+use tokio::sync::{Notify, mpsc, oneshot};
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 
+use super::close::CloseReason;
 use super::encode;
 use super::query::parse_ws_query;
 use super::{ClientOrigin, ResponseBody, StreamState, status, wav, ws};
@@ -68,10 +69,15 @@ pub async fn serve_connection(
     let peer = stream
         .peer_addr()
         .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
+    // Fired when the fan-out lets this connection's `/stream.wav` listener go: a stalled
+    // player never polls its body again, so only dropping the connection frees its place.
+    let kick = Arc::new(Notify::new());
+    let kicked = kick.clone();
     let service = service_fn(move |request| {
         let state = state.clone();
         let tracker = tracker.clone();
-        async move { Ok::<_, std::convert::Infallible>(route(request, state, tracker, peer)) }
+        let kick = kick.clone();
+        async move { Ok::<_, std::convert::Infallible>(route(request, state, tracker, peer, kick)) }
     });
     let connection = hyper::server::conn::http1::Builder::new()
         .serve_connection(TokioIo::new(stream), service)
@@ -79,6 +85,7 @@ pub async fn serve_connection(
     tokio::pin!(connection);
     tokio::select! {
         _ = connection.as_mut() => {}
+        () = kicked.notified() => {}
         () = crate::shutdown::stopped(&mut shutdown) => {
             connection.as_mut().graceful_shutdown();
             let _ = tokio::time::timeout(DRAIN_TIMEOUT, connection).await;
@@ -91,6 +98,7 @@ fn route(
     state: Arc<StreamState>,
     tracker: mpsc::Sender<()>,
     peer: SocketAddr,
+    kick: Arc<Notify>,
 ) -> Response<ResponseBody> {
     let path = request.uri().path();
     let known = matches!(
@@ -102,7 +110,7 @@ fn route(
     }
     match path {
         "/ws" => websocket(request, state, tracker, peer),
-        "/stream.wav" => stream_wav(&state, peer),
+        "/stream.wav" => stream_wav(&state, peer, kick),
         "/healthz" => match state.station.unhealthy() {
             None => plain(StatusCode::OK, "ok"),
             Some(why) => plain(StatusCode::SERVICE_UNAVAILABLE, why),
@@ -138,13 +146,29 @@ fn refuse_full(state: &StreamState) -> Response<ResponseBody> {
     )
 }
 
-fn stream_wav(state: &Arc<StreamState>, peer: SocketAddr) -> Response<ResponseBody> {
+fn stream_wav(
+    state: &Arc<StreamState>,
+    peer: SocketAddr,
+    kick: Arc<Notify>,
+) -> Response<ResponseBody> {
     let Some(seat) = state.station.reserve(state.max_listeners()) else {
         return refuse_full(state);
     };
-    let Some(subscription) = state.fanout.subscribe(encode::WAV, None) else {
+    let Some(mut subscription) = state.fanout.subscribe(encode::WAV, None) else {
         return plain(StatusCode::SERVICE_UNAVAILABLE, "server shutting down");
     };
+    // The body ends itself on shutdown (a clean end of the chunked stream); a listener let
+    // go for being a second behind is not reading, so its connection is dropped instead.
+    let (to_body, body_close) = oneshot::channel();
+    let close = std::mem::replace(&mut subscription.close, body_close);
+    tokio::spawn(async move {
+        if let Ok(reason) = close.await {
+            if reason == CloseReason::TooSlow {
+                kick.notify_one();
+            }
+            let _ = to_body.send(reason);
+        }
+    });
     state.metrics.wav_connections.add(1);
     let presence = Presence::join(seat, peer, "wav");
     let body = wav::body(&state.fanout, subscription, state.metrics.clone(), presence);
