@@ -185,7 +185,7 @@ fn systemd_hears_ready_status_watchdog_reload_and_stopping_and_the_exit_is_clean
     assert!(
         daemon
             .stderr()
-            .contains("reload failed; keeping the running configuration")
+            .contains("reload failed, keeping the running configuration: ")
     );
 
     daemon.signal("TERM");

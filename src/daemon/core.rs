@@ -121,7 +121,10 @@ impl Core {
         self.notifier.reloading();
         let outcome = self.reload_inner();
         if let Err(error) = &outcome {
-            tracing::error!(%error, "reload failed; keeping the running configuration");
+            tracing::error!(
+                %error,
+                "reload failed, keeping the running configuration: {error}"
+            );
             *lock(&self.reload_error) = Some(error.clone());
         } else {
             *lock(&self.reload_error) = None;

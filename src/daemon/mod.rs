@@ -133,7 +133,10 @@ impl Daemon {
 
         let listen = listeners.http.local_addr().ok();
         if let Some(address) = listen {
-            tracing::info!(%address, "listening (/ws, /stream.wav, /metrics, /healthz)");
+            tracing::info!(
+                %address,
+                "listening on http://{address}/ (/ws, /stream.wav, /metrics, /healthz)"
+            );
         }
         let (tracker, all_done) = mpsc::channel::<()>(1);
         let core = Arc::new(Core::new(
