@@ -518,3 +518,39 @@ async fn query_tokens_are_percent_decoded_and_duplicates_refused() {
     assert!(body.contains("token: given more than once"), "{body}");
     daemon.stop().await;
 }
+
+/// A watcher that does not keep up is told how many events it missed, rather than losing
+/// them silently.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_watcher_that_falls_behind_is_told_what_it_missed() {
+    let daemon = TestDaemon::start().await;
+    let socket = daemon.socket.clone();
+    let lines = tokio::task::spawn_blocking(move || {
+        use std::io::{BufRead, BufReader, Write};
+        let mut watcher = std::os::unix::net::UnixStream::connect(&socket).unwrap();
+        watcher.write_all(b"{\"type\":\"watch\"}\n").unwrap();
+        // Not reading while far more events happen than the socket and the backlog hold.
+        let mut client = Client::connect(&socket).unwrap();
+        for i in 0..6_000u32 {
+            let bpm = 60 + i % 40;
+            client.call(&set(Param::Bpm, &bpm.to_string())).unwrap();
+        }
+        watcher
+            .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+            .unwrap();
+        let reader = BufReader::new(watcher);
+        reader
+            .lines()
+            .map_while(Result::ok)
+            .find(|line| line.contains("\"missed\""))
+    })
+    .await
+    .unwrap();
+    let line = lines.expect("a missed event");
+    let event = ambientctl::decode_event(&line).unwrap();
+    assert!(
+        matches!(event, Event::Missed { events } if events > 0),
+        "{line}"
+    );
+    daemon.stop().await;
+}

@@ -109,6 +109,11 @@ pub fn event(event: &Event) -> Option<String> {
                 format!("{addr} ({listeners} listening{why})"),
             )
         }
+        Event::Missed { events } => line(
+            &mut out,
+            "missed",
+            format!("{events} events skipped: this watcher fell behind"),
+        ),
         Event::Stopping => line(&mut out, "stopping", "ambientd is shutting down"),
         Event::Unknown => return None,
     }

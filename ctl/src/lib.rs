@@ -51,7 +51,8 @@
 //! 5. After a `watch` request answered with `{"ok":{"type":"done"}}`, the connection turns
 //!    into a stream of event lines ([`Event`]), `{"type":"<event>", ...}`, starting with a
 //!    `params` event carrying the current values, until the client disconnects. The daemon
-//!    reads nothing more from a watching client. When the daemon shuts down it sends
+//!    reads nothing more from a watching client. A watcher that reads too slowly skips ahead
+//!    and is told how many events it missed (`missed`). When the daemon shuts down it sends
 //!    `{"type":"stopping"}` and closes; a stream that ends without it was lost.
 //!
 //! # Messages
@@ -81,6 +82,7 @@
 //! {"type":"underrun","sequence":1234}
 //! {"type":"listener_joined","addr":"192.0.2.7:51234","listeners":1}
 //! {"type":"listener_left","addr":"192.0.2.7:51234","listeners":0,"reason":"too slow"}
+//! {"type":"missed","events":12}
 //! {"type":"stopping"}
 //! ```
 //!

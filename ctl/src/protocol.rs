@@ -171,6 +171,12 @@ pub enum Event {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         reason: Option<String>,
     },
+    /// This watcher fell behind and the daemon skipped events to catch it up (events are
+    /// news, not state: `ambientctl get` gives the state).
+    Missed {
+        /// How many events were skipped.
+        events: u64,
+    },
     /// The daemon is stopping; this is the last line of the stream. A watch that ends
     /// without it lost its connection.
     Stopping,
@@ -405,6 +411,10 @@ mod tests {
                     reason: Some("too slow".into()),
                 },
                 r#"{"type":"listener_left","addr":"192.0.2.7:51234","listeners":0,"reason":"too slow"}"#,
+            ),
+            (
+                Event::Missed { events: 12 },
+                r#"{"type":"missed","events":12}"#,
             ),
             (Event::Stopping, r#"{"type":"stopping"}"#),
         ];

@@ -154,7 +154,7 @@ async fn watch_events(
                 // Events are news, not state: a watcher that fell behind skips to the present.
                 Err(broadcast::error::RecvError::Lagged(missed)) => {
                     tracing::debug!(missed, "a control watcher fell behind");
-                    continue;
+                    Event::Missed { events: missed }
                 }
                 Err(broadcast::error::RecvError::Closed) => Event::Stopping,
             },
