@@ -51,14 +51,25 @@ def read_mono(path):
     return x.reshape(-1, channels).mean(axis=1), rate
 
 
+def read_channels(path):
+    import wave
+    with wave.open(path) as w:
+        frames = w.readframes(w.getnframes())
+        rate, channels = w.getframerate(), w.getnchannels()
+    x = np.frombuffer(frames, dtype="<i2").astype(np.float32) / 32768.0
+    return x.reshape(-1, channels).T, rate
+
+
 def bands(path):
-    x, rate = read_mono(path)
+    """Shares of the stereo energy (both channels' power summed, as heard)."""
+    chans, rate = read_channels(path)
     n = 8192
     hop = n // 2
     window = np.hanning(n)
     power = np.zeros(n // 2 + 1)
-    for start in range(0, len(x) - n, hop):
-        power += np.abs(np.fft.rfft(x[start:start + n] * window)) ** 2
+    for x in chans:
+        for start in range(0, len(x) - n, hop):
+            power += np.abs(np.fft.rfft(x[start:start + n] * window)) ** 2
     freqs = np.fft.rfftfreq(n, 1.0 / rate)
     total = power[freqs >= 20].sum()
     return {"above_2k5": float(power[freqs >= 2500].sum() / total),

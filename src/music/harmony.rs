@@ -1,5 +1,10 @@
 //! Harmony: the chord vocabularies, their Markov transition matrices, and the 8-bar
 //! [`ChordProgression`] drawn from them.
+//!
+//! A chord lasts as long as the harmonic rhythm says (several bars, never under
+//! [`MIN_CHORD_SEC`] but for a phrase's last chord), so the harmony breathes at any tempo.
+//! Most phrases open on the tonic and close with a cadence (V–i or iv–i, or a tonic pedal);
+//! the Markov chain fills the chords in between.
 
 use std::fmt;
 
@@ -7,6 +12,7 @@ use ambientctl::Key;
 use rand::RngExt;
 use rand_chacha::ChaCha8Rng;
 
+use super::form::PhraseShape;
 use super::theory::{self, Scale};
 use super::{Carry, MusicError, PHRASE_BARS};
 
@@ -17,8 +23,8 @@ pub const MAJOR_CHORDS: [&str; 5] = ["I", "IV", "V", "vi", "iii"];
 
 /// Transition probabilities in minor: row = current chord, column = next chord, in the order
 /// of [`MINOR_CHORDS`]. Weighted toward the slow, plagal and modal moves ambient music lives
-/// on (i–VI, i–iv, VI–III), with V mostly resolving home; self-loops are rare because one
-/// chord lasts a whole bar already.
+/// on (i–VI, i–iv, VI–III), with V mostly resolving home. Self-loops are rare, and the
+/// composer skips them: a chord that stays is written by the harmonic rhythm instead.
 pub const MINOR_MATRIX: [[f64; 5]; 5] = [
     // i     iv    V     VI    III
     [0.10, 0.30, 0.15, 0.30, 0.15], // i
@@ -141,43 +147,286 @@ impl fmt::Display for ChordLabel {
     }
 }
 
-/// Draws the next progression. The chain continues from the previous phrase's last chord;
-/// the first phrase, and the first after a change of key, start on the tonic so the new key
-/// is established at once.
-pub fn progression(key: Key, rng: &mut ChaCha8Rng, carry: &mut Carry) -> ChordProgression {
+/// Shortest a chord may last, seconds, whatever the tempo (the last chord of a phrase may be
+/// shorter, down to two bars): the harmony breathes at 120 bpm as at 40.
+pub const MIN_CHORD_SEC: f64 = 5.0;
+
+/// Ways to split the 8 bars among the phrase's chords (harmonic rhythm), in bars.
+const TEMPLATES: [&[u8]; 13] = [
+    &[8],
+    &[4, 4],
+    &[6, 2],
+    &[5, 3],
+    &[3, 3, 2],
+    &[4, 2, 2],
+    &[2, 4, 2],
+    &[2, 2, 4],
+    &[4, 3, 1],
+    &[2, 2, 2, 2],
+    &[3, 2, 2, 1],
+    &[4, 2, 1, 1],
+    &[2, 2, 2, 1, 1],
+];
+
+/// How a phrase closes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cadence {
+    /// V–i (V–I).
+    Authentic,
+    /// iv–i (IV–I), the plagal close.
+    Plagal,
+    /// The tonic held through the whole phrase.
+    Pedal,
+}
+
+impl ChordProgression {
+    /// The cadence the phrase ends with, if it ends on the tonic after V or iv (or never
+    /// leaves the tonic).
+    pub fn cadence(&self) -> Option<Cadence> {
+        if self.chords[PHRASE_BARS - 1] != 0 {
+            return None;
+        }
+        match self.chords.iter().rev().find(|&&c| c != 0) {
+            None => Some(Cadence::Pedal),
+            Some(&theory::DOMINANT) => Some(Cadence::Authentic),
+            Some(&1) => Some(Cadence::Plagal),
+            Some(_) => None,
+        }
+    }
+
+    /// Bars at which a new chord starts (bar 0 always), and how many there are.
+    pub fn segments(&self) -> ([usize; PHRASE_BARS], usize) {
+        let mut starts = [0; PHRASE_BARS];
+        let mut n = 1;
+        for bar in 1..PHRASE_BARS {
+            if self.chords[bar] != self.chords[bar - 1] {
+                starts[n] = bar;
+                n += 1;
+            }
+        }
+        (starts, n)
+    }
+}
+
+/// Fewest bars a chord may last at `bar_sec` seconds a bar.
+pub fn min_chord_bars(bar_sec: f64) -> usize {
+    ((MIN_CHORD_SEC / bar_sec).ceil() as usize).clamp(1, 4)
+}
+
+/// Whether a split into `segments` (bars each) keeps every chord but the last at least
+/// `min_bars` long, and the last at least two bars (or `min_bars`, if smaller).
+fn rhythm_fits(segments: &[u8], min_bars: usize) -> bool {
+    let (last, rest) = segments.split_last().expect("at least one segment");
+    rest.iter().all(|&s| usize::from(s) >= min_bars) && usize::from(*last) >= min_bars.min(2)
+}
+
+/// The planned ending of a phrase, before it is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ending {
+    Authentic,
+    Plagal,
+    /// Ends on V: the next phrase's tonic answers it.
+    Half,
+    /// Wherever the chain goes.
+    Open,
+}
+
+/// Draws the next progression: a harmonic rhythm (how the 8 bars split among chords, no
+/// chord shorter than [`MIN_CHORD_SEC`]), an opening (the tonic, nine times in ten, and
+/// always after a change of key), a planned ending (mostly a cadence; always one at a
+/// section's end), and the chords between from the Markov chain. A remembered progression
+/// may come back instead, with one inner chord changed.
+pub fn progression(
+    key: Key,
+    bar_sec: f64,
+    shape: &PhraseShape,
+    recall: Option<&[u8; PHRASE_BARS]>,
+    rng: &mut ChaCha8Rng,
+    carry: &mut Carry,
+) -> ChordProgression {
     let mut progression = ChordProgression {
         chords: [0; PHRASE_BARS],
         root_midi: key.root_midi(),
         minor: key.mode() == ambientctl::Mode::Minor,
     };
     let matrix = progression.transition_matrix();
-    let mut previous = match carry.last_chord {
+    let previous = match carry.last_chord {
         Some(chord) if carry.last_key == Some(key) => Some(chord),
         _ => None,
     };
-    for chord in progression.chords.iter_mut() {
-        *chord = match previous {
-            None => 0,
-            Some(from) => next_chord(&matrix[usize::from(from)], rng),
-        };
-        previous = Some(*chord);
+    let min_bars = min_chord_bars(bar_sec);
+    let recalled = recall.map(|chords| ChordProgression {
+        chords: *chords,
+        ..progression
+    });
+    if let Some(old) = recalled.filter(|p| recalled_fits(p, min_bars)) {
+        progression.chords = vary(old, matrix, rng);
+    } else {
+        let ending = draw_ending(shape, rng);
+        let mut segments = [0u8; PHRASE_BARS];
+        let n = draw_rhythm(min_bars, ending, shape.energy, rng, &mut segments);
+        let mut chords = [0u8; PHRASE_BARS];
+        write_chords(&mut chords[..n], ending, previous, matrix, rng);
+        let mut bar = 0;
+        for (&chord, &len) in chords[..n].iter().zip(&segments[..n]) {
+            progression.chords[bar..bar + usize::from(len)].fill(chord);
+            bar += usize::from(len);
+        }
     }
-    carry.last_chord = previous;
+    carry.last_chord = Some(progression.chords[PHRASE_BARS - 1]);
     carry.last_key = Some(key);
     progression
 }
 
-/// One step of the Markov chain: samples a column of `row`.
-fn next_chord(row: &[f64; 5], rng: &mut ChaCha8Rng) -> u8 {
-    let mut u: f64 = rng.random();
-    for (chord, &p) in row.iter().enumerate() {
-        if u < p {
-            return chord as u8;
-        }
-        u -= p;
+fn draw_ending(shape: &PhraseShape, rng: &mut ChaCha8Rng) -> Ending {
+    let u: f32 = rng.random();
+    if shape.ending {
+        return if u < 0.7 {
+            Ending::Authentic
+        } else {
+            Ending::Plagal
+        };
     }
-    // Rounding left u a hair above the last cumulative sum: take the last chord with weight.
-    row.iter().rposition(|&p| p > 0.0).unwrap_or(0) as u8
+    match u {
+        u if u < 0.42 => Ending::Authentic,
+        u if u < 0.68 => Ending::Plagal,
+        u if u < 0.86 => Ending::Half,
+        _ => Ending::Open,
+    }
+}
+
+/// Chooses a split of the 8 bars into `segments`, returning how many chords. A closing
+/// cadence needs three chords or more (tonic, approach, tonic) or one (a tonic pedal); an
+/// open or half ending two or more. Fuller phrases lean toward more chords.
+fn draw_rhythm(
+    min_bars: usize,
+    ending: Ending,
+    energy: f32,
+    rng: &mut ChaCha8Rng,
+    segments: &mut [u8; PHRASE_BARS],
+) -> usize {
+    let closes = matches!(ending, Ending::Authentic | Ending::Plagal);
+    let allowed =
+        |t: &&&[u8]| rhythm_fits(t, min_bars) && if closes { t.len() != 2 } else { t.len() >= 2 };
+    let target = 2.0 + 2.5 * energy;
+    let weight = |t: &[u8]| 1.0 / (1.0 + (t.len() as f32 - target).abs().powi(2));
+    let total: f32 = TEMPLATES.iter().filter(allowed).map(|t| weight(t)).sum();
+    let mut u = rng.random::<f32>() * total;
+    let mut chosen: &[u8] = &[8];
+    for template in TEMPLATES.iter().filter(allowed) {
+        chosen = template;
+        u -= weight(template);
+        if u <= 0.0 {
+            break;
+        }
+    }
+    segments[..chosen.len()].copy_from_slice(chosen);
+    chosen.len()
+}
+
+/// Fills one chord per segment: the opening, the planned close, and Markov steps between
+/// that never repeat the chord before (a repeat would only lengthen it) nor run into the
+/// close's own chords.
+fn write_chords(
+    chords: &mut [u8],
+    ending: Ending,
+    previous: Option<u8>,
+    matrix: &[[f64; 5]; 5],
+    rng: &mut ChaCha8Rng,
+) {
+    let n = chords.len();
+    let tonic_opening = previous.is_none() || rng.random::<f32>() < 0.9;
+    chords[0] = match previous {
+        _ if tonic_opening || n == 1 => 0,
+        Some(from) => next_chord_among(&matrix[usize::from(from)], &[1, 3, 4], rng),
+        None => 0,
+    };
+    // The fixed tail: (approach, tonic) for a close, V for a half cadence.
+    let tail: &[u8] = match ending {
+        Ending::Authentic if n >= 3 => &[theory::DOMINANT, 0],
+        Ending::Plagal if n >= 3 => &[1, 0],
+        Ending::Half => &[theory::DOMINANT],
+        _ => &[],
+    };
+    let free_end = n - tail.len();
+    for k in 1..n {
+        if k >= free_end {
+            chords[k] = tail[k - free_end];
+            continue;
+        }
+        let before = chords[k - 1];
+        let after = if k + 1 == free_end {
+            tail.first()
+        } else {
+            None
+        };
+        let mut allowed = [0u8; 5];
+        let mut count = 0;
+        for chord in 0..5u8 {
+            if chord != before && Some(&chord) != after && (chord != 0 || k + 1 < free_end) {
+                allowed[count] = chord;
+                count += 1;
+            }
+        }
+        chords[k] = next_chord_among(&matrix[usize::from(before)], &allowed[..count], rng);
+    }
+}
+
+/// Whether a remembered progression still fits the tempo's harmonic rhythm.
+fn recalled_fits(progression: &ChordProgression, min_bars: usize) -> bool {
+    let (starts, n) = progression.segments();
+    let mut lengths = [0u8; PHRASE_BARS];
+    for k in 0..n {
+        let end = if k + 1 < n {
+            starts[k + 1]
+        } else {
+            PHRASE_BARS
+        };
+        lengths[k] = (end - starts[k]) as u8;
+    }
+    rhythm_fits(&lengths[..n], min_bars)
+}
+
+/// A remembered progression, varied: one inner chord (neither the first nor the last two)
+/// drawn again from the chain, if it has one.
+fn vary(old: ChordProgression, matrix: &[[f64; 5]; 5], rng: &mut ChaCha8Rng) -> [u8; 8] {
+    let (starts, n) = old.segments();
+    let mut chords = old.chords;
+    if n >= 4 {
+        let k = rng.random_range(1..n - 2);
+        let (before, after) = (old.chords[starts[k - 1]], old.chords[starts[k + 1]]);
+        let mut allowed = [0u8; 5];
+        let mut count = 0;
+        for chord in 1..5u8 {
+            if chord != before && chord != after {
+                allowed[count] = chord;
+                count += 1;
+            }
+        }
+        let chord = next_chord_among(&matrix[usize::from(before)], &allowed[..count], rng);
+        chords[starts[k]..starts[k + 1]].fill(chord);
+    }
+    chords
+}
+
+/// One step of the Markov chain restricted to `allowed` columns (renormalised), so the
+/// matrix still decides which of the allowed chords comes next and how often.
+fn next_chord_among(row: &[f64; 5], allowed: &[u8], rng: &mut ChaCha8Rng) -> u8 {
+    let total: f64 = allowed.iter().map(|&c| row[usize::from(c)]).sum();
+    let mut u: f64 = rng.random::<f64>() * total;
+    for &chord in allowed {
+        u -= row[usize::from(chord)];
+        if u < 0.0 {
+            return chord;
+        }
+    }
+    *allowed.last().unwrap_or(&0)
+}
+
+/// One step of the Markov chain: samples a column of `row`.
+#[cfg(test)]
+fn next_chord(row: &[f64; 5], rng: &mut ChaCha8Rng) -> u8 {
+    next_chord_among(row, &[0, 1, 2, 3, 4], rng)
 }
 
 #[cfg(test)]
@@ -212,19 +461,22 @@ mod tests {
         let mut rng = ChaCha8Rng::seed_from_u64(1);
         let mut carry = Carry::default();
         let d_minor: Key = "D minor".parse().unwrap();
-        let first = progression(d_minor, &mut rng, &mut carry);
+        let shape = PhraseShape::default();
+        let mut draw =
+            |key: Key, carry: &mut Carry| progression(key, 3.43, &shape, None, &mut rng, carry);
+        let first = draw(d_minor, &mut carry);
         assert_eq!(first.chords[0], 0);
         assert_eq!(first.root_midi, 62);
         first.validate().unwrap();
         let starts: Vec<u8> = (0..50)
-            .map(|_| progression(d_minor, &mut rng, &mut carry).chords[0])
+            .map(|_| draw(d_minor, &mut carry).chords[0])
             .collect();
         assert!(
             starts.iter().any(|&c| c != 0),
             "later phrases continue the chain"
         );
         let c_major: Key = "C".parse().unwrap();
-        assert_eq!(progression(c_major, &mut rng, &mut carry).chords[0], 0);
+        assert_eq!(draw(c_major, &mut carry).chords[0], 0);
     }
 
     #[test]

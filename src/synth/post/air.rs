@@ -13,13 +13,13 @@ use super::filter::{Biquad, one_pole_coefficient, ramp_index};
 /// Table lengths, frames: distinct primes, so the sum of the two repeats only after their
 /// product.
 const TABLE_LENS: [usize; 2] = [16_381, 16_411];
-/// The band: a high-pass and two lowpass poles, so the noise is a soft "breath" around
-/// 1–3 kHz with little above, never a hiss.
-const HIGH_PASS_HZ: f32 = 400.0;
-const LOW_PASS_HZ: f32 = 2_500.0;
+/// The band: a high-pass and two lowpass poles, so the noise is a soft breath of air around
+/// 2–7 kHz, rolling off above, never a hiss.
+const HIGH_PASS_HZ: f32 = 2_500.0;
+const LOW_PASS_HZ: f32 = 9_000.0;
 /// Air level (RMS, dB relative to full scale, before the leveller) at intensity 0 and 1.
-const LEVEL_DB_CALM: f32 = -72.0;
-const LEVEL_DB_BRIGHT: f32 = -64.0;
+const LEVEL_DB_CALM: f32 = -52.0;
+const LEVEL_DB_BRIGHT: f32 = -32.0;
 /// The generator's fixed seed.
 const SEED: u32 = 0x2545_f491;
 
