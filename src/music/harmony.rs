@@ -232,7 +232,7 @@ enum Ending {
 }
 
 /// Draws the next progression: a harmonic rhythm (how the 8 bars split among chords, no
-/// chord shorter than [`MIN_CHORD_SEC`]), an opening (the tonic, nine times in ten, and
+/// chord shorter than [`MIN_CHORD_SEC`]), an opening (the tonic, 93 times in 100, and
 /// always after a change of key), a planned ending (mostly a cadence; always one at a
 /// section's end), and the chords between from the Markov chain. A remembered progression
 /// may come back instead, with one inner chord changed.
@@ -335,7 +335,7 @@ fn write_chords(
     rng: &mut ChaCha8Rng,
 ) {
     let n = chords.len();
-    let tonic_opening = previous.is_none() || rng.random::<f32>() < 0.9;
+    let tonic_opening = previous.is_none() || rng.random::<f32>() < 0.93;
     chords[0] = match previous {
         _ if tonic_opening || n == 1 => 0,
         Some(from) => next_chord_among(&matrix[usize::from(from)], &[1, 3, 4], rng),

@@ -126,7 +126,7 @@ fn is_strong_beat(beat_in_bar: usize) -> bool {
 
 /// The lead's densest rate, notes per second, at intensity 1 and the phrase's swell: the
 /// melody stays sparse at any tempo (at most 40 notes a minute where it is busiest).
-const MAX_NOTES_PER_SEC: f32 = 0.62;
+const MAX_NOTES_PER_SEC: f32 = 0.72;
 
 /// Writes the melody of the phrase into `phrase.melody` and its lead events, and returns its
 /// first motif (for the composer's memory). A phrase without lead is a rest: no notes. The

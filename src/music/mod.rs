@@ -272,7 +272,10 @@ impl Composer {
         self.next = Some(next);
         voicing::arrange(out, Some(opening), &mut self.rng, &mut self.carry);
         let motif = melody::compose(out, plan.motif, &mut self.rng, &mut self.carry);
-        if plan.shape.opening || self.rng.random::<f32>() < REMEMBER_CHANCE {
+        // Only phrases that open on the tonic are remembered: a memory brought back should
+        // hold the key as well as a new phrase does.
+        let remember = plan.shape.opening || self.rng.random::<f32>() < REMEMBER_CHANCE;
+        if remember && out.progression.chords[0] == 0 {
             self.memory.remember(memory::Memento {
                 chords: out.progression.chords,
                 minor: out.progression.minor,

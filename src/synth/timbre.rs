@@ -107,7 +107,7 @@ pub fn timbre(instrument: Instrument) -> &'static Timbre {
         sustain: 0.75,
         release_sec: 3.5,
         index_attack_boost: 1.0,
-        gain: 0.10,
+        gain: 0.08,
         bus: Bus::Pad,
     };
     // Quieter than it was (the mix was a bass-heavy wall), and a release shorter than the
@@ -131,7 +131,7 @@ pub fn timbre(instrument: Instrument) -> &'static Timbre {
         sustain: 0.8,
         release_sec: 4.5,
         index_attack_boost: 1.0,
-        gain: 0.08,
+        gain: 0.10,
         bus: Bus::Pad,
     };
     const LEAD: Timbre = Timbre {
