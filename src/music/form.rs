@@ -55,7 +55,7 @@ impl Section {
         Section {
             length_sec: rng.random_range(SECTION_MIN_SEC..SECTION_MAX_SEC),
             density: rng.random_range(0.55..1.0),
-            brightness: rng.random_range(-0.2..0.2),
+            brightness: rng.random_range(-0.15..0.15),
             register: rng.random_range(-2..=2),
             bass: rng.random_range(0.55..0.95),
             lead: rng.random_range(0.65..0.95),

@@ -266,7 +266,14 @@ pub fn progression(
         let mut segments = [0u8; PHRASE_BARS];
         let n = draw_rhythm(min_bars, ending, shape.energy, rng, &mut segments);
         let mut chords = [0u8; PHRASE_BARS];
-        write_chords(&mut chords[..n], ending, previous, matrix, rng);
+        write_chords(
+            &mut chords[..n],
+            ending,
+            shape.opening,
+            previous,
+            matrix,
+            rng,
+        );
         let mut bar = 0;
         for (&chord, &len) in chords[..n].iter().zip(&segments[..n]) {
             progression.chords[bar..bar + usize::from(len)].fill(chord);
@@ -280,7 +287,8 @@ pub fn progression(
 
 fn draw_ending(shape: &PhraseShape, rng: &mut ChaCha8Rng) -> Ending {
     let u: f32 = rng.random();
-    if shape.ending {
+    // A section's first and last phrases state the key plainly: they close on the tonic.
+    if shape.ending || shape.opening {
         return if u < 0.7 {
             Ending::Authentic
         } else {
@@ -309,7 +317,16 @@ fn draw_rhythm(
     let allowed =
         |t: &&&[u8]| rhythm_fits(t, min_bars) && if closes { t.len() != 2 } else { t.len() >= 2 };
     let target = 2.0 + 2.5 * energy;
-    let weight = |t: &[u8]| 1.0 / (1.0 + (t.len() as f32 - target).abs().powi(2));
+    // Fuller phrases move more; and the tonic, first and last, is given the longer spans.
+    let weight = |t: &[u8]| {
+        let edges = f32::from(t[0])
+            + if t.len() > 1 {
+                f32::from(t[t.len() - 1])
+            } else {
+                0.0
+            };
+        (1.0 + 0.3 * edges) / (1.0 + (t.len() as f32 - target).abs().powi(2))
+    };
     let total: f32 = TEMPLATES.iter().filter(allowed).map(|t| weight(t)).sum();
     let mut u = rng.random::<f32>() * total;
     let mut chosen: &[u8] = &[8];
@@ -330,12 +347,13 @@ fn draw_rhythm(
 fn write_chords(
     chords: &mut [u8],
     ending: Ending,
+    opening: bool,
     previous: Option<u8>,
     matrix: &[[f64; 5]; 5],
     rng: &mut ChaCha8Rng,
 ) {
     let n = chords.len();
-    let tonic_opening = previous.is_none() || rng.random::<f32>() < 0.93;
+    let tonic_opening = previous.is_none() || opening || rng.random::<f32>() < 0.93;
     chords[0] = match previous {
         _ if tonic_opening || n == 1 => 0,
         Some(from) => next_chord_among(&matrix[usize::from(from)], &[1, 3, 4], rng),

@@ -352,8 +352,10 @@ fn write_bass(
     }
 }
 
-/// The shimmer: the chord's root and fifth three octaves above the key's root, entering slowly after
-/// each chord's attack, so a little light always sits over the harmony.
+/// The shimmer: the chord's root and, often, its third, three octaves above the key's root,
+/// entering slowly after each chord's attack, so a little light always sits over the
+/// harmony. The third rather than the fifth: the fifth would double the partials the pads
+/// already have (their third harmonic), and the third says the mode.
 fn write_shimmer(phrase: &mut Phrase, rng: &mut ChaCha8Rng) {
     let bar_sec = phrase.bar_sec();
     let scale = phrase.progression.scale();
@@ -361,16 +363,21 @@ fn write_shimmer(phrase: &mut Phrase, rng: &mut ChaCha8Rng) {
     let centre = i32::from(scale.root_midi) + 36;
     for k in 0..n {
         let (start, end) = segment_span(&starts, n, k);
-        let [root, _, fifth] = scale.triad(phrase.progression.chords[start]);
+        let [root, third, _] = scale.triad(phrase.progression.chords[start]);
         let onset = (start as f64 + 0.5) * bar_sec;
         let length = (end - start) as f64 * bar_sec - 0.5 * bar_sec;
-        for (i, pc) in [root, fifth].into_iter().enumerate() {
-            if i == 1 && rng.random::<f32>() < 0.4 {
+        let root_pitch = nearest_with_pc(root, centre);
+        for (i, pc) in [root, third].into_iter().enumerate() {
+            if i == 1 && rng.random::<f32>() < 0.35 {
                 continue; // sometimes the root alone
+            }
+            let mut pitch = nearest_with_pc(pc, root_pitch + 3);
+            if i == 1 && pitch <= root_pitch {
+                pitch += 12;
             }
             phrase.events.push(NoteEvent {
                 instrument: Instrument::Shimmer,
-                pitch: nearest_with_pc(pc, centre + 5 * i as i32) as u8,
+                pitch: pitch as u8,
                 velocity: 0.45 + 0.15 * rng.random::<f32>(),
                 onset_sec: onset + 0.3 * i as f64,
                 duration_sec: length.max(bar_sec),

@@ -202,7 +202,7 @@ impl PostStage {
         self.air.add(intensity, [&mut *mix_l, &mut *mix_r]);
         self.dc_blocker.process(mix_l, mix_r);
         self.softener.process(mix_l, mix_r);
-        self.presence.process(controls.brightness, mix_l, mix_r);
+        self.presence.process(intensity, mix_l, mix_r);
         self.leveller.process(mix_l, mix_r);
         self.swell.process(controls.swell_db, mix_l, mix_r);
         self.limiter.process(mix_l, mix_r, out);

@@ -1,4 +1,4 @@
-//! Presence: a gentle high shelf on the whole mix that rises with brightness (flat at 0, a
+//! Presence: a gentle high shelf on the whole mix that rises with intensity (flat at 0, a
 //! few dB above 3 kHz by the default, more at 1), so the pads' upper partials, the shimmer,
 //! the reverb's tail and the air reach the ear as light rather than as a dim haze.
 
@@ -6,7 +6,7 @@ use super::filter::Biquad;
 
 /// Shelf corner, Hz, and its gain at brightness 1, dB.
 const SHELF_HZ: f32 = 2_500.0;
-const SHELF_DB_BRIGHT: f32 = 9.0;
+const SHELF_DB_BRIGHT: f32 = 12.0;
 /// Re-tune once the wanted gain has moved this far, dB: brightness glides, so the steps are
 /// far too small to hear.
 const RETUNE_DB: f32 = 0.05;
@@ -74,6 +74,6 @@ mod tests {
     fn flat_when_dark_lifts_the_top_when_bright() {
         assert!(gain(0.0, 6_000.0).abs() < 0.1);
         assert!(gain(1.0, 200.0).abs() < 0.3);
-        assert!(gain(1.0, 8_000.0) > 7.0);
+        assert!(gain(1.0, 8_000.0) > 9.0);
     }
 }
