@@ -206,10 +206,10 @@ proptest! {
         for phrase in &list {
             let mut notes: Vec<&NoteEvent> = of(phrase, Instrument::Bass).collect();
             notes.sort_by(|a, b| a.onset_sec.total_cmp(&b.onset_sec));
-            if let (Some((end, pitch)), Some(first)) = (before, notes.first()) {
-                if first.pitch != pitch {
-                    prop_assert!(end + release <= first.onset_sec + 1e-6, "across a boundary");
-                }
+            if let (Some((end, pitch)), Some(first)) = (before, notes.first())
+                && first.pitch != pitch
+            {
+                prop_assert!(end + release <= first.onset_sec + 1e-6, "across a boundary");
             }
             for pair in notes.windows(2) {
                 let end = pair[0].onset_sec + pair[0].duration_sec;

@@ -83,8 +83,8 @@ fn noise_table(sample_rate: f32, len: usize, seed: u32, rms: f32) -> Vec<f32> {
 }
 
 impl Air {
-    /// Air at `sample_rate`, starting at `intensity`.
-    pub(super) fn new(sample_rate: f32, intensity: f32) -> Self {
+    /// Air at `sample_rate`, silent at first (it fades in).
+    pub(super) fn new(sample_rate: f32) -> Self {
         let table =
             |len, seed| noise_table(sample_rate, len, seed, std::f32::consts::FRAC_1_SQRT_2);
         Air {
@@ -134,7 +134,7 @@ mod tests {
     use super::*;
 
     fn render(block: usize, intensity: f32, frames: usize) -> (Vec<f32>, Vec<f32>) {
-        let mut air = Air::new(44_100.0, intensity);
+        let mut air = Air::new(44_100.0);
         let mut left = vec![0.0; frames];
         let mut right = vec![0.0; frames];
         for (l, r) in left.chunks_mut(block).zip(right.chunks_mut(block)) {

@@ -130,7 +130,7 @@ impl PostStage {
             colour: Colour::new(rate, corners(0.5)),
             chorus: Chorus::new(rate),
             reverb: Reverb::new(rate),
-            air: Air::new(rate, 0.5),
+            air: Air::new(rate),
             dc_blocker: DcBlocker::new(rate),
             softener: Softener::new(BLOCK_FRAMES),
             presence: Presence::new(rate, 0.5),
