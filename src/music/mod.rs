@@ -11,6 +11,7 @@
 //! `Phrase` whose buffers were allocated once, so it can run on the render thread.
 
 pub mod form;
+pub mod harmonic_rhythm;
 pub mod harmony;
 pub mod melody;
 pub mod memory;
