@@ -18,8 +18,8 @@ const TABLE_LENS: [usize; 2] = [16_381, 16_411];
 const HIGH_PASS_HZ: f32 = 2_500.0;
 const LOW_PASS_HZ: f32 = 9_000.0;
 /// Air level (RMS, dB relative to full scale, before the leveller) at intensity 0 and 1.
-/// In between, the level follows the square root of intensity: the air opens early, so
-/// the default is already airy, while intensity 0 keeps nearly none.
+/// In between, the level rises fast and then levels off (`1 - (1 - intensity)³` of the way):
+/// the default is already airy, intensity 0 keeps nearly none, and 1 adds little more.
 const LEVEL_DB_CALM: f32 = -66.0;
 const LEVEL_DB_BRIGHT: f32 = -40.0;
 /// The air's fade-in from the start of a render, seconds.
@@ -40,7 +40,8 @@ pub(super) struct Air {
 }
 
 fn gain_for(intensity: f32) -> f32 {
-    let db = LEVEL_DB_CALM + (LEVEL_DB_BRIGHT - LEVEL_DB_CALM) * intensity.clamp(0.0, 1.0).sqrt();
+    let rest = 1.0 - intensity.clamp(0.0, 1.0);
+    let db = LEVEL_DB_CALM + (LEVEL_DB_BRIGHT - LEVEL_DB_CALM) * (1.0 - rest * rest * rest);
     10f32.powf(db / 20.0)
 }
 
