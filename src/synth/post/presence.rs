@@ -6,7 +6,7 @@ use super::filter::Biquad;
 
 /// Shelf corner, Hz, and its gain at brightness 1, dB.
 const SHELF_HZ: f32 = 2_500.0;
-const SHELF_DB_BRIGHT: f32 = 9.0;
+const SHELF_DB_BRIGHT: f32 = 9.5;
 /// Re-tune once the wanted gain has moved this far, dB: brightness glides, so the steps are
 /// far too small to hear.
 const RETUNE_DB: f32 = 0.05;
@@ -49,11 +49,11 @@ impl Presence {
     }
 }
 
-/// Rises fast then levels off (`1 - (1 - x)²` of the way), so the default is already open
+/// Rises fast then levels off (`1 - (1 - x)³` of the way), so the default is already open
 /// and intensity 1 is not harsh.
 fn shelf_db(brightness: f32) -> f32 {
     let rest = 1.0 - brightness.clamp(0.0, 1.0);
-    SHELF_DB_BRIGHT * (1.0 - rest * rest)
+    SHELF_DB_BRIGHT * (1.0 - rest * rest * rest)
 }
 
 #[cfg(test)]
