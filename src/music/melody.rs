@@ -63,6 +63,14 @@ impl MelodyPhrase {
         }
     }
 
+    /// Empties it for a new phrase of `bar_sec` seconds a bar in a scale of `intervals`.
+    pub fn reset(&mut self, bar_sec: f64, intervals: [u8; 7]) {
+        self.notes.clear();
+        self.bars = PHRASE_BARS;
+        self.bar_sec = bar_sec;
+        self.scale_intervals = intervals;
+    }
+
     /// Checks the data model's rules against the phrase's chords: pitches 21..=127 and in
     /// the scale, chord tones on strong beats, velocities 0..=1, onsets inside the bars and
     /// in order, positive durations.
@@ -147,10 +155,7 @@ pub fn compose(
     let slot_sec = phrase.beat_sec() / SLOTS_PER_BEAT as f64;
     let (low, high) = (LOW_INDEX + shape.register, HIGH_INDEX + shape.register);
     let melody = &mut phrase.melody;
-    melody.notes.clear();
-    melody.bars = PHRASE_BARS;
-    melody.bar_sec = bar_sec;
-    melody.scale_intervals = scale.intervals;
+    melody.reset(bar_sec, scale.intervals);
 
     let mut motif = recalled.unwrap_or_default();
     if !shape.lead {
@@ -163,21 +168,13 @@ pub fn compose(
     } else {
         PHRASE_BARS
     };
-    let mut index = match carry.last_melody {
-        Some(pitch) => scale.index_at_or_below(i32::from(pitch)).clamp(low, high),
-        None => 7 + 2 * rng.random_range(0..2), // the root or third an octave up
-    };
+    let mut index = starting_index(carry.last_melody, &scale, (low, high), rng);
     let rests_first = shape.energy < 0.5 && rng.random::<f32>() < 0.6;
     for cell in 0..PHRASE_BARS / CELL_BARS {
         if cell == 0 && rests_first && recalled.is_none() {
             continue;
         }
-        let x = (cell as f64 + 0.5) / (PHRASE_BARS / CELL_BARS) as f64;
-        let rate = MAX_NOTES_PER_SEC
-            * (0.2 + 0.8 * intensity)
-            * (0.55 + 0.45 * PhraseShape::arc(x))
-            * (0.6 + 0.4 * shape.energy);
-        let density = (rate * slot_sec as f32 * SLOTS_PER_BEAT as f32).min(0.9);
+        let density = cell_density(intensity, shape.energy, cell, slot_sec);
         let (rhythm, contour) = if (cell == 0 && recalled.is_some())
             || (cell > 0 && motif.len > 0 && rng.random::<f32>() < 0.45)
         {
@@ -226,11 +223,7 @@ pub fn compose(
     }
     if arrival_bar < PHRASE_BARS {
         // The close: the tonic, nearest the line, on the arrival's downbeat.
-        let tonic = [7, 14, 0, 21]
-            .into_iter()
-            .filter(|i| (low - 2..=high + 2).contains(i))
-            .min_by_key(|i| (i - index).abs())
-            .unwrap_or(7);
+        let tonic = nearest_tonic(index, (low, high));
         index = tonic;
         melody.notes.push(MelodyNote {
             onset_sec: arrival_bar as f64 * bar_sec,
@@ -243,6 +236,46 @@ pub fn compose(
     if !melody.notes.is_empty() {
         carry.last_melody = Some(scale.pitch(index) as u8);
     }
+    push_lead_events(phrase);
+    motif
+}
+
+/// Where the line starts: where the last phrase's left off (in this register), else the
+/// root or third an octave up.
+fn starting_index(
+    last: Option<u8>,
+    scale: &Scale,
+    (low, high): (i32, i32),
+    rng: &mut ChaCha8Rng,
+) -> i32 {
+    match last {
+        Some(pitch) => scale.index_at_or_below(i32::from(pitch)).clamp(low, high),
+        None => 7 + 2 * rng.random_range(0..2),
+    }
+}
+
+/// The tonic (scale index 0, 7, 14 or 21) nearest `index` within the register.
+fn nearest_tonic(index: i32, (low, high): (i32, i32)) -> i32 {
+    [7, 14, 0, 21]
+        .into_iter()
+        .filter(|i| (low - 2..=high + 2).contains(i))
+        .min_by_key(|i| (i - index).abs())
+        .unwrap_or(7)
+}
+
+/// Chance of a note on each beat of cell `cell`: the lead's rate (notes a second) scaled by
+/// intensity, the phrase's arc at the cell and its energy, turned into a per-beat chance.
+fn cell_density(intensity: f32, energy: f32, cell: usize, slot_sec: f64) -> f32 {
+    let x = (cell as f64 + 0.5) / (PHRASE_BARS / CELL_BARS) as f64;
+    let rate = MAX_NOTES_PER_SEC
+        * (0.2 + 0.8 * intensity)
+        * (0.55 + 0.45 * PhraseShape::arc(x))
+        * (0.6 + 0.4 * energy);
+    (rate * slot_sec as f32 * SLOTS_PER_BEAT as f32).min(0.9)
+}
+
+/// The melody's notes as lead events.
+fn push_lead_events(phrase: &mut Phrase) {
     for note in &phrase.melody.notes {
         phrase.events.push(NoteEvent {
             instrument: Instrument::Lead,
@@ -252,7 +285,6 @@ pub fn compose(
             duration_sec: note.duration_sec,
         });
     }
-    motif
 }
 
 fn phrase_end(bar_sec: f64) -> f64 {
