@@ -5,7 +5,7 @@
 use ambientctl::SynthesisParameters;
 
 use crate::audio::{BLOCK_FRAMES, CHANNELS, SAMPLE_RATE};
-use crate::music::{Composer, Phrase, PhraseShape};
+use crate::music::{Composer, Phrase};
 use crate::synth::VoiceStage;
 use crate::synth::bus::BusBuffers;
 use crate::synth::cpu::CpuVoiceStage;
@@ -242,8 +242,7 @@ impl Generator {
         let into = (self.frame + frames as u64 - self.phrase_start) as f64;
         let x = into / (self.phrase.duration_sec() * f64::from(SAMPLE_RATE));
         let target_brightness =
-            (self.intensity + shape.brightness + 0.12 * (PhraseShape::arc(x) - 0.5))
-                .clamp(0.0, 1.0);
+            (self.intensity + shape.brightness + 0.12 * (shape.arc(x) - 0.5)).clamp(0.0, 1.0);
         let start_brightness = self.brightness;
         self.brightness += (target_brightness - self.brightness) * glide;
         self.score.voices(

@@ -88,6 +88,8 @@ pub struct PhraseShape {
     pub depth_db: f32,
     /// The phrase's level within the section, dB (thin phrases are quieter).
     pub level_db: f32,
+    /// Where in the phrase the swell peaks, 0.4..=0.7 of the way.
+    pub peak: f32,
 }
 
 impl Default for PhraseShape {
@@ -103,20 +105,23 @@ impl Default for PhraseShape {
             ending: false,
             depth_db: 5.0,
             level_db: 0.0,
+            peak: 0.55,
         }
     }
 }
 
 impl PhraseShape {
     /// The phrase's arc at `x` (0 = first downbeat, 1 = end): 0 at the edges, 1 at the
-    /// swell (a little after the middle, where the melody and harmony move most).
-    pub fn arc(x: f64) -> f32 {
+    /// swell (`peak`, around the middle, a little later or earlier from phrase to phrase, so
+    /// the breathing is not a metronome).
+    pub fn arc(&self, x: f64) -> f32 {
         let x = x.clamp(0.0, 1.0);
-        // Skewed sine: the peak at x = 0.55.
-        let warped = if x < 0.55 {
-            x / 0.55 * 0.5
+        let peak = f64::from(self.peak).clamp(0.2, 0.8);
+        // Skewed sine: the peak at x = `peak`.
+        let warped = if x < peak {
+            x / peak * 0.5
         } else {
-            0.5 + (x - 0.55) / 0.45 * 0.5
+            0.5 + (x - peak) / (1.0 - peak) * 0.5
         };
         (std::f64::consts::PI * warped).sin().powf(1.3) as f32
     }
@@ -126,10 +131,10 @@ impl PhraseShape {
     /// close. Centred so that a typical phrase averages about 0 dB in power.
     pub fn swell_db(&self, x: f64) -> f32 {
         let mut depth = self.depth_db;
-        if self.ending && x > 0.55 {
+        if self.ending && x > f64::from(self.peak) {
             depth += 3.0;
         }
-        self.level_db + depth * (Self::arc(x) - 1.0) + 0.45 * self.depth_db
+        self.level_db + depth * (self.arc(x) - 1.0) + 0.45 * self.depth_db
     }
 }
 
@@ -185,6 +190,7 @@ impl Form {
         let bass = !opening && energy > 0.3 && chance(section.bass + lift);
         let lead = !opening && chance(section.lead * (0.55 + 0.6 * energy) + lift);
         let shimmer = chance(section.shimmer * (0.4 + energy) + lift);
+        let peak = rng.random_range(0.4..0.7);
         self.elapsed_sec += phrase_sec;
         PhraseShape {
             energy,
@@ -197,6 +203,7 @@ impl Form {
             ending,
             depth_db: section.depth_db,
             level_db: -4.0 * (1.0 - energy),
+            peak,
         }
     }
 }
@@ -208,9 +215,10 @@ mod tests {
 
     #[test]
     fn the_arc_rises_and_falls() {
-        assert!(PhraseShape::arc(0.0) < 1e-6 && PhraseShape::arc(1.0) < 1e-6);
-        assert!((PhraseShape::arc(0.55) - 1.0).abs() < 1e-6);
-        assert!(PhraseShape::arc(0.3) > PhraseShape::arc(0.1));
+        let shape = PhraseShape::default();
+        assert!(shape.arc(0.0) < 1e-6 && shape.arc(1.0) < 1e-6);
+        assert!((shape.arc(0.55) - 1.0).abs() < 1e-6);
+        assert!(shape.arc(0.3) > shape.arc(0.1));
     }
 
     #[test]

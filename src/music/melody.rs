@@ -174,7 +174,7 @@ pub fn compose(
         if cell == 0 && rests_first && recalled.is_none() {
             continue;
         }
-        let density = cell_density(intensity, shape.energy, cell, slot_sec);
+        let density = cell_density(intensity, &shape, cell, slot_sec);
         let (rhythm, contour) = if (cell == 0 && recalled.is_some())
             || (cell > 0 && motif.len > 0 && rng.random::<f32>() < 0.45)
         {
@@ -265,12 +265,12 @@ fn nearest_tonic(index: i32, (low, high): (i32, i32)) -> i32 {
 
 /// Chance of a note on each beat of cell `cell`: the lead's rate (notes a second) scaled by
 /// intensity, the phrase's arc at the cell and its energy, turned into a per-beat chance.
-fn cell_density(intensity: f32, energy: f32, cell: usize, slot_sec: f64) -> f32 {
+fn cell_density(intensity: f32, shape: &PhraseShape, cell: usize, slot_sec: f64) -> f32 {
     let x = (cell as f64 + 0.5) / (PHRASE_BARS / CELL_BARS) as f64;
     let rate = MAX_NOTES_PER_SEC
         * (0.2 + 0.8 * intensity)
-        * (0.55 + 0.45 * PhraseShape::arc(x))
-        * (0.6 + 0.4 * energy);
+        * (0.55 + 0.45 * shape.arc(x))
+        * (0.6 + 0.4 * shape.energy);
     (rate * slot_sec as f32 * SLOTS_PER_BEAT as f32).min(0.9)
 }
 
