@@ -35,4 +35,4 @@ done
 # The asked key, essentia KeyExtractor on 1-minute excerpts: 8 seeds x 24 keys, 2 minutes
 # each (two excerpts per render), 384 excerpts.
 SEEDS=101,202,303,404,505,606,707,808 SECONDS_PER_KEY=120 AMBIENTD=$A \
-  $M keysweep "$OUT/keys" | tail -1
+  $M keysweep "$OUT/keys" | tee "$OUT/keys.jsonl" | grep -E "\"ok\": false|summary"
