@@ -23,7 +23,7 @@ fn main() {
         composer.compose(&params, &mut phrase);
         let count = |i: Instrument| phrase.events.iter().filter(|e| e.instrument == i).count();
         println!(
-            "{{\"seconds\":{:.3},\"chords\":{:?},\"cadence\":{},\"lead_notes\":{},\"bass_notes\":{},\"pad_notes\":{},\"recalled\":{},\"energy\":{:.2},\"ending\":{}}}",
+            "{{\"seconds\":{:.3},\"chords\":{:?},\"cadence\":{},\"lead_notes\":{},\"bass_notes\":{},\"pad_notes\":{},\"recalled\":{},\"energy\":{:.2},\"ending\":{},\"onsets_above_c5\":{}}}",
             phrase.duration_sec(),
             phrase.progression.chords,
             phrase.progression.cadence().is_some(),
@@ -33,6 +33,9 @@ fn main() {
             phrase.recalled,
             phrase.shape.energy,
             phrase.shape.ending,
+            // Every onset at C5 or above, whoever plays it: what a pitch transcriber of the
+            // audio would count as "melody" at the top (the figure).
+            phrase.events.iter().filter(|e| e.pitch >= 72).count(),
         );
         elapsed += phrase.duration_sec();
     }

@@ -156,11 +156,13 @@ def score_log(path):
         opens += chords[0] == 0
         cadences += p["cadence"]
     lead = sum(p["lead_notes"] for p in phrases)
+    high = sum(p.get("onsets_above_c5", 0) for p in phrases)
     return {"phrases": len(phrases), "minutes": round(seconds / 60, 2),
             "chord_changes_per_min": round(changes / seconds * 60, 2),
             "tonic_openings": round(opens / len(phrases), 3),
             "cadence_endings": round(cadences / len(phrases), 3),
-            "melody_notes_per_min": round(lead / seconds * 60, 2)}
+            "melody_notes_per_min": round(lead / seconds * 60, 2),
+            "onsets_above_c5_per_min": round(high / seconds * 60, 2)}
 
 
 def main(argv):
