@@ -222,6 +222,45 @@ proptest! {
     }
 }
 
+/// A chord that the next phrase opens with is held over the boundary: the pads and bass
+/// sounding at the end of one phrase ring into the next, which does not strike them again.
+#[test]
+fn chords_tie_over_phrase_boundaries() {
+    let mut ties = 0;
+    for seed in 0..20 {
+        let list = phrases(seed, &SynthesisParameters::default(), 20);
+        for pair in list.windows(2) {
+            let (before, after) = (&pair[0], &pair[1]);
+            let last = before.progression.chords[PHRASE_BARS - 1];
+            if last != after.progression.chords[0] {
+                continue;
+            }
+            let end = before.duration_sec();
+            let held: Vec<&NoteEvent> = before
+                .events
+                .iter()
+                .filter(|e| e.instrument != Instrument::Lead && e.instrument != Instrument::Shimmer)
+                .filter(|e| e.onset_sec + e.duration_sec > end + 0.5)
+                .collect();
+            assert!(
+                !held.is_empty(),
+                "seed {seed}: nothing held over a {last} → {last} boundary"
+            );
+            for note in &held {
+                let restruck = after.events.iter().any(|e| {
+                    e.instrument == note.instrument && e.pitch == note.pitch && e.onset_sec < 0.5
+                });
+                assert!(
+                    !restruck,
+                    "seed {seed}: {note:?} struck again after the boundary"
+                );
+            }
+            ties += 1;
+        }
+    }
+    assert!(ties > 50, "only {ties} tied boundaries");
+}
+
 /// Memory: over an hour, some phrases bring back a remembered progression.
 #[test]
 fn progressions_come_back_minutes_later() {
