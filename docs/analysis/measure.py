@@ -118,6 +118,10 @@ def plot(path, png, title):
     b.set_xlim(0, len(x) / rate)
     fig.tight_layout()
     fig.savefig(png, dpi=80)
+    # A 128-colour palette keeps each figure a few hundred kB (the spectrogram's noise floor
+    # compresses badly in full colour).
+    from PIL import Image
+    Image.open(png).convert("RGB").quantize(colors=128).save(png, optimize=True)
 
 
 def keysweep(outdir, seeds, seconds):
