@@ -127,10 +127,7 @@ fn post_stage(c: &mut Criterion) {
     CpuVoiceStage::default()
         .render(&voices, &mut buses)
         .unwrap();
-    let controls = PostControls {
-        intensity: 0.5,
-        bpm: 70.0,
-    };
+    let controls = PostControls::new(0.5, 70.0);
     let mut post = PostStage::new(SAMPLE_RATE);
     let mut out = vec![0.0f32; BLOCK_FRAMES * CHANNELS];
     // Ten seconds first, so the reverb, delay and leveller are in their steady state.

@@ -48,6 +48,8 @@ pub struct Generator {
     post: PostStage,
     /// The intensity heard now (glides toward `requested.intensity()`).
     intensity: f32,
+    /// The brightness heard now (glides toward the intensity plus the form's offset).
+    brightness: f32,
     frame: u64,
     /// Sum over blocks of voices × frames: the voice stage's work so far.
     voice_frames: u64,
@@ -91,6 +93,7 @@ impl Generator {
             stage_failures: 0,
             post: PostStage::new(SAMPLE_RATE),
             intensity: params.intensity(),
+            brightness: params.intensity(),
             frame: 0,
             voice_frames: 0,
         }
@@ -202,12 +205,19 @@ impl Generator {
     }
 
     fn begin_phrase(&mut self) {
-        if self.cut_at_boundary {
-            self.score.cut_at(self.frame);
-            self.cut_at_boundary = false;
-        }
         if self.requested.seed() != self.playing.seed() {
             self.composer = Composer::new(self.requested.seed());
+        }
+        // A new key, tempo or seed cuts the old phrase even when its change falls on the
+        // phrase's own end: the old phrase may hold its last chord into a next phrase that
+        // will not come, and its notes must be released here instead.
+        let structural = self.requested.key() != self.playing.key()
+            || self.requested.bpm() != self.playing.bpm()
+            || self.requested.seed() != self.playing.seed();
+        if self.phrases_started > 0 && (self.cut_at_boundary || structural) {
+            self.score.cut_at(self.frame);
+            self.cut_at_boundary = false;
+            self.composer.interrupt();
         }
         self.playing = self.requested;
         self.composer.compose(&self.playing, &mut self.phrase);
@@ -223,14 +233,22 @@ impl Generator {
         let frames = out.len() / CHANNELS;
         self.score.retire(self.frame);
 
-        let start_intensity = self.intensity;
         let glide = 1.0 - (-(frames as f32) / (INTENSITY_GLIDE_SEC * SAMPLE_RATE as f32)).exp();
         self.intensity += (self.requested.intensity() - self.intensity) * glide;
 
+        // Where the block ends in its phrase: the phrase's arc there sets the fader, and a
+        // little of the brightness (brighter at the swell).
+        let shape = &self.phrase.shape;
+        let into = (self.frame + frames as u64 - self.phrase_start) as f64;
+        let x = into / (self.phrase.duration_sec() * f64::from(SAMPLE_RATE));
+        let target_brightness =
+            (self.intensity + shape.brightness + 0.12 * (shape.arc(x) - 0.5)).clamp(0.0, 1.0);
+        let start_brightness = self.brightness;
+        self.brightness += (target_brightness - self.brightness) * glide;
         self.score.voices(
             self.frame,
             frames,
-            (start_intensity, self.intensity),
+            (start_brightness, self.brightness),
             &mut self.voices,
         );
         self.voice_frames += (self.voices.len() * frames) as u64;
@@ -247,6 +265,8 @@ impl Generator {
         }
         let controls = PostControls {
             intensity: self.intensity,
+            brightness: self.brightness,
+            swell_db: self.phrase.shape.swell_db(x),
             bpm: f32::from(self.playing.bpm()),
         };
         self.post.process(&self.buses, &controls, out);

@@ -1,14 +1,17 @@
 //! The lead line: sparse, stepwise, in the scale, chord tones on strong beats.
 //!
 //! The phrase is four 2-bar cells. A cell's rhythm is drawn on a grid of beats (half beats at
-//! high intensity) with a breath at its end, and later cells often repeat the first cell's
-//! rhythm so the ear finds a motif. Pitches walk by scale steps; a note on a strong beat
+//! high intensity) with a breath at its end, at a density set in notes per second (so the
+//! line stays sparse at any tempo) that follows the phrase's arc; later cells often repeat
+//! the first cell's motif, rhythm and contour, from where the line has got to (a sequence). Pitches walk by scale steps; a note on a strong beat
 //! (beats 1 and 3 of the bar) snaps to the nearest tone of the bar's chord.
 
 use rand::RngExt;
 use rand_chacha::ChaCha8Rng;
 
+use super::form::PhraseShape;
 use super::harmony::ChordProgression;
+use super::memory::Motif;
 use super::theory::Scale;
 use super::{BEATS_PER_BAR, Carry, Instrument, MusicError, NoteEvent, PHRASE_BARS, Phrase};
 
@@ -58,6 +61,14 @@ impl MelodyPhrase {
             notes: Vec::with_capacity(MAX_MELODY_NOTES),
             ..MelodyPhrase::default()
         }
+    }
+
+    /// Empties it for a new phrase of `bar_sec` seconds a bar in a scale of `intervals`.
+    pub fn reset(&mut self, bar_sec: f64, intervals: [u8; 7]) {
+        self.notes.clear();
+        self.bars = PHRASE_BARS;
+        self.bar_sec = bar_sec;
+        self.scale_intervals = intervals;
     }
 
     /// Checks the data model's rules against the phrase's chords: pitches 21..=127 and in
@@ -121,58 +132,150 @@ fn is_strong_beat(beat_in_bar: usize) -> bool {
     beat_in_bar.is_multiple_of(2)
 }
 
-/// Writes the melody of the phrase into `phrase.melody` and its lead events.
-pub fn compose(phrase: &mut Phrase, rng: &mut ChaCha8Rng, carry: &mut Carry) {
+/// The lead's densest rate, notes per second, at intensity 1 and the phrase's swell: the
+/// melody stays sparse at any tempo (at most 40 notes a minute where it is busiest).
+const MAX_NOTES_PER_SEC: f32 = 0.72;
+
+/// Writes the melody of the phrase into `phrase.melody` and its lead events, and returns its
+/// first motif (for the composer's memory). A phrase without lead is a rest: no notes. The
+/// first cell may rest in a thin phrase; a phrase that closes on the tonic ends with a long
+/// tonic note on the cadence's arrival, and nothing after it. `recalled` brings back an old
+/// motif: its rhythm and contour open the phrase.
+pub fn compose(
+    phrase: &mut Phrase,
+    recalled: Option<Motif>,
+    rng: &mut ChaCha8Rng,
+    carry: &mut Carry,
+) -> Motif {
     let progression = phrase.progression;
     let scale = progression.scale();
     let intensity = phrase.params.intensity();
+    let shape = phrase.shape;
     let bar_sec = phrase.bar_sec();
     let slot_sec = phrase.beat_sec() / SLOTS_PER_BEAT as f64;
+    let (low, high) = (LOW_INDEX + shape.register, HIGH_INDEX + shape.register);
     let melody = &mut phrase.melody;
-    melody.notes.clear();
-    melody.bars = PHRASE_BARS;
-    melody.bar_sec = bar_sec;
-    melody.scale_intervals = scale.intervals;
+    melody.reset(bar_sec, scale.intervals);
 
-    let mut motif = [false; CELL_SLOTS];
-    let mut index = match carry.last_melody {
-        Some(pitch) => scale
-            .index_at_or_below(i32::from(pitch))
-            .clamp(LOW_INDEX, HIGH_INDEX),
-        None => 7 + 2 * rng.random_range(0..2), // the root or third an octave up
+    let mut motif = recalled.unwrap_or_default();
+    if !shape.lead {
+        return motif;
+    }
+    // Where the melody stops: the cadence's arrival, if the phrase closes on the tonic.
+    let (starts, n) = progression.segments();
+    let arrival_bar = if progression.cadence().is_some() && n > 1 {
+        starts[n - 1]
+    } else {
+        PHRASE_BARS
     };
+    let mut index = starting_index(carry.last_melody, &scale, (low, high), rng);
+    let rests_first = shape.energy < 0.5 && rng.random::<f32>() < 0.6;
     for cell in 0..PHRASE_BARS / CELL_BARS {
-        let mut rhythm = [false; CELL_SLOTS];
-        if cell == 0 || rng.random::<f32>() > 0.5 {
-            draw_rhythm(&mut rhythm, intensity, rng);
-            if cell == 0 {
-                motif = rhythm;
-            }
-        } else {
-            rhythm = motif;
+        if cell == 0 && rests_first && recalled.is_none() {
+            continue;
         }
+        let density = cell_density(intensity, &shape, cell, slot_sec);
+        let (rhythm, contour) = if (cell == 0 && recalled.is_some())
+            || (cell > 0 && motif.len > 0 && rng.random::<f32>() < 0.45)
+        {
+            // The motif again, from where the line is now (a sequence).
+            (motif.rhythm, Some(motif.contour))
+        } else {
+            let mut rhythm = [false; CELL_SLOTS];
+            draw_rhythm(&mut rhythm, density, intensity, rng);
+            (rhythm, None)
+        };
+        let start_index = index;
+        let mut count = 0u8;
+        let mut steps = [0i8; CELL_SLOTS];
         for (slot, _) in rhythm.iter().enumerate().filter(|(_, on)| **on) {
             let global = cell * CELL_SLOTS + slot;
             let beat_slot = global.is_multiple_of(SLOTS_PER_BEAT);
             let beat = global / SLOTS_PER_BEAT;
             let bar = beat / BEATS_PER_BAR;
-            index = step(index, rng);
-            if beat_slot && is_strong_beat(beat % BEATS_PER_BAR) {
-                index = snap_to_chord(&scale, progression.chords[bar], index);
+            if bar >= arrival_bar {
+                break;
             }
+            index = match contour {
+                Some(c) => (start_index + i32::from(c[usize::from(count)])).clamp(low, high),
+                None => step(index, (low, high), rng),
+            };
+            if beat_slot && is_strong_beat(beat % BEATS_PER_BAR) {
+                index = snap_to_chord(&scale, progression.chords[bar], index, (low, high));
+            }
+            steps[usize::from(count)] = (index - start_index).clamp(-20, 20) as i8;
+            count += 1;
             let accent = if beat_slot { 0.08 } else { 0.0 };
             melody.notes.push(MelodyNote {
                 onset_sec: global as f64 * slot_sec,
                 pitch_midi: scale.pitch(index) as u8,
-                velocity: 0.38 + accent + 0.22 * rng.random::<f32>(),
+                velocity: 0.36 + accent + 0.2 * rng.random::<f32>(),
                 duration_sec: 0.0, // set below, once the next onset is known
             });
         }
+        if motif.len == 0 && count > 0 {
+            motif = Motif {
+                rhythm,
+                contour: steps,
+                len: count,
+            };
+        }
+    }
+    if arrival_bar < PHRASE_BARS {
+        // The close: the tonic, nearest the line, on the arrival's downbeat.
+        let tonic = nearest_tonic(index, (low, high));
+        index = tonic;
+        melody.notes.push(MelodyNote {
+            onset_sec: arrival_bar as f64 * bar_sec,
+            pitch_midi: scale.pitch(tonic) as u8,
+            velocity: 0.4 + 0.1 * rng.random::<f32>(),
+            duration_sec: 0.0,
+        });
     }
     set_durations(&mut melody.notes, phrase_end(bar_sec), slot_sec);
-    if let Some(last) = melody.notes.last() {
-        carry.last_melody = Some(last.pitch_midi);
+    if !melody.notes.is_empty() {
+        carry.last_melody = Some(scale.pitch(index) as u8);
     }
+    push_lead_events(phrase);
+    motif
+}
+
+/// Where the line starts: where the last phrase's left off (in this register), else the
+/// root or third an octave up.
+fn starting_index(
+    last: Option<u8>,
+    scale: &Scale,
+    (low, high): (i32, i32),
+    rng: &mut ChaCha8Rng,
+) -> i32 {
+    match last {
+        Some(pitch) => scale.index_at_or_below(i32::from(pitch)).clamp(low, high),
+        None => 7 + 2 * rng.random_range(0..2),
+    }
+}
+
+/// The tonic (scale index 0, 7, 14 or 21) nearest `index` within the register.
+fn nearest_tonic(index: i32, (low, high): (i32, i32)) -> i32 {
+    [7, 14, 0, 21]
+        .into_iter()
+        .filter(|i| (low - 2..=high + 2).contains(i))
+        .min_by_key(|i| (i - index).abs())
+        .unwrap_or(7)
+}
+
+/// Chance of a note on each beat of cell `cell`: the lead's rate (notes a second) scaled by
+/// intensity, the phrase's arc at the cell and its energy, turned into a per-beat chance.
+fn cell_density(intensity: f32, shape: &PhraseShape, cell: usize, slot_sec: f64) -> f32 {
+    let x = (cell as f64 + 0.5) / (PHRASE_BARS / CELL_BARS) as f64;
+    let rate = MAX_NOTES_PER_SEC
+        * (0.2 + 0.8 * intensity)
+        * (0.55 + 0.45 * shape.arc(x))
+        * (0.6 + 0.4 * shape.energy);
+    (rate * slot_sec as f32 * SLOTS_PER_BEAT as f32).min(0.9)
+}
+
+/// The melody's notes as lead events.
+fn push_lead_events(phrase: &mut Phrase) {
     for note in &phrase.melody.notes {
         phrase.events.push(NoteEvent {
             instrument: Instrument::Lead,
@@ -188,12 +291,16 @@ fn phrase_end(bar_sec: f64) -> f64 {
     bar_sec * PHRASE_BARS as f64
 }
 
-/// Draws which grid slots of a cell start a note. Density grows with intensity; downbeats are
-/// likelier than off-beats; the cell's last bar thins out toward its end (the breath), and a
-/// cell never stays empty, so the lead keeps its place in the texture.
-fn draw_rhythm(rhythm: &mut [bool; CELL_SLOTS], intensity: f32, rng: &mut ChaCha8Rng) {
-    let density = 0.12 + 0.45 * intensity;
-    let off_beat = (intensity - 0.55).max(0.0) * 0.35;
+/// Draws which grid slots of a cell start a note: on-beats with probability `density`
+/// (strong beats a little likelier), off-beats only at high intensity; the cell's last two
+/// beats thin out (the breath). A cell never stays empty, so the motif exists.
+fn draw_rhythm(
+    rhythm: &mut [bool; CELL_SLOTS],
+    density: f32,
+    intensity: f32,
+    rng: &mut ChaCha8Rng,
+) {
+    let off_beat = (intensity - 0.6).max(0.0) * 0.2 * density;
     for (slot, on) in rhythm.iter_mut().enumerate() {
         let beat = slot / SLOTS_PER_BEAT;
         let mut p = if slot.is_multiple_of(SLOTS_PER_BEAT) {
@@ -202,7 +309,7 @@ fn draw_rhythm(rhythm: &mut [bool; CELL_SLOTS], intensity: f32, rng: &mut ChaCha
             off_beat
         };
         if slot.is_multiple_of(SLOTS_PER_BEAT) && is_strong_beat(beat % BEATS_PER_BAR) {
-            p *= 1.4;
+            p *= 1.3;
         }
         if beat >= CELL_SLOTS / SLOTS_PER_BEAT - 2 {
             p *= 0.25;
@@ -216,7 +323,7 @@ fn draw_rhythm(rhythm: &mut [bool; CELL_SLOTS], intensity: f32, rng: &mut ChaCha
 
 /// A melodic step: mostly by one scale step, sometimes two or a repeat, turning back at the
 /// edges of the register.
-fn step(index: i32, rng: &mut ChaCha8Rng) -> i32 {
+fn step(index: i32, (low, high): (i32, i32), rng: &mut ChaCha8Rng) -> i32 {
     let r: f32 = rng.random();
     let delta = match r {
         r if r < 0.12 => -2,
@@ -226,7 +333,7 @@ fn step(index: i32, rng: &mut ChaCha8Rng) -> i32 {
         _ => 2,
     };
     let next = index + delta;
-    if (LOW_INDEX..=HIGH_INDEX).contains(&next) {
+    if (low..=high).contains(&next) {
         next
     } else {
         index - delta
@@ -235,10 +342,10 @@ fn step(index: i32, rng: &mut ChaCha8Rng) -> i32 {
 
 /// The scale index nearest `index` whose pitch is a tone of `chord` and in the scale (the
 /// raised third of the minor V is not: the melody uses its root and fifth). Ties go down.
-fn snap_to_chord(scale: &Scale, chord: u8, index: i32) -> i32 {
+fn snap_to_chord(scale: &Scale, chord: u8, index: i32, (low, high): (i32, i32)) -> i32 {
     for distance in 0..7 {
         for candidate in [index - distance, index + distance] {
-            let in_register = (LOW_INDEX - 2..=HIGH_INDEX + 2).contains(&candidate);
+            let in_register = (low - 2..=high + 2).contains(&candidate);
             if in_register && scale.is_chord_tone(chord, scale.pitch(candidate)) {
                 return candidate;
             }
@@ -270,7 +377,7 @@ mod tests {
         let scale = Scale::of("A minor".parse().unwrap());
         for index in LOW_INDEX..=HIGH_INDEX {
             for chord in 0..5 {
-                let snapped = snap_to_chord(&scale, chord, index);
+                let snapped = snap_to_chord(&scale, chord, index, (LOW_INDEX, HIGH_INDEX));
                 let pitch = scale.pitch(snapped);
                 assert!(scale.is_chord_tone(chord, pitch) && scale.contains(pitch));
                 assert!((snapped - index).abs() <= 2);
@@ -285,7 +392,7 @@ mod tests {
             (0..200)
                 .map(|_| {
                     let mut rhythm = [false; CELL_SLOTS];
-                    draw_rhythm(&mut rhythm, intensity, &mut rng);
+                    draw_rhythm(&mut rhythm, 0.12 + 0.45 * intensity, intensity, &mut rng);
                     rhythm.iter().filter(|&&on| on).count()
                 })
                 .sum()

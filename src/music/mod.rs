@@ -2,24 +2,31 @@
 //! Pure and seeded: no I/O, no threads, no clocks; same seed and parameters, same music.
 //!
 //! A [`Composer`] turns [`SynthesisParameters`] into one 8-bar [`Phrase`] at a time: a
-//! [`ChordProgression`] (Markov chain over the mode's five chords), pad voicings that move by
-//! the fewest semitones, a bass line, and a [`MelodyPhrase`] constrained to the chords. The
-//! phrase's [`NoteEvent`]s are what the synthesizer plays. `compose` writes into a `Phrase`
-//! whose buffers were allocated once, so it can run on the render thread.
+//! [`ChordProgression`] (Markov chain over the mode's five chords, a chord lasting several
+//! bars, most phrases opening on the tonic and closing with a cadence), pad voicings that move
+//! by the fewest semitones, a bass line, a high shimmer, and a [`MelodyPhrase`] constrained
+//! to the chords. Above the phrase, the [`form`] plans sections of 5–15 minutes and each
+//! phrase's arc; the [`memory`] brings progressions and motifs back, varied, minutes later.
+//! The phrase's [`NoteEvent`]s are what the synthesizer plays. `compose` writes into a
+//! `Phrase` whose buffers were allocated once, so it can run on the render thread.
 
+pub mod form;
+pub mod harmonic_rhythm;
 pub mod harmony;
 pub mod key;
 pub mod melody;
+pub mod memory;
 pub mod theory;
 pub mod voicing;
 
 use ambientctl::SynthesisParameters;
-
-use self::key::KeyNotes;
-use rand::SeedableRng;
+use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-pub use harmony::{ChordLabel, ChordProgression};
+use self::key::KeyNotes;
+
+pub use form::PhraseShape;
+pub use harmony::{Cadence, ChordLabel, ChordProgression};
 pub use melody::{MelodyNote, MelodyPhrase};
 
 /// Bars in a phrase (the data model fixes 8).
@@ -38,6 +45,18 @@ pub enum Instrument {
     Bass,
     /// The soft melody.
     Lead,
+    /// High, quiet root-and-fifth tones over the pads: the air above the harmony.
+    Shimmer,
+}
+
+impl Instrument {
+    /// Every instrument, in `as usize` order.
+    pub const ALL: [Instrument; 4] = [
+        Instrument::Pad,
+        Instrument::Bass,
+        Instrument::Lead,
+        Instrument::Shimmer,
+    ];
 }
 
 /// One note to play, timed from the start of its phrase.
@@ -75,12 +94,17 @@ pub enum MusicError {
 pub struct Phrase {
     /// The parameters it was composed with.
     pub params: SynthesisParameters,
-    /// Eight chords, one per bar.
+    /// Eight chords, one per bar (a chord that lasts several bars repeats).
     pub progression: ChordProgression,
+    /// Where the phrase sits in its section: fullness, texture, arc.
+    pub shape: PhraseShape,
+    /// Whether its progression and first motif are a memory brought back.
+    pub recalled: bool,
     /// The lead line.
     pub melody: MelodyPhrase,
-    /// Everything to play, pads, bass and lead, in onset order. Notes may ring past the
-    /// phrase's end (ties into the next phrase are expressed by the next phrase, not here).
+    /// Everything to play, pads, bass, shimmer and lead, in onset order. Notes may ring past
+    /// the phrase's end: a chord that the next phrase opens with is held into it (a tie), and
+    /// the next phrase does not strike it again.
     pub events: Vec<NoteEvent>,
 }
 
@@ -90,6 +114,8 @@ impl Phrase {
         Phrase {
             params: SynthesisParameters::default(),
             progression: ChordProgression::default(),
+            shape: PhraseShape::default(),
+            recalled: false,
             melody: MelodyPhrase::with_capacity(),
             events: Vec::with_capacity(MAX_PHRASE_EVENTS),
         }
@@ -157,14 +183,43 @@ pub struct Carry {
     pub voicing: voicing::Voicing,
     /// The last melody pitch, so the line continues stepwise.
     pub last_melody: Option<u8>,
+    /// Pad pitches the last phrase holds into this one (not struck again).
+    pub tied_pads: voicing::Voicing,
+    /// The bass pitch the last phrase holds into this one.
+    pub tied_bass: Option<i32>,
+    /// The last phrase was cut short (a change of key, tempo or seed, or a skip): nothing
+    /// is tied over, and the bass waits for the old one's release.
+    pub interrupted: bool,
 }
 
+/// A phrase decided one phrase ahead, so the one before it knows whether to tie over.
+#[derive(Debug, Clone, Copy)]
+struct Plan {
+    key: ambientctl::Key,
+    bpm: u16,
+    shape: PhraseShape,
+    progression: ChordProgression,
+    /// A remembered motif to open the melody with (the phrase is a recall).
+    motif: Option<memory::Motif>,
+}
+
+/// Chance that a phrase (not a section's first or last) brings back a memory.
+const RECALL_CHANCE: f32 = 0.22;
+/// Chance that a phrase is remembered (a section's first always is).
+const REMEMBER_CHANCE: f32 = 0.3;
+
 /// Writes phrase after phrase. Holds what carries from one phrase to the next (the random
-/// stream, the last pad voicing, the last melody pitch) so phrases join smoothly.
+/// stream, the form, the memory, the next phrase's plan, the last pad voicing and melody
+/// pitch) so phrases join smoothly and the hour has a shape.
 #[derive(Debug, Clone)]
 pub struct Composer {
     rng: ChaCha8Rng,
     carry: Carry,
+    form: form::Form,
+    memory: memory::Memory,
+    next: Option<Plan>,
+    /// Seconds of music composed.
+    elapsed_sec: f64,
     phrases_composed: u64,
 }
 
@@ -174,6 +229,10 @@ impl Composer {
         Composer {
             rng: ChaCha8Rng::seed_from_u64(seed),
             carry: Carry::default(),
+            form: form::Form::default(),
+            memory: memory::Memory::default(),
+            next: None,
+            elapsed_sec: 0.0,
             phrases_composed: 0,
         }
     }
@@ -183,13 +242,51 @@ impl Composer {
         self.phrases_composed
     }
 
+    /// The phrase last composed was cut short (its notes released at a bar line): the next
+    /// one is planned afresh, ties nothing over, and brings its bass in late.
+    pub fn interrupt(&mut self) {
+        self.carry.interrupted = true;
+        self.carry.tied_pads = voicing::Voicing::default();
+        self.carry.tied_bass = None;
+        self.next = None;
+    }
+
     /// Composes the next phrase into `out`, reusing its buffers (no allocation).
     pub fn compose(&mut self, params: &SynthesisParameters, out: &mut Phrase) {
         out.params = *params;
         out.events.clear();
-        out.progression = harmony::progression(params.key(), &mut self.rng, &mut self.carry);
-        voicing::arrange(out, &mut self.rng, &mut self.carry);
-        melody::compose(out, &mut self.rng, &mut self.carry);
+        let planned = self
+            .next
+            .take()
+            .filter(|p| p.key == params.key() && p.bpm == params.bpm());
+        let plan = match planned {
+            Some(plan) => plan,
+            None => self.plan(params),
+        };
+        out.shape = plan.shape;
+        out.progression = plan.progression;
+        out.recalled = plan.motif.is_some();
+        // Plan the next phrase now, so this one can hold its last chord into it.
+        let next = self.plan(params);
+        let (starts, n) = next.progression.segments();
+        let opening = voicing::NextOpening {
+            chord: next.progression.chords[0],
+            bars: if n > 1 { starts[1] } else { PHRASE_BARS },
+        };
+        self.next = Some(next);
+        voicing::arrange(out, Some(opening), &mut self.rng, &mut self.carry);
+        let motif = melody::compose(out, plan.motif, &mut self.rng, &mut self.carry);
+        // Only phrases that open on the tonic are remembered: a memory brought back should
+        // hold the key as well as a new phrase does.
+        let remember = plan.shape.opening || self.rng.random::<f32>() < REMEMBER_CHANCE;
+        if remember && out.progression.chords[0] == 0 {
+            self.memory.remember(memory::Memento {
+                chords: out.progression.chords,
+                minor: out.progression.minor,
+                motif,
+                at_sec: self.elapsed_sec,
+            });
+        }
         // A total order (unstable sort: no allocation), so simultaneous notes always come in
         // the same order whatever the sort algorithm does with ties.
         out.events.sort_unstable_by(|a, b| {
@@ -197,7 +294,40 @@ impl Composer {
                 .then((a.instrument as u8).cmp(&(b.instrument as u8)))
                 .then(a.pitch.cmp(&b.pitch))
         });
+        self.carry.interrupted = false;
+        self.elapsed_sec += out.duration_sec();
         self.phrases_composed += 1;
+    }
+
+    /// Decides a phrase: its shape from the form, then its chords (a memory, sometimes).
+    fn plan(&mut self, params: &SynthesisParameters) -> Plan {
+        let bar_sec = 60.0 / f64::from(params.bpm()) * BEATS_PER_BAR as f64;
+        let phrase_sec = bar_sec * PHRASE_BARS as f64;
+        let shape = self
+            .form
+            .next(phrase_sec, params.intensity(), &mut self.rng);
+        let minor = params.key().mode() == ambientctl::Mode::Minor;
+        let memento = if !shape.opening && !shape.ending && self.rng.random::<f32>() < RECALL_CHANCE
+        {
+            self.memory.recall(self.elapsed_sec, minor, &mut self.rng)
+        } else {
+            None
+        };
+        let progression = harmony::progression(
+            params.key(),
+            bar_sec,
+            &shape,
+            memento.as_ref().map(|m| &m.chords),
+            &mut self.rng,
+            &mut self.carry,
+        );
+        Plan {
+            key: params.key(),
+            bpm: params.bpm(),
+            shape,
+            progression,
+            motif: memento.map(|m| m.motif.varied(&mut self.rng)),
+        }
     }
 }
 

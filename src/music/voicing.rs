@@ -5,12 +5,14 @@
 //! voices (at most 5! = 120) and keeping the one that moves the fewest semitones in total,
 //! with small penalties for semitone clashes and for drifting away from the middle of the
 //! pad's register. A voice that keeps its pitch is tied (the note sustains, no re-attack).
+//! A chord lasts as long as the progression holds it; the bass plays each chord's root, and
+//! a high shimmer layer its root and fifth.
 
 use rand::RngExt;
 use rand_chacha::ChaCha8Rng;
 
 use super::theory::{Scale, nearest_with_pc};
-use super::{Carry, Instrument, NoteEvent, Phrase};
+use super::{Carry, Instrument, NoteEvent, PHRASE_BARS, Phrase};
 
 /// Most pad voices (at full intensity).
 pub const MAX_PAD_VOICES: usize = 5;
@@ -43,39 +45,126 @@ pub fn pad_voices(intensity: f32) -> usize {
     (3 + (intensity * 2.0 + 0.25) as usize).min(MAX_PAD_VOICES)
 }
 
-/// Writes pad and bass events for the phrase's progression.
-pub fn arrange(phrase: &mut Phrase, rng: &mut ChaCha8Rng, carry: &mut Carry) {
+/// Seconds between a bass note's release and the next bass note of another pitch: the bass
+/// release is shorter than this, so two roots (a semitone apart, at worst) never beat.
+pub const BASS_GAP_SEC: f64 = 1.0;
+/// After a cut (a change of key, tempo or seed), the old bass is released at the bar line:
+/// the new one waits this long, so the two never overlap.
+const BASS_ENTRY_AFTER_CUT_SEC: f64 = 1.2;
+
+/// What the next phrase opens with, when the composer already knows it: its first chord
+/// and how many bars it lasts. The last chord ties over into it when they are the same.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NextOpening {
+    /// Vocabulary index of the next phrase's first chord.
+    pub chord: u8,
+    /// Bars it lasts.
+    pub bars: usize,
+}
+
+/// Writes pad, bass and shimmer events for the phrase's progression, one set per chord (a
+/// chord lasts one or more bars). The pads thin out at the phrase's edges and fill at its
+/// swell; where the next phrase opens on the chord this one ends on, the last chord's pads
+/// and bass are held into it (tied over) and that phrase does not strike them again.
+pub fn arrange(
+    phrase: &mut Phrase,
+    next: Option<NextOpening>,
+    rng: &mut ChaCha8Rng,
+    carry: &mut Carry,
+) {
     let bar_sec = phrase.bar_sec();
     let scale = phrase.progression.scale();
-    let voices = pad_voices(phrase.params.intensity());
+    let shape = phrase.shape;
+    let base = pad_voices(phrase.params.intensity());
     let (low, high) = pad_range(&scale);
+    let (starts, n) = phrase.progression.segments();
+    let last_chord = phrase.progression.chords[PHRASE_BARS - 1];
+    let tie = next.filter(|next| next.chord == last_chord && !carry.interrupted);
+    let tie_sec = tie.map_or(0.0, |next| next.bars as f64 * bar_sec);
 
     // Voices carried from the previous phrase (re-registered if the key moved), else a
     // spread voicing of the first chord.
-    let mut previous = carry.voicing;
-    let continues =
-        previous.len > 0 && previous.as_slice().iter().all(|p| (low..=high).contains(p));
+    let mut current = carry.voicing;
+    let continues = current.len > 0 && current.as_slice().iter().all(|p| (low..=high).contains(p));
     if !continues {
-        previous = spread_voicing(&scale, phrase.progression.chords[0], voices);
+        current = spread_voicing(&scale, phrase.progression.chords[0], base);
     }
-    let previous = resize(previous, voices, high);
-
-    // Index in `phrase.events` of each voice's note, to extend it on a tie.
-    let mut open: [Option<usize>; MAX_PAD_VOICES] = [None; MAX_PAD_VOICES];
-    let mut current = previous;
-    for bar in 0..phrase.progression.length_bars() {
-        let chord = phrase.progression.chords[bar];
-        let next = lead_voices(&scale, chord, &current, (low, high));
-        for (&pitch, open) in next.as_slice().iter().zip(open.iter_mut()) {
-            let note = (Instrument::Pad, pitch, bar, bar_sec);
-            hold_or_strike(&mut phrase.events, open, note, || {
-                0.5 + 0.12 * rng.random::<f32>()
-            });
+    // Events of the notes sounding in the previous segment, to extend on a common tone.
+    let mut open = [usize::MAX; MAX_PAD_VOICES];
+    let tied = carry.tied_pads;
+    for k in 0..n {
+        let (start, end) = segment_span(&starts, n, k);
+        let chord = phrase.progression.chords[start];
+        let voices = segment_voices(base, k, n, shape.energy);
+        let sized = resize(current, voices, high);
+        let next = lead_voices(&scale, chord, &sized, (low, high));
+        let onset = start as f64 * bar_sec;
+        let mut length = (end - start) as f64 * bar_sec;
+        if k + 1 == n {
+            length += tie_sec;
         }
+        let mut still_open = [usize::MAX; MAX_PAD_VOICES];
+        for (voice, &pitch) in next.as_slice().iter().enumerate() {
+            let held = open
+                .iter()
+                .copied()
+                .find(|&i| i != usize::MAX && i32::from(phrase.events[i].pitch) == pitch);
+            if let Some(index) = held {
+                phrase.events[index].duration_sec = onset + length - phrase.events[index].onset_sec;
+                still_open[voice] = index;
+            } else if k == 0 && tied.as_slice().contains(&pitch) {
+                // Still sounding, tied over from the last phrase.
+            } else {
+                still_open[voice] = phrase.events.len();
+                // A rolled chord: each new voice a little after the one below.
+                let roll = 0.09 * voice as f64;
+                phrase.events.push(NoteEvent {
+                    instrument: Instrument::Pad,
+                    pitch: pitch as u8,
+                    velocity: 0.46 + 0.12 * rng.random::<f32>(),
+                    onset_sec: onset + roll,
+                    duration_sec: length - roll,
+                });
+            }
+        }
+        open = still_open;
         current = next;
     }
     carry.voicing = current;
-    write_bass(phrase, rng);
+    carry.tied_pads = if tie.is_some() {
+        current
+    } else {
+        Voicing::default()
+    };
+    write_bass(phrase, tie_sec, next, rng, carry);
+    if shape.shimmer {
+        write_shimmer(phrase, rng);
+    }
+}
+
+/// Bars `[start, end)` of segment `k` of `n`.
+fn segment_span(starts: &[usize; PHRASE_BARS], n: usize, k: usize) -> (usize, usize) {
+    let end = if k + 1 < n {
+        starts[k + 1]
+    } else {
+        PHRASE_BARS
+    };
+    (starts[k], end)
+}
+
+/// Pad voices for chord `k` of `n`: one fewer at the phrase's edges (thin), one more at a
+/// full phrase's swell, two at the least.
+fn segment_voices(base: usize, k: usize, n: usize, energy: f32) -> usize {
+    let edge = n > 1 && (k == 0 || k + 1 == n);
+    let swell = n > 2 && !edge && energy > 0.7;
+    let voices = if edge {
+        base - 1
+    } else if swell {
+        base + 1
+    } else {
+        base
+    };
+    voices.clamp(2, MAX_PAD_VOICES)
 }
 
 /// The pad register of a scale, as (lowest, highest) MIDI pitch.
@@ -193,41 +282,105 @@ fn for_each_permutation(items: &mut [usize], visit: &mut impl FnMut(&[usize])) {
     }
 }
 
-/// The bass: each bar's chord root in C2..B2, tied while the root stays.
-fn write_bass(phrase: &mut Phrase, rng: &mut ChaCha8Rng) {
+/// The bass: each chord's root in C2..B2, one note per chord, tied where the root stays
+/// (within the phrase and, when `tie_sec > 0`, into the next). A thin phrase lets the bass
+/// enter on its second chord; a phrase without bass has none (but for a tie from the last
+/// one, which is still sounding). Each note ends [`BASS_GAP_SEC`] before a new root.
+fn write_bass(
+    phrase: &mut Phrase,
+    tie_sec: f64,
+    next: Option<NextOpening>,
+    rng: &mut ChaCha8Rng,
+    carry: &mut Carry,
+) {
     let bar_sec = phrase.bar_sec();
     let scale = phrase.progression.scale();
+    let (starts, n) = phrase.progression.segments();
+    let shape = phrase.shape;
+    let tied = carry.tied_bass.take();
+    let root = |chord: u8| BASS_LOW + i32::from(scale.chord_root_pc(chord));
+    let late_entry = n > 1 && shape.energy < 0.5;
     let mut open: Option<usize> = None;
-    for bar in 0..phrase.progression.length_bars() {
-        let pc = scale.chord_root_pc(phrase.progression.chords[bar]);
-        let note = (Instrument::Bass, BASS_LOW + i32::from(pc), bar, bar_sec);
-        hold_or_strike(&mut phrase.events, &mut open, note, || {
-            0.55 + 0.1 * rng.random::<f32>()
+    for k in 0..n {
+        let (start, end) = segment_span(&starts, n, k);
+        let pitch = root(phrase.progression.chords[start]);
+        let mut end_sec = end as f64 * bar_sec;
+        if k + 1 == n && tie_sec > 0.0 {
+            // Held into the next phrase's first chord, ending before its next root.
+            end_sec += (tie_sec - BASS_GAP_SEC).max(0.0);
+        }
+        if let Some(index) = open.filter(|&i| i32::from(phrase.events[i].pitch) == pitch) {
+            phrase.events[index].duration_sec = end_sec - phrase.events[index].onset_sec;
+            continue;
+        }
+        if let Some(index) = open.take() {
+            // A new root: the old one ends early enough to be silent when this one sounds.
+            let event = &mut phrase.events[index];
+            let until = start as f64 * bar_sec - BASS_GAP_SEC;
+            event.duration_sec = (until - event.onset_sec).max(0.25 * bar_sec);
+        }
+        let tied_over = k == 0 && tied == Some(pitch);
+        if tied_over || !shape.bass || (k == 0 && late_entry) {
+            continue;
+        }
+        let mut onset = start as f64 * bar_sec;
+        if k == 0 && (carry.interrupted || tied.is_some()) {
+            onset += BASS_ENTRY_AFTER_CUT_SEC; // let the old bass's release pass first
+        }
+        if onset >= end_sec - 0.5 {
+            continue;
+        }
+        open = Some(phrase.events.len());
+        phrase.events.push(NoteEvent {
+            instrument: Instrument::Bass,
+            pitch: pitch as u8,
+            velocity: 0.5 + 0.1 * rng.random::<f32>(),
+            onset_sec: onset,
+            duration_sec: end_sec - onset,
         });
+    }
+    if let Some(index) = open {
+        let last = phrase.progression.chords[PHRASE_BARS - 1];
+        if tie_sec > 0.0 {
+            carry.tied_bass = Some(i32::from(phrase.events[index].pitch));
+        } else if next.is_none_or(|next| root(next.chord) != root(last)) {
+            // The next root is another (or unknown): end before it as within the phrase.
+            let event = &mut phrase.events[index];
+            let until = PHRASE_BARS as f64 * bar_sec - BASS_GAP_SEC;
+            event.duration_sec = (until - event.onset_sec).max(0.25 * bar_sec);
+        }
     }
 }
 
-/// Sounds `pitch` for bar `bar` (of `bar_sec` seconds): if `open` is a note of that pitch, it
-/// is held one bar longer (a tie, no new attack); otherwise a new note starts and `open`
-/// points at it. `velocity` is drawn only for a new note.
-fn hold_or_strike(
-    events: &mut Vec<NoteEvent>,
-    open: &mut Option<usize>,
-    (instrument, pitch, bar, bar_sec): (Instrument, i32, usize, f64),
-    velocity: impl FnOnce() -> f32,
-) {
-    match *open {
-        Some(index) if i32::from(events[index].pitch) == pitch => {
-            events[index].duration_sec += bar_sec;
-        }
-        _ => {
-            *open = Some(events.len());
-            events.push(NoteEvent {
-                instrument,
+/// The shimmer: the chord's root and, often, its third, three octaves above the key's root,
+/// entering slowly after each chord's attack, so a little light always sits over the
+/// harmony. The third rather than the fifth: the fifth would double the partials the pads
+/// already have (their third harmonic), and the third says the mode.
+fn write_shimmer(phrase: &mut Phrase, rng: &mut ChaCha8Rng) {
+    let bar_sec = phrase.bar_sec();
+    let scale = phrase.progression.scale();
+    let (starts, n) = phrase.progression.segments();
+    let centre = i32::from(scale.root_midi) + 36;
+    for k in 0..n {
+        let (start, end) = segment_span(&starts, n, k);
+        let [root, third, _] = scale.triad(phrase.progression.chords[start]);
+        let onset = (start as f64 + 0.5) * bar_sec;
+        let length = (end - start) as f64 * bar_sec - 0.5 * bar_sec;
+        let root_pitch = nearest_with_pc(root, centre);
+        for (i, pc) in [root, third].into_iter().enumerate() {
+            if i == 1 && rng.random::<f32>() < 0.35 {
+                continue; // sometimes the root alone
+            }
+            let mut pitch = nearest_with_pc(pc, root_pitch + 3);
+            if i == 1 && pitch <= root_pitch {
+                pitch += 12;
+            }
+            phrase.events.push(NoteEvent {
+                instrument: Instrument::Shimmer,
                 pitch: pitch as u8,
-                velocity: velocity(),
-                onset_sec: bar as f64 * bar_sec,
-                duration_sec: bar_sec,
+                velocity: 0.45 + 0.15 * rng.random::<f32>(),
+                onset_sec: onset + 0.3 * i as f64,
+                duration_sec: length.max(bar_sec),
             });
         }
     }

@@ -31,16 +31,16 @@ pub struct ScheduledNote {
 impl ScheduledNote {
     /// The first frame after its release has ended, given each instrument's release length
     /// in frames (see [`release_frames`]).
-    fn silent_from(&self, release_frames: &[u64; 3]) -> u64 {
+    fn silent_from(&self, release_frames: &[u64; INSTRUMENTS]) -> u64 {
         self.off + release_frames[self.instrument as usize]
     }
 }
 
 /// Each instrument's release in whole frames (rounded up), indexed by `Instrument as usize`.
 /// Computed once: `voices` asks for every held note on every block.
-fn release_frames(sample_rate: f64) -> [u64; 3] {
-    let mut frames = [0; 3];
-    for instrument in [Instrument::Pad, Instrument::Bass, Instrument::Lead] {
+fn release_frames(sample_rate: f64) -> [u64; INSTRUMENTS] {
+    let mut frames = [0; INSTRUMENTS];
+    for instrument in Instrument::ALL {
         let release = (f64::from(timbre(instrument).release_sec) * sample_rate).ceil();
         frames[instrument as usize] = release as u64;
     }
@@ -49,23 +49,25 @@ fn release_frames(sample_rate: f64) -> [u64; 3] {
 
 /// Most oscillator layers of any instrument.
 const MAX_LAYERS: usize = 2;
+/// Number of instruments.
+const INSTRUMENTS: usize = Instrument::ALL.len();
 
 /// What `voice` would otherwise compute again for every voice of every block: the frequency
 /// (in turns per frame) of every pitch of every instrument layer, and each layer's pan gains.
 /// The same expressions, evaluated once, so the voices are bit for bit the same.
 #[derive(Debug, Clone)]
 struct LayerTables {
-    turns_per_frame: [[[f64; 128]; MAX_LAYERS]; 3],
-    pan_gains: [[(f32, f32); MAX_LAYERS]; 3],
+    turns_per_frame: [[[f64; 128]; MAX_LAYERS]; INSTRUMENTS],
+    pan_gains: [[(f32, f32); MAX_LAYERS]; INSTRUMENTS],
 }
 
 impl LayerTables {
     fn new(sample_rate: f64) -> Box<Self> {
         let mut tables = Box::new(LayerTables {
-            turns_per_frame: [[[0.0; 128]; MAX_LAYERS]; 3],
-            pan_gains: [[(0.0, 0.0); MAX_LAYERS]; 3],
+            turns_per_frame: [[[0.0; 128]; MAX_LAYERS]; INSTRUMENTS],
+            pan_gains: [[(0.0, 0.0); MAX_LAYERS]; INSTRUMENTS],
         });
-        for instrument in [Instrument::Pad, Instrument::Bass, Instrument::Lead] {
+        for instrument in Instrument::ALL {
             let layers = timbre(instrument).layers;
             assert!(layers.len() <= MAX_LAYERS, "raise MAX_LAYERS");
             for (index, layer) in layers.iter().enumerate() {
@@ -88,7 +90,7 @@ impl LayerTables {
 pub struct Score {
     notes: Vec<ScheduledNote>,
     sample_rate: f64,
-    release_frames: [u64; 3],
+    release_frames: [u64; INSTRUMENTS],
     tables: Box<LayerTables>,
 }
 

@@ -51,8 +51,10 @@ pub struct Timbre {
 const PAD_LAYERS: &[Layer] = &[Layer {
     detune_cents: 0.0,
     mod_ratio: 1.0,
-    index_calm: 0.06,
-    index_bright: 0.30,
+    // Opened up: more upper partials than a near-sine, so the pads have air (the post
+    // stage's brightness lowpass still darkens them at low intensity).
+    index_calm: 0.10,
+    index_bright: 0.9,
     pan: 0.0,
     level: std::f32::consts::SQRT_2,
 }];
@@ -62,6 +64,17 @@ const BASS_LAYERS: &[Layer] = &[Layer {
     mod_ratio: 1.0,
     index_calm: 0.05,
     index_bright: 0.12,
+    pan: 0.0,
+    level: 1.0,
+}];
+
+/// The shimmer: a sine with an octave modulator (even partials, bell-like but soft), bright
+/// only as intensity rises.
+const SHIMMER_LAYERS: &[Layer] = &[Layer {
+    detune_cents: 0.0,
+    mod_ratio: 2.0,
+    index_calm: 0.04,
+    index_bright: 0.22,
     pan: 0.0,
     level: 1.0,
 }];
@@ -94,18 +107,32 @@ pub fn timbre(instrument: Instrument) -> &'static Timbre {
         sustain: 0.75,
         release_sec: 3.5,
         index_attack_boost: 1.0,
-        gain: 0.10,
+        gain: 0.08,
         bus: Bus::Pad,
     };
+    // Quieter than it was (the mix was a bass-heavy wall), and a release shorter than the
+    // gap the composer leaves before a new root, so two roots never beat.
     const BASS: Timbre = Timbre {
         layers: BASS_LAYERS,
         attack_sec: 0.6,
         decay_sec: 8.0,
         sustain: 0.8,
-        release_sec: 2.0,
+        release_sec: 0.9,
         index_attack_boost: 1.0,
-        gain: 0.22,
+        gain: 0.12,
         bus: Bus::Bass,
+    };
+    // Slow in and out, quiet: light over the pads rather than a line. On the pad bus, so
+    // the chorus widens it and the reverb carries it.
+    const SHIMMER: Timbre = Timbre {
+        layers: SHIMMER_LAYERS,
+        attack_sec: 3.0,
+        decay_sec: 8.0,
+        sustain: 0.8,
+        release_sec: 4.5,
+        index_attack_boost: 1.0,
+        gain: 0.10,
+        bus: Bus::Pad,
     };
     const LEAD: Timbre = Timbre {
         layers: LEAD_LAYERS,
@@ -122,12 +149,13 @@ pub fn timbre(instrument: Instrument) -> &'static Timbre {
         Instrument::Pad => &PAD,
         Instrument::Bass => &BASS,
         Instrument::Lead => &LEAD,
+        Instrument::Shimmer => &SHIMMER,
     }
 }
 
 /// The longest release of any instrument, seconds: how long a note can sound after note-off.
 pub fn longest_release_sec() -> f32 {
-    [Instrument::Pad, Instrument::Bass, Instrument::Lead]
+    Instrument::ALL
         .into_iter()
         .map(|i| timbre(i).release_sec)
         .fold(0.0, f32::max)

@@ -1,5 +1,5 @@
-//! "Air": a very quiet, soft band of noise under the music, louder with intensity, so the
-//! texture is never dead.
+//! "Air": a quiet band of noise (2.5–9 kHz) under the music, louder with intensity, so the
+//! texture is never dead and the top of the spectrum is never empty: the breath of a room.
 //!
 //! The noise is computed once, in `new`, from a fixed-seed generator through a band filter,
 //! into two small tables whose lengths are distinct primes (~0.37 s each, 128 KiB together,
@@ -13,13 +13,17 @@ use super::filter::{Biquad, one_pole_coefficient, ramp_index};
 /// Table lengths, frames: distinct primes, so the sum of the two repeats only after their
 /// product.
 const TABLE_LENS: [usize; 2] = [16_381, 16_411];
-/// The band: a high-pass and two lowpass poles, so the noise is a soft "breath" around
-/// 1–3 kHz with little above, never a hiss.
-const HIGH_PASS_HZ: f32 = 400.0;
-const LOW_PASS_HZ: f32 = 2_500.0;
+/// The band: a high-pass and two lowpass poles, so the noise is a soft breath of air around
+/// 2–7 kHz, rolling off above, never a hiss.
+const HIGH_PASS_HZ: f32 = 2_500.0;
+const LOW_PASS_HZ: f32 = 9_000.0;
 /// Air level (RMS, dB relative to full scale, before the leveller) at intensity 0 and 1.
-const LEVEL_DB_CALM: f32 = -72.0;
-const LEVEL_DB_BRIGHT: f32 = -64.0;
+/// In between, the level rises fast and then levels off (`1 - (1 - intensity)³` of the way):
+/// the default is already airy, intensity 0 keeps nearly none, and 1 adds little more.
+const LEVEL_DB_CALM: f32 = -66.0;
+const LEVEL_DB_BRIGHT: f32 = -40.0;
+/// The air's fade-in from the start of a render, seconds.
+const FADE_IN_SEC: f32 = 2.0;
 /// The generator's fixed seed.
 const SEED: u32 = 0x2545_f491;
 
@@ -32,10 +36,12 @@ pub(super) struct Air {
     frame: u64,
     /// Gain reached at the end of the last block.
     gain: f32,
+    sample_rate: f32,
 }
 
 fn gain_for(intensity: f32) -> f32 {
-    let db = LEVEL_DB_CALM + (LEVEL_DB_BRIGHT - LEVEL_DB_CALM) * intensity.clamp(0.0, 1.0);
+    let rest = 1.0 - intensity.clamp(0.0, 1.0);
+    let db = LEVEL_DB_CALM + (LEVEL_DB_BRIGHT - LEVEL_DB_CALM) * (1.0 - rest * rest * rest);
     10f32.powf(db / 20.0)
 }
 
@@ -78,14 +84,15 @@ fn noise_table(sample_rate: f32, len: usize, seed: u32, rms: f32) -> Vec<f32> {
 }
 
 impl Air {
-    /// Air at `sample_rate`, starting at `intensity`.
-    pub(super) fn new(sample_rate: f32, intensity: f32) -> Self {
+    /// Air at `sample_rate`, silent at first (it fades in).
+    pub(super) fn new(sample_rate: f32) -> Self {
         let table =
             |len, seed| noise_table(sample_rate, len, seed, std::f32::consts::FRAC_1_SQRT_2);
         Air {
             tables: [table(TABLE_LENS[0], SEED), table(TABLE_LENS[1], !SEED)],
             frame: 0,
-            gain: gain_for(intensity),
+            gain: 0.0,
+            sample_rate,
         }
     }
 
@@ -93,7 +100,10 @@ impl Air {
     #[inline(always)] // compiled into each SIMD target of `PostStage::process`
     pub(super) fn add(&mut self, intensity: f32, out: [&mut [f32]; 2]) {
         let n = out[0].len();
-        let target = gain_for(intensity);
+        // It fades in over the first seconds (from silence the noise would start at once),
+        // then follows the intensity as before.
+        let fade = (self.frame as f32 / (FADE_IN_SEC * self.sample_rate)).min(1.0);
+        let target = gain_for(intensity) * fade * fade;
         let step = (target - self.gain) / n.max(1) as f32;
         let [a, b] = &self.tables;
         for (channel, out) in (0u64..).zip(out) {
@@ -125,7 +135,7 @@ mod tests {
     use super::*;
 
     fn render(block: usize, intensity: f32, frames: usize) -> (Vec<f32>, Vec<f32>) {
-        let mut air = Air::new(44_100.0, intensity);
+        let mut air = Air::new(44_100.0);
         let mut left = vec![0.0; frames];
         let mut right = vec![0.0; frames];
         for (l, r) in left.chunks_mut(block).zip(right.chunks_mut(block)) {
@@ -140,32 +150,58 @@ mod tests {
 
     #[test]
     fn air_is_quiet_follows_intensity_and_ignores_block_sizes() {
-        let (calm, _) = render(512, 0.0, 44_100);
-        let (bright, _) = render(512, 1.0, 44_100);
+        let (calm, _) = render(512, 0.0, 4 * 44_100);
+        let (bright, _) = render(512, 1.0, 4 * 44_100);
+        let (calm, bright) = (&calm[3 * 44_100..], &bright[3 * 44_100..]); // after the fade-in
         assert!(
-            (rms_db(&calm) - LEVEL_DB_CALM).abs() < 1.5,
+            (rms_db(calm) - LEVEL_DB_CALM).abs() < 1.5,
             "{}",
-            rms_db(&calm)
+            rms_db(calm)
         );
-        assert!((rms_db(&bright) - LEVEL_DB_BRIGHT).abs() < 1.5);
-        assert_eq!(render(512, 0.5, 10_000), render(37, 0.5, 10_000));
+        assert!((rms_db(bright) - LEVEL_DB_BRIGHT).abs() < 1.5);
+        // Past the fade-in, the output depends on time only, not on block sizes.
+        let (a, b) = (render(512, 0.5, 3 * 44_100), render(37, 0.5, 3 * 44_100));
+        assert_eq!(&a.0[2 * 44_100 + 2_000..], &b.0[2 * 44_100 + 2_000..]);
         let table = || noise_table(44_100.0, 1_000, SEED, 1.0);
         assert_eq!(table(), table());
     }
 
     #[test]
-    fn left_and_right_are_different_noise_without_dc_or_highs() {
-        let (left, right) = render(512, 1.0, 44_100);
+    fn left_and_right_are_different_noise_in_the_air_band() {
+        let (left, right) = render(512, 1.0, 32_768);
         let dot: f32 = left.iter().zip(&right).map(|(a, b)| a * b).sum();
         let power: f32 = left.iter().map(|a| a * a).sum();
         assert!((dot / power).abs() < 0.05);
         let mean = left.iter().sum::<f32>() / left.len() as f32;
         assert!(mean.abs() < 1e-5);
-        // Soft: the second difference (which weighs highs) is much smaller than the signal.
-        let second: f32 = left
-            .windows(3)
-            .map(|w| (w[2] - 2.0 * w[1] + w[0]).powi(2))
-            .sum();
-        assert!(second < 0.2 * power, "{}", second / power);
+        // Most of the energy lies in the air band, little below 1 kHz or near Nyquist.
+        let mut spectrum: Vec<rustfft::num_complex::Complex<f32>> = left
+            .iter()
+            .map(|&x| rustfft::num_complex::Complex::new(x, 0.0))
+            .collect();
+        rustfft::FftPlanner::new()
+            .plan_fft_forward(spectrum.len())
+            .process(&mut spectrum);
+        let hz_per_bin = 44_100.0 / spectrum.len() as f32;
+        let band = |lo: f32, hi: f32| -> f32 {
+            spectrum[..spectrum.len() / 2]
+                .iter()
+                .enumerate()
+                .filter(|(k, _)| (lo..hi).contains(&(*k as f32 * hz_per_bin)))
+                .map(|(_, c)| c.norm_sqr())
+                .sum()
+        };
+        let total = band(0.0, 22_050.0);
+        let (low, air, top) = (
+            band(0.0, 1_000.0),
+            band(1_000.0, 14_000.0),
+            band(16_000.0, 22_050.0),
+        );
+        assert!(air > 0.7 * total, "{low} {air} {top} of {total}");
+        // The top is softened later in the chain (the softener), not here.
+        assert!(
+            low < 0.1 * total && top < 0.15 * total,
+            "{low} {air} {top} of {total}"
+        );
     }
 }

@@ -198,6 +198,13 @@ impl Biquad {
         )
     }
 
+    /// Takes `design`'s coefficients and keeps its own state, so a filter can be re-tuned
+    /// between blocks without restarting.
+    pub(super) fn retune(&mut self, design: &Biquad) {
+        let (s1, s2) = (self.s1, self.s2);
+        *self = Biquad { s1, s2, ..*design };
+    }
+
     /// One sample through the filter.
     #[inline]
     pub(super) fn tick(&mut self, x: f32) -> f32 {

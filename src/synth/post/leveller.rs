@@ -1,8 +1,9 @@
 //! The leveller: a slow automatic gain that holds the output near -20 LUFS whatever the
 //! intensity, density or seed. It measures an approximate K-weighted loudness of its input
-//! (BS.1770 pre-filter and RLB high-pass, on an 8× decimated copy) over the last 3 s and slews
-//! the gain a little at a time toward the target; during near-silence it holds still, so a
-//! pause is never pumped up into noise.
+//! (BS.1770 pre-filter and RLB high-pass, on an 8× decimated copy) over the last 12 s and
+//! slews the gain slowly toward the target; during near-silence it holds still, so a pause is
+//! never pumped up into noise. Slow on purpose: rests and thin passages stay quieter than
+//! full ones (the music breathes), and only the long-term level is held.
 
 use super::filter::{Biquad, ramp_index};
 use crate::audio::BLOCK_FRAMES;
@@ -19,15 +20,15 @@ const RELATIVE_GATE: f32 = 0.1;
 /// Gain at start: where it settles for typical music, so the first seconds are not loud.
 const INITIAL_GAIN_DB: f32 = 4.0;
 /// Fastest gain changes, dB per second (down faster than up: too loud matters more).
-const MAX_RISE_DB_PER_SEC: f32 = 1.5;
-const MAX_FALL_DB_PER_SEC: f32 = 4.0;
+const MAX_RISE_DB_PER_SEC: f32 = 0.5;
+const MAX_FALL_DB_PER_SEC: f32 = 1.5;
 /// The sidechain runs on means of this many frames.
 const DECIMATION: usize = 8;
 /// One measurement segment (~0.1 s), and the window of segments the loudness is taken over.
 const SEGMENT_SEC: f32 = 0.1;
-const WINDOW_SEGMENTS: usize = 30;
+const WINDOW_SEGMENTS: usize = 120;
 
-/// The leveller. Allocation-free; its state is a few numbers and a 30-entry window.
+/// The leveller. Allocation-free; its state is a few numbers and a 120-entry window.
 #[derive(Debug, Clone)]
 pub(super) struct Leveller {
     /// Per channel: K-weighting (shelf, then high-pass) at the decimated rate.

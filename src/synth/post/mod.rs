@@ -3,8 +3,11 @@
 //! Pads through a brightness lowpass and a chorus (`chorus.rs`: their width and detune), the lead through a tone lowpass and a tempo-synced
 //! ping-pong echo (`colour.rs`); the bass kept dry and nearly mono. Pads, lead and echoes (and
 //! a little bass) feed a large reverb (`reverb.rs`); quiet noise (`air.rs`) lies under it all.
-//! Then a DC blocker and a top-end softener (`filter.rs`), the loudness leveller
-//! (`leveller.rs`, toward -20 LUFS) and the master limiter (`limiter.rs`, -1.5 dBFS peak).
+//! Then a DC blocker and a top-end softener (`filter.rs`), a high shelf that rises with
+//! brightness (`presence.rs`), the loudness leveller
+//! (`leveller.rs`, slowly toward -20 LUFS), the swell (`swell.rs`: the composer's phrase
+//! arcs and section levels on a gliding fader) and the master limiter (`limiter.rs`,
+//! -1.5 dBFS peak).
 //!
 //! Each effect is one file; this one wires them. Every buffer is allocated in
 //! [`PostStage::new`]; [`PostStage::process`] never allocates, locks or logs, and the same
@@ -16,8 +19,10 @@ mod colour;
 mod filter;
 mod leveller;
 mod limiter;
+mod presence;
 mod reverb;
 mod ring;
+mod swell;
 
 use super::bus::{Bus, BusBuffers};
 use crate::audio::BLOCK_FRAMES;
@@ -27,14 +32,17 @@ use colour::{Colour, Corners};
 use filter::{DcBlocker, Softener};
 use leveller::Leveller;
 use limiter::Limiter;
+use presence::Presence;
 use reverb::Reverb;
+use swell::Swell;
 
-/// Brightness: the corners of the pad and lead two-pole lowpasses at intensity 0 and 1
-/// (they glide between, on a log scale).
-const PAD_CUTOFF_CALM_HZ: f32 = 450.0;
-const PAD_CUTOFF_BRIGHT_HZ: f32 = 4_500.0;
-const LEAD_CUTOFF_CALM_HZ: f32 = 1_500.0;
-const LEAD_CUTOFF_BRIGHT_HZ: f32 = 6_000.0;
+/// Brightness: the corners of the pad and lead two-pole lowpasses at brightness 0 and 1
+/// (they glide between, on a log scale). Open enough at the default that the pads, the
+/// shimmer on their bus and the reverb they feed carry 2–8 kHz; dark at 0.
+const PAD_CUTOFF_CALM_HZ: f32 = 1_200.0;
+const PAD_CUTOFF_BRIGHT_HZ: f32 = 10_000.0;
+const LEAD_CUTOFF_CALM_HZ: f32 = 1_800.0;
+const LEAD_CUTOFF_BRIGHT_HZ: f32 = 8_000.0;
 /// The dry lead's level: a little under the pads, so the line sits in the space (the reverb
 /// and echoes carry it) rather than on top of it.
 const LEAD_DRY: f32 = 0.8;
@@ -44,20 +52,36 @@ const ECHO_MIX_BRIGHT: f32 = 0.32;
 /// How much of the bass's stereo difference is kept (0 = mono).
 const BASS_WIDTH: f32 = 0.3;
 /// Sends into the reverb.
-const PAD_SEND: f32 = 0.7;
+const PAD_SEND: f32 = 0.75;
 const LEAD_SEND: f32 = 0.7;
 const ECHO_SEND: f32 = 0.5;
-const BASS_SEND: f32 = 0.12;
+const BASS_SEND: f32 = 0.06;
 /// Reverb return level.
 const REVERB_WET: f32 = 0.6;
 
 /// Continuous controls the post stage follows; it smooths them itself.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct PostControls {
-    /// Intensity, 0.0..=1.0 (brightness, reverb and delay amounts).
+    /// Intensity, 0.0..=1.0 (echo and air amounts).
     pub intensity: f32,
+    /// Brightness, 0.0..=1.0: the filter corners (the intensity, moved by the form).
+    pub brightness: f32,
+    /// The composer's fader, dB (the phrase's arc and the section's level).
+    pub swell_db: f32,
     /// Tempo, for tempo-related effect times.
     pub bpm: f32,
+}
+
+impl PostControls {
+    /// Controls with the brightness at the intensity and the fader at 0 dB.
+    pub fn new(intensity: f32, bpm: f32) -> Self {
+        PostControls {
+            intensity,
+            brightness: intensity,
+            swell_db: 0.0,
+            bpm,
+        }
+    }
 }
 
 /// The post-stage chain. All buffers are allocated in `new`; `process` never allocates.
@@ -69,7 +93,9 @@ pub struct PostStage {
     air: Air,
     dc_blocker: DcBlocker,
     softener: Softener,
+    presence: Presence,
     leveller: Leveller,
+    swell: Swell,
     limiter: Limiter,
     /// Echo mix reached at the end of the last block (it glides with intensity).
     echo_mix: f32,
@@ -104,10 +130,12 @@ impl PostStage {
             colour: Colour::new(rate, corners(0.5)),
             chorus: Chorus::new(rate),
             reverb: Reverb::new(rate),
-            air: Air::new(rate, 0.5),
+            air: Air::new(rate),
             dc_blocker: DcBlocker::new(rate),
             softener: Softener::new(BLOCK_FRAMES),
+            presence: Presence::new(rate, 0.5),
             leveller: Leveller::new(rate),
+            swell: Swell::new(rate),
             limiter: Limiter::new(rate),
             echo_mix: echo_mix(0.5),
             pad: [block(), block()],
@@ -141,7 +169,7 @@ impl PostStage {
         let [echo_l, echo_r] = &mut self.echo;
         let (echo_l, echo_r) = (&mut echo_l[..n], &mut echo_r[..n]);
         self.colour.process(
-            corners(intensity),
+            corners(controls.brightness.clamp(0.0, 1.0)),
             controls.bpm,
             buses,
             [&mut *pad_l, &mut *pad_r],
@@ -174,7 +202,9 @@ impl PostStage {
         self.air.add(intensity, [&mut *mix_l, &mut *mix_r]);
         self.dc_blocker.process(mix_l, mix_r);
         self.softener.process(mix_l, mix_r);
+        self.presence.process(intensity, mix_l, mix_r);
         self.leveller.process(mix_l, mix_r);
+        self.swell.process(controls.swell_db, mix_l, mix_r);
         self.limiter.process(mix_l, mix_r, out);
     }
 }
@@ -200,10 +230,7 @@ mod tests {
         let mut buses = BusBuffers::new();
         let frames = (seconds * 44_100.0) as usize;
         let mut out = vec![0.0; 2 * frames];
-        let controls = PostControls {
-            intensity,
-            bpm: 70.0,
-        };
+        let controls = PostControls::new(intensity, 70.0);
         for (k, block) in out.chunks_mut(2 * BLOCK_FRAMES).enumerate() {
             let n = block.len() / 2;
             buses.clear(n);

@@ -19,7 +19,9 @@ const DIFFUSER_GAINS: [f32; 4] = [0.75, 0.75, 0.625, 0.625];
 const PREDELAY_SEC: f32 = 0.035;
 /// Decay to -60 dB at low frequencies, and at the top of the spectrum (damping).
 const RT60_SEC: f32 = 6.0;
-const RT60_HIGH_SEC: f32 = 1.2;
+/// High damping is light: the tail carries 2–8 kHz (the air of a large room), not only
+/// the warm low end.
+const RT60_HIGH_SEC: f32 = 3.0;
 /// Added to the send: keeps every value circulating in the network far above the denormal
 /// range during silence. It leaves as a DC of ~1e-19, which the output's DC blocker removes.
 const ANTI_DENORMAL: f32 = 1e-20;
