@@ -220,7 +220,6 @@ pub struct Composer {
     next: Option<Plan>,
     /// Seconds of music composed.
     elapsed_sec: f64,
-    phrases_composed: u64,
 }
 
 impl Composer {
@@ -233,13 +232,7 @@ impl Composer {
             memory: memory::Memory::default(),
             next: None,
             elapsed_sec: 0.0,
-            phrases_composed: 0,
         }
-    }
-
-    /// How many phrases this composer has written.
-    pub fn phrases_composed(&self) -> u64 {
-        self.phrases_composed
     }
 
     /// The phrase last composed was cut short (its notes released at a bar line): the next
@@ -296,7 +289,6 @@ impl Composer {
         });
         self.carry.interrupted = false;
         self.elapsed_sec += out.duration_sec();
-        self.phrases_composed += 1;
     }
 
     /// Decides a phrase: its shape from the form, then its chords (a memory, sometimes).

@@ -46,11 +46,6 @@ impl Scale {
         }
     }
 
-    /// Pitch class (0..12) of the key's tonic.
-    pub fn tonic_pc(&self) -> u8 {
-        self.root_midi % 12
-    }
-
     /// MIDI pitch of a scale index.
     pub fn pitch(&self, index: i32) -> i32 {
         let octave = index.div_euclid(7);

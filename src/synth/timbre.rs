@@ -152,11 +152,3 @@ pub fn timbre(instrument: Instrument) -> &'static Timbre {
         Instrument::Shimmer => &SHIMMER,
     }
 }
-
-/// The longest release of any instrument, seconds: how long a note can sound after note-off.
-pub fn longest_release_sec() -> f32 {
-    Instrument::ALL
-        .into_iter()
-        .map(|i| timbre(i).release_sec)
-        .fold(0.0, f32::max)
-}

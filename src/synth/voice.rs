@@ -7,7 +7,8 @@
 //! own thread. The CPU fills the descriptors once per block from exact (f64) note timing,
 //! so the f32 phases never drift.
 //!
-//! The CUDA kernel (`kernels.cu`) mirrors [`voice_sample`] line for line; change both together.
+//! The CUDA kernel (`cuda/voice_stage.cu`) mirrors [`voice_sample`] line for line; change both
+//! together.
 
 /// One sounding oscillator for one block. `#[repr(C)]`: the GPU reads the same bytes.
 ///

@@ -2,6 +2,8 @@
 //! clients, and waiting on conditions with one global timeout instead of sleeps.
 #![allow(dead_code)] // each test binary uses a different subset
 
+pub mod steer;
+
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
