@@ -76,7 +76,8 @@ fn under_the_journal_events_carry_fields_and_nothing_goes_to_stderr() {
     for (key, value) in [
         ("SYSLOG_IDENTIFIER", "ambientd"),
         ("BACKEND", "cpu"),
-        ("PRIORITY", "5"),
+        // An info line is "informational" (6), as syslog means it, not "notice".
+        ("PRIORITY", "6"),
     ] {
         assert_eq!(field(chosen, key).as_deref(), Some(value), "{chosen:?}");
     }

@@ -4,6 +4,7 @@
 
 use std::io::{self, IsTerminal};
 
+use tracing_journald::{Priority, PriorityMappings};
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Registry, reload};
@@ -93,6 +94,14 @@ pub fn init(level: &str, target: LogTarget) -> Result<(LogSink, LevelHandle), St
                 .with_syslog_identifier("ambientd".into())
                 // Structured fields keep their names: LISTENER=, SEQUENCE=, BACKEND=, ...
                 .with_field_prefix(None)
+                // Syslog's meaning of the levels: info is "informational" (6), not "notice"
+                // (5, tracing-journald's default), so `journalctl -p notice` shows what
+                // needs a look and not every listener that joined.
+                .with_priority_mappings(PriorityMappings {
+                    info: Priority::Informational,
+                    debug: Priority::Debug,
+                    ..PriorityMappings::new()
+                })
         })
     } else {
         None
