@@ -147,6 +147,24 @@ fn daemon(
             "the journal was chosen (log.target or JOURNAL_STREAM) but cannot be reached; using stderr"
         );
     }
+    let outcome = serve(config, config_path, overrides, log_level);
+    // A fatal error after start-up goes to the journal at error priority too (stderr, which
+    // systemd also keeps, would file it at info).
+    if let Err(error) = &outcome
+        && sink == ambientd::daemon::logging::LogSink::Journal
+    {
+        tracing::error!("{error:#}");
+    }
+    outcome
+}
+
+/// Signals, the bound sockets, then `ambientd::run` until SIGTERM/SIGINT.
+fn serve(
+    config: Config,
+    config_path: Option<PathBuf>,
+    overrides: Overrides,
+    log_level: ambientd::daemon::logging::LevelHandle,
+) -> anyhow::Result<()> {
     let signals = ambientd::daemon::signals::install().context("cannot install signal handlers")?;
     // Test builds only: FAILPOINTS="engine::render=..." injects faults into a real daemon.
     #[cfg(feature = "failpoints")]

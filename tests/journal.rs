@@ -16,12 +16,9 @@ fn can_unshare() -> bool {
         .is_ok_and(|s| s.success())
 }
 
-#[test]
-fn under_the_journal_events_carry_fields_and_nothing_goes_to_stderr() {
-    if !can_unshare() {
-        eprintln!("skipped: needs root for a private mount namespace (CI runs as root)");
-        return;
-    }
+/// The daemon binary under a stand-in journal listening on `listen`: the temp dir (kept
+/// alive), the journal's socket, and the child.
+fn start_under_journal(listen: &str) -> (tempfile::TempDir, UnixDatagram, std::process::Child) {
     let dir = tempfile::tempdir().unwrap();
     let journal_dir = dir.path().join("journal");
     std::fs::create_dir(&journal_dir).unwrap();
@@ -33,7 +30,7 @@ fn under_the_journal_events_carry_fields_and_nothing_goes_to_stderr() {
     std::fs::write(
         &config,
         format!(
-            "[server]\nlisten = \"127.0.0.1:0\"\n[control]\nsocket = \"{0}/control.sock\"\n\
+            "[server]\nlisten = \"{listen}\"\n[control]\nsocket = \"{0}/control.sock\"\n\
              [state]\ndir = \"{0}/state\"\n[synth]\nbackend = \"cpu\"\n[log]\ntarget = \"journal\"\n",
             dir.path().display()
         ),
@@ -50,11 +47,21 @@ fn under_the_journal_events_carry_fields_and_nothing_goes_to_stderr() {
         .args(["-m", "sh", "-c", &script])
         .env_remove("RUST_LOG")
         .env_remove("NOTIFY_SOCKET")
+        .env("RUST_BACKTRACE", "0")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    (dir, journal, child)
+}
 
+#[test]
+fn under_the_journal_events_carry_fields_and_nothing_goes_to_stderr() {
+    if !can_unshare() {
+        eprintln!("skipped: needs root for a private mount namespace (CI runs as root)");
+        return;
+    }
+    let (_dir, journal, child) = start_under_journal("127.0.0.1:0");
     let mut entries: Vec<Vec<(String, String)>> = Vec::new();
     let field = |entry: &[(String, String)], key: &str| {
         entry.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone())
@@ -114,4 +121,32 @@ fn parse_native(mut data: &[u8]) -> Vec<(String, String)> {
         }
     }
     fields
+}
+
+/// A fatal start-up error reaches the journal at error priority (3), with its reason.
+#[test]
+fn a_fatal_error_is_logged_as_an_error() {
+    if !can_unshare() {
+        eprintln!("skipped: needs root for a private mount namespace (CI runs as root)");
+        return;
+    }
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = taken.local_addr().unwrap().to_string();
+    let (_dir, journal, child) = start_under_journal(&address);
+    let output = child.wait_with_output().unwrap();
+    assert!(!output.status.success());
+    let mut buffer = vec![0u8; 65536];
+    loop {
+        let len = journal.recv(&mut buffer).expect("an error entry in time");
+        let entry = parse_native(&buffer[..len]);
+        let field = |key: &str| entry.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone());
+        if field("PRIORITY").as_deref() == Some("3") {
+            let message = field("MESSAGE").unwrap_or_default();
+            assert!(
+                message.contains(&format!("cannot listen on {address}")),
+                "{message}"
+            );
+            break;
+        }
+    }
 }
