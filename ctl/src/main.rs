@@ -77,11 +77,17 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(err) => return usage_error(err),
     };
+    let json = cli.json;
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) if is_broken_pipe(&err) => ExitCode::SUCCESS,
         Err(err) => {
-            eprintln!("ambientctl: {}", message(&err));
+            // With --json a script reads stdout: the error comes as the protocol writes one.
+            if json {
+                println!("{}", serde_json::json!({ "error": message(&err) }));
+            } else {
+                eprintln!("ambientctl: {}", message(&err));
+            }
             ExitCode::from(classify(&err) as u8)
         }
     }

@@ -160,6 +160,21 @@ fn a_step_out_of_range_is_bad_input_and_changes_nothing() {
     assert_eq!(daemon.params().bpm(), 70);
 }
 
+/// With `--json`, an error is a JSON object on stdout (what a script parses), with the same
+/// exit codes.
+#[test]
+fn json_errors_are_json() {
+    let daemon = FakeDaemon::start();
+    let run = daemon.ctl(&["--json", "set", "bpm", "200"]);
+    assert_eq!(run.code, 2, "{run:?}");
+    let value: serde_json::Value = serde_json::from_str(run.stdout.trim()).unwrap();
+    assert_eq!(
+        value["error"], "bpm: 200 is out of range (allowed 40..=120)",
+        "{run:?}"
+    );
+    assert!(run.stderr.is_empty(), "{run:?}");
+}
+
 #[test]
 fn bad_values_are_one_line_errors_naming_the_field_and_nothing_is_sent() {
     let daemon = FakeDaemon::start();
