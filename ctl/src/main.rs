@@ -29,7 +29,8 @@ Exit status:
 #[derive(Debug, Parser)]
 #[command(name = "ambientctl", version, after_help = AFTER_HELP)]
 struct Cli {
-    /// Print the reply as JSON (one object per line) instead of aligned text.
+    /// Print the reply as JSON (one object per line) instead of aligned text; an error then
+    /// comes as {"error":"..."} on stdout.
     #[arg(long, global = true)]
     json: bool,
     /// The control socket [default: $RUNTIME_DIRECTORY/control.sock, else
