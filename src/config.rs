@@ -41,6 +41,7 @@ pub struct ServerConfig {
     /// Address of the HTTP/WebSocket port. Loopback by default: exposing it is a choice.
     pub listen: SocketAddr,
     /// Listeners (WebSocket and WAV together) served at once; more are refused politely.
+    #[serde(deserialize_with = "max_listeners")]
     pub max_listeners: usize,
     /// Which WebSocket clients may change parameters (`set` messages).
     #[serde(deserialize_with = "web_control")]
@@ -161,6 +162,22 @@ fn web_control<'de, D: Deserializer<'de>>(deserializer: D) -> Result<WebControl,
             "{other:?} is not a web_control setting ({ALLOWED})"
         ))),
     }
+}
+
+/// The most listeners a config may ask for (far above what one process can hold open).
+pub const MAX_LISTENERS_LIMIT: usize = 1_000_000;
+
+fn max_listeners<'de, D: Deserializer<'de>>(deserializer: D) -> Result<usize, D::Error> {
+    let raw = i64::deserialize(deserializer)?;
+    usize::try_from(raw)
+        .ok()
+        .filter(|n| (1..=MAX_LISTENERS_LIMIT).contains(n))
+        .ok_or_else(|| {
+            serde::de::Error::custom(format!(
+                "max_listeners: {raw} is out of range (allowed 1..={MAX_LISTENERS_LIMIT}; \
+                 0 would refuse every listener)"
+            ))
+        })
 }
 
 fn bpm<'de, D: Deserializer<'de>>(deserializer: D) -> Result<u16, D::Error> {
@@ -398,6 +415,22 @@ mod tests {
         assert_eq!(config.music.key, Key::A_MINOR);
         assert_eq!(config.server.max_listeners, 3);
         assert_eq!(config.server.listen, ServerConfig::default().listen);
+    }
+
+    #[test]
+    fn max_listeners_of_zero_is_refused_with_the_range() {
+        for bad in ["0", "-1", "1000001"] {
+            let (line, message) = parse_error(&format!("[server]\nmax_listeners = {bad}\n"));
+            assert_eq!(line, 2);
+            assert!(
+                message.contains(&format!(
+                    "max_listeners: {bad} is out of range (allowed 1..="
+                )),
+                "{message}"
+            );
+        }
+        let config = Config::from_toml("[server]\nmax_listeners = 1\n").unwrap();
+        assert_eq!(config.server.max_listeners, 1);
     }
 
     #[test]
