@@ -157,7 +157,7 @@ impl Fanout {
         }
         outbox.push(hello(inner.next_sequence));
         for tick in held_after(&inner, resume_after) {
-            for frame in tick.frames(format) {
+            for frame in tick.frames(format, false) {
                 outbox.push(frame.clone());
             }
         }

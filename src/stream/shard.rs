@@ -93,12 +93,14 @@ impl Shared {
         for (&id, slot) in listeners.iter_mut() {
             match &slot.sink {
                 Sink::Socket(outbox) => {
-                    let faded;
+                    // A fresh listener's frames are its own; the others' are shared per format.
+                    let first;
                     let frames = if slot.fresh {
-                        faded = tick.frames_faded_in(slot.format);
-                        &faded
+                        first = tick.frames(slot.format, true);
+                        &first
                     } else {
-                        frames[slot.format.index()].get_or_insert_with(|| tick.frames(slot.format))
+                        frames[slot.format.index()]
+                            .get_or_insert_with(|| tick.frames(slot.format, false))
                     };
                     match outbox.offer_tick(tick.chunk.sequence, tick.at, frames) {
                         Offer::Written(delay) => {

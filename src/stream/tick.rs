@@ -15,36 +15,31 @@ pub struct Tick {
     pub at: std::time::Instant,
     /// The audio.
     pub chunk: EncodedChunk,
-    /// JSON text messages to send before the audio, in order.
-    pub events: Vec<Utf8Bytes>,
-    /// `events` as WebSocket frames.
+    /// The JSON text messages to send before the audio, in order, as WebSocket frames.
     event_frames: Vec<Bytes>,
 }
 
 impl Tick {
     /// A tick with `events` before its audio.
     pub fn new(at: std::time::Instant, chunk: EncodedChunk, events: Vec<Utf8Bytes>) -> Tick {
-        let event_frames = events.iter().cloned().map(wire::text).collect();
         Tick {
             at,
             chunk,
-            events,
-            event_frames,
+            event_frames: events.into_iter().map(wire::text).collect(),
         }
     }
 
-    /// Every WebSocket frame of this tick for a listener of `format`, in order (no audio
-    /// frame when the format was not encoded: nobody listened in it at the time).
-    pub fn frames(&self, format: Format) -> Vec<&Bytes> {
+    /// Every WebSocket frame of this tick for a listener of `format`, in order; the audio
+    /// faded in when it is the listener's `first` (no audio frame when the format was not
+    /// encoded: nobody listened in it at the time).
+    pub fn frames(&self, format: Format, first: bool) -> Vec<&Bytes> {
+        let audio = if first {
+            self.chunk.faded_in(format)
+        } else {
+            self.chunk.get(format)
+        };
         let mut frames: Vec<&Bytes> = self.event_frames.iter().collect();
-        frames.extend(self.chunk.get(format).map(|encoded| &encoded.framed));
-        frames
-    }
-
-    /// [`Tick::frames`] with the audio faded in (a listener's first chunk).
-    pub fn frames_faded_in(&self, format: Format) -> Vec<&Bytes> {
-        let mut frames: Vec<&Bytes> = self.event_frames.iter().collect();
-        frames.extend(self.chunk.faded_in(format).map(|encoded| &encoded.framed));
+        frames.extend(audio.map(|encoded| &encoded.framed));
         frames
     }
 }

@@ -78,6 +78,24 @@ pub struct Audio<'a> {
     pub pcm: &'a [u8],
 }
 
+impl<'a> Audio<'a> {
+    /// One tick's audio for `format`: its stereo PCM16, or the `mono` mix of it.
+    fn new(
+        sequence: u64,
+        timestamp_ms: u64,
+        format: Format,
+        stereo: &'a [u8],
+        mono: &'a [u8],
+    ) -> Audio<'a> {
+        Audio {
+            sequence,
+            timestamp_ms,
+            channels: format.channels,
+            pcm: if format.channels == 1 { mono } else { stereo },
+        }
+    }
+}
+
 /// Turns each tick's audio into a format's bytes.
 ///
 /// An encoder may keep state from tick to tick (a compressed codec must): the fan-out runs it
@@ -239,13 +257,7 @@ impl EncodedChunk {
         if format.channels == 1 {
             pcm::mono(stereo, &mut mono);
         }
-        let pcm = if format.channels == 1 { &mono } else { stereo };
-        let audio = Audio {
-            sequence: self.sequence,
-            timestamp_ms: self.timestamp_ms,
-            channels: format.channels,
-            pcm,
-        };
+        let audio = Audio::new(self.sequence, self.timestamp_ms, format, stereo, &mono);
         encode_one(&mut *(REGISTRY[format.index()].make)(), &audio, self.framer)
     }
 }
@@ -304,17 +316,7 @@ impl Encoders {
         }
         let encoded: [OnceLock<Encoded>; FORMATS] = Default::default();
         for (index, row) in REGISTRY.iter().enumerate().filter(|(i, _)| in_use[*i]) {
-            let pcm = if row.format.channels == 1 {
-                &self.mono
-            } else {
-                &stereo
-            };
-            let audio = Audio {
-                sequence,
-                timestamp_ms,
-                channels: row.format.channels,
-                pcm,
-            };
+            let audio = Audio::new(sequence, timestamp_ms, row.format, &stereo, &self.mono);
             let _ = encoded[index].set(encode_one(&mut *self.encoders[index], &audio, framer));
         }
         EncodedChunk {
