@@ -55,6 +55,9 @@ pub fn status(status: &Status) -> String {
     line(&mut out, "underruns", status.underruns);
     line(&mut out, "sequence", status.sequence);
     line(&mut out, "uptime", duration(status.uptime_s));
+    if let Some(error) = &status.save_error {
+        line(&mut out, "saving", format!("FAILED: {error}"));
+    }
     out
 }
 
@@ -137,6 +140,7 @@ mod tests {
             underruns: 0,
             sequence: 1234,
             uptime_s: 3723,
+            save_error: None,
         };
         assert_eq!(
             status(&report),

@@ -135,6 +135,10 @@ pub struct Status {
     pub sequence: u64,
     /// Seconds since the daemon started.
     pub uptime_s: u64,
+    /// Why the last change could not be saved to the state directory (it applies, but will
+    /// be lost at the next restart); absent while saving works.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub save_error: Option<String>,
 }
 
 /// One line of a `watch` stream: `{"type":"<event>", ...}`.
@@ -356,6 +360,7 @@ mod tests {
             underruns: 1,
             sequence: 1234,
             uptime_s: 3723,
+            save_error: None,
         };
         let line = encode_reply(&Ok(Response::Status(status.clone())));
         assert_eq!(

@@ -7,6 +7,7 @@
 //! exactly [`Config::default`].
 
 mod error;
+mod limits;
 mod log;
 mod music;
 mod server;
@@ -18,6 +19,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 pub use error::ConfigError;
+pub use limits::LimitsConfig;
 pub use log::{LogConfig, LogLevel, LogTarget};
 pub use music::{MusicConfig, SynthConfig};
 pub use server::{ControlConfig, MAX_LISTENERS_LIMIT, ServerConfig, WebControl, lookup_group};
@@ -39,6 +41,8 @@ pub struct Config {
     pub state: StateConfig,
     /// `[log]`: verbosity and destination.
     pub log: LogConfig,
+    /// `[limits]`: what one client may cost (timeouts, connections, message size, set rate).
+    pub limits: LimitsConfig,
 }
 
 /// Command-line settings that win over the file (at start and on every reload).

@@ -83,12 +83,19 @@ async fn connection(
             }
         };
         let mut watching = false;
-        let reply = handle_line(text, &mut |request| {
+        let mut changed = false;
+        let mut reply = handle_line(text, &mut |request| {
             let wants_watch = request == Request::Watch;
+            let is_set = matches!(request, Request::Set { .. });
             let reply = answer(&core, request);
             watching = wants_watch && reply.is_ok();
+            changed = is_set && reply.is_ok();
             reply
         });
+        // A confirmed `set` is on disk: the reply waits for the save, or says it failed.
+        if changed && let Err(error) = core.stream.station.until_saved().await {
+            reply = encode_reply(&Err(unsaved(&error)));
+        }
         // Subscribed before the reply goes out, so no event after it is missed.
         let events = watching.then(|| core.stream.station.subscribe());
         if writer.write_all(reply.as_bytes()).await.is_err() {
@@ -106,6 +113,11 @@ async fn read_line(
     line: &mut Vec<u8>,
 ) -> std::io::Result<usize> {
     reader.read_until(b'\n', line).await
+}
+
+/// The refusal of a `set` that applied but could not be saved.
+fn unsaved(error: &str) -> String {
+    format!("applied but not saved: {error}; it plays now but is lost at the next restart")
 }
 
 /// The reply to one request.

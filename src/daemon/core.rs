@@ -75,6 +75,7 @@ impl Core {
             underruns: station.underruns,
             sequence: station.last_sequence(),
             uptime_s: station.uptime.as_secs(),
+            save_error: self.stream.station.save_error(),
         }
     }
 
@@ -100,6 +101,10 @@ impl Core {
         // Before the pacer's first tick there is no progress to judge yet.
         if station.chunks > 0 && station.unhealthy.is_some() {
             line.push_str(", NOT making progress");
+        }
+        if let Some(error) = self.stream.station.save_error() {
+            line.push_str("; saving changes FAILED: ");
+            line.push_str(&error);
         }
         if let Some(error) = lock(&self.reload_error).as_deref() {
             line.push_str("; reload failed, old config kept: ");
@@ -140,6 +145,7 @@ impl Core {
         let mut new =
             Config::load(path).map_err(|e| ambientctl::protocol::one_line(&e.to_string()))?;
         self.overrides.apply(&mut new);
+        super::open_files::OpenFiles::current().check(new.server.max_listeners)?;
         let mut config = lock(&self.config);
         let old = config.clone();
         // Parsed and valid: from here on nothing is refused, only applied or deferred.

@@ -11,6 +11,7 @@ pub mod control;
 mod core;
 pub mod logging;
 pub mod notify;
+pub mod open_files;
 pub mod signals;
 mod systemd;
 
@@ -50,6 +51,9 @@ pub enum DaemonError {
     /// The listening socket failed.
     #[error("cannot accept connections: {0}")]
     Accept(#[source] std::io::Error),
+    /// `max_listeners` does not fit under the open-files limit.
+    #[error("{0}")]
+    OpenFiles(String),
 }
 
 /// The sockets the daemon serves, bound by the caller (tests bind port 0 and a temp path).
@@ -119,6 +123,9 @@ impl Daemon {
         listeners: Listeners,
         hooks: Hooks,
     ) -> Result<Daemon, DaemonError> {
+        open_files::raise()
+            .check(config.server.max_listeners)
+            .map_err(DaemonError::OpenFiles)?;
         let store = config.state.dir().map(|dir| ParamsStore::in_dir(&dir));
         let params = restore_params(&config, store.as_ref());
         let (station, source) = Station::start(params, config.synth.backend, store)?;
@@ -237,6 +244,7 @@ impl Daemon {
 /// Applies what `[server]` says to the outputs (at start, and again on reload).
 fn apply_server_config(stream: &StreamState, config: &Config) {
     stream.set_max_listeners(config.server.max_listeners);
+    stream.set_limits(config.limits.stream());
     stream.set_web_policy(WebPolicy {
         mode: config.server.web_control,
         token: config.server.web_control_token.clone(),

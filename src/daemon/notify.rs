@@ -4,7 +4,15 @@
 //! Outside systemd (no `NOTIFY_SOCKET`) every call is a no-op. Notification failures are
 //! logged once per kind and never stop the daemon: systemd being unreachable is no reason to
 //! stop the music.
+//!
+//! The socket to systemd is opened once, at start, and kept: a daemon whose descriptors have
+//! run out (a flood of connections) must still be able to say `WATCHDOG=1`, or systemd kills
+//! it and every listener with it. (`sd_notify::notify` opens a new socket per message.)
 
+use std::ffi::OsString;
+use std::fmt::Write as _;
+use std::os::unix::net::{SocketAddr, UnixDatagram};
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
@@ -13,19 +21,25 @@ use sd_notify::NotifyState;
 /// The daemon's line to systemd.
 #[derive(Debug)]
 pub struct Notifier {
-    enabled: bool,
+    /// `NOTIFY_SOCKET`, when systemd gave one.
+    path: Option<OsString>,
+    /// Connected to `path`; `None` until a connect succeeds (retried on the next message).
+    socket: Mutex<Option<UnixDatagram>>,
     watchdog: Option<Duration>,
     failed: AtomicBool,
 }
 
 impl Notifier {
-    /// Reads `NOTIFY_SOCKET`, `WATCHDOG_USEC` and `WATCHDOG_PID` from the environment.
+    /// Reads `NOTIFY_SOCKET`, `WATCHDOG_USEC` and `WATCHDOG_PID` from the environment, and
+    /// connects to the notify socket.
     pub fn from_env() -> Self {
-        let enabled = std::env::var_os("NOTIFY_SOCKET").is_some_and(|s| !s.is_empty());
+        let path = std::env::var_os("NOTIFY_SOCKET").filter(|s| !s.is_empty());
         // sd-notify returns Some(0) for WATCHDOG_USEC=0; systemd means "off" by it.
         let watchdog = sd_notify::watchdog_enabled().filter(|interval| !interval.is_zero());
+        let socket = path.as_deref().and_then(|path| connect(path).ok());
         Notifier {
-            enabled,
+            path,
+            socket: Mutex::new(socket),
             watchdog,
             failed: AtomicBool::new(false),
         }
@@ -34,7 +48,8 @@ impl Notifier {
     /// A notifier that sends nothing (tests, `render`).
     pub fn disabled() -> Self {
         Notifier {
-            enabled: false,
+            path: None,
+            socket: Mutex::new(None),
             watchdog: None,
             failed: AtomicBool::new(false),
         }
@@ -74,15 +89,49 @@ impl Notifier {
     }
 
     fn send(&self, states: &[NotifyState]) {
-        if !self.enabled {
+        let Some(path) = &self.path else {
             return;
+        };
+        let mut message = String::new();
+        for state in states {
+            let _ = writeln!(message, "{state}");
         }
-        if let Err(error) = sd_notify::notify(states)
+        if let Err(error) = self.send_on_kept_socket(path, message.as_bytes())
             && !self.failed.swap(true, Ordering::Relaxed)
         {
             tracing::warn!(%error, "cannot notify systemd (further failures are not logged)");
         }
     }
+
+    /// Sends on the kept socket; (re)connects only when there is none or it failed, so a
+    /// full descriptor table costs nothing while the kept socket works.
+    fn send_on_kept_socket(&self, path: &OsString, message: &[u8]) -> std::io::Result<()> {
+        let mut socket = self.socket.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(kept) = socket.as_ref() {
+            match kept.send(message) {
+                Ok(_) => return Ok(()),
+                // systemd re-bound its socket (re-exec): connect afresh below.
+                Err(_) => *socket = None,
+            }
+        }
+        let fresh = connect(path)?;
+        fresh.send(message)?;
+        *socket = Some(fresh);
+        Ok(())
+    }
+}
+
+/// An unbound datagram socket connected to `NOTIFY_SOCKET` (a path, or `@name` for an
+/// abstract socket, as systemd allows).
+fn connect(path: &std::ffi::OsStr) -> std::io::Result<UnixDatagram> {
+    use std::os::linux::net::SocketAddrExt;
+    use std::os::unix::ffi::OsStrExt;
+    let socket = UnixDatagram::unbound()?;
+    match path.as_bytes().strip_prefix(b"@") {
+        Some(name) => socket.connect_addr(&SocketAddr::from_abstract_name(name)?)?,
+        None => socket.connect(path)?,
+    }
+    Ok(socket)
 }
 
 impl Default for Notifier {

@@ -149,6 +149,21 @@ impl Station {
         Ok(next)
     }
 
+    /// Waits until every change accepted so far is on disk; `Err` names why it could not
+    /// be saved. `Ok` at once without a state directory (nothing is saved then, as the
+    /// start-up log says).
+    pub async fn until_saved(&self) -> Result<(), String> {
+        match &self.saver {
+            Some(saver) => saver.until_saved().await,
+            None => Ok(()),
+        }
+    }
+
+    /// Why the last save of the parameters failed, until a later one succeeds.
+    pub fn save_error(&self) -> Option<String> {
+        self.saver.as_ref().and_then(ParamsSaver::last_error)
+    }
+
     /// Hands the engine a change its queue had no room for (the pacer calls it every tick).
     fn hand_over_unsent(&self) {
         let _params = lock(&self.params);

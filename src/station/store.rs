@@ -14,8 +14,9 @@
 //! Saving writes a temporary file beside the target, fsyncs it, renames it over the target and
 //! fsyncs the directory, so a crash or power cut leaves either the old or the new file whole.
 //! The daemon saves on its own thread ([`ParamsSaver`]): an fsync takes milliseconds, which
-//! neither a control request nor the async runtime should wait for; when changes come faster
-//! than the disk, only the latest is written.
+//! the async runtime should not block on; when changes come faster than the disk, only the
+//! latest is written. A control `set` awaits [`ParamsSaver::until_saved`] before it replies,
+//! so a confirmed change is on disk (or the reply says it could not be saved).
 
 use std::fs::{self, File};
 use std::io::{self, Write};
@@ -25,6 +26,7 @@ use std::sync::mpsc::{self, Sender};
 use std::thread::JoinHandle;
 
 use ambientctl::SynthesisParameters;
+use tokio::sync::watch;
 
 /// Name of the parameters file inside the state directory.
 pub const PARAMS_FILE: &str = "params.toml";
@@ -125,12 +127,18 @@ impl ParamsStore {
         fs::create_dir_all(dir).map_err(write_err(dir))?;
         let text = toml::to_string(params).expect("parameters always serialize");
         let temporary = self.path.with_extension("toml.tmp");
-        let mut file = File::create(&temporary).map_err(write_err(&temporary))?;
-        file.write_all(text.as_bytes())
-            .and_then(|()| file.sync_all())
-            .map_err(write_err(&temporary))?;
-        drop(file);
-        fs::rename(&temporary, &self.path).map_err(write_err(&self.path))?;
+        let written = File::create(&temporary)
+            .and_then(|mut file| {
+                file.write_all(text.as_bytes())?;
+                file.sync_all()
+            })
+            .map_err(write_err(&temporary))
+            .and_then(|()| fs::rename(&temporary, &self.path).map_err(write_err(&self.path)));
+        if written.is_err() {
+            // A full disk leaves a partial temporary file: take it away, keep the old file.
+            let _ = fs::remove_file(&temporary);
+        }
+        written?;
         File::open(dir)
             .and_then(|d| d.sync_all())
             .map_err(write_err(dir))?;
@@ -138,38 +146,84 @@ impl ParamsStore {
     }
 }
 
+/// How far the saving thread has got: every change numbered up to `through` has been
+/// handled, and `error` says whether the latest save failed (cleared by the next success).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Saved {
+    /// The number of the last change handled (changes are numbered from 1 as queued).
+    pub through: u64,
+    /// Why the last save failed; `None` when it succeeded.
+    pub error: Option<String>,
+}
+
+/// What the saving thread is sent: the change's number and its values.
+type Change = (u64, SynthesisParameters);
+
 /// Saves parameters on a thread of its own, latest first: [`ParamsSaver::save`] never waits
-/// for the disk, and [`ParamsSaver::finish`] writes what is still pending before returning.
+/// for the disk, [`ParamsSaver::until_saved`] waits for what was queued so far, and
+/// [`ParamsSaver::finish`] writes what is still pending before returning.
 #[derive(Debug)]
 pub struct ParamsSaver {
     path: PathBuf,
-    /// `None` once finished.
-    running: Mutex<Option<(Sender<SynthesisParameters>, JoinHandle<()>)>>,
+    /// The sender, the number of the last change queued, and the thread; `None` once finished.
+    running: Mutex<Option<(Sender<Change>, u64, JoinHandle<()>)>>,
+    /// Published by the thread after every save.
+    saved: watch::Receiver<Saved>,
 }
 
 impl ParamsSaver {
-    /// Starts the saving thread for `store`; a failed save is logged (the change still
-    /// applies, only its memory does not).
+    /// Starts the saving thread for `store`; a failed save is logged and kept for
+    /// [`ParamsSaver::last_error`] (the change still applies, only its memory does not).
     pub fn start(store: ParamsStore) -> io::Result<ParamsSaver> {
         let path = store.path.clone();
-        let (sender, changes) = mpsc::channel::<SynthesisParameters>();
+        let (sender, changes) = mpsc::channel::<Change>();
+        let (report, saved) = watch::channel(Saved::default());
         let thread = std::thread::Builder::new()
             .name("ambientd-save".into())
             .spawn(move || {
-                while let Ok(mut params) = changes.recv() {
+                while let Ok(mut change) = changes.recv() {
                     // Changes that queued up meanwhile: only the last one matters.
                     while let Ok(newer) = changes.try_recv() {
-                        params = newer;
+                        change = newer;
                     }
-                    if let Err(error) = store.save(&params) {
+                    let (through, params) = change;
+                    let error = store.save(&params).err().map(|error| {
                         tracing::error!(%error, "the change applies but will not survive a restart");
-                    }
+                        error.to_string()
+                    });
+                    report.send_replace(Saved { through, error });
                 }
             })?;
         Ok(ParamsSaver {
             path,
-            running: Mutex::new(Some((sender, thread))),
+            running: Mutex::new(Some((sender, 0, thread))),
+            saved,
         })
+    }
+
+    /// Waits until every change queued before this call is on disk (file and directory
+    /// fsynced); `Err` with the reason when the save failed.
+    pub async fn until_saved(&self) -> Result<(), String> {
+        let Some(wanted) = self.queued() else {
+            return Err("the daemon is stopping; the change was not saved".into());
+        };
+        let mut saved = self.saved.clone();
+        let outcome = saved.wait_for(|saved| saved.through >= wanted).await;
+        match outcome {
+            Ok(saved) => saved.error.clone().map_or(Ok(()), Err),
+            Err(_) => Err("the saving thread stopped; the change was not saved".into()),
+        }
+    }
+
+    /// Why the last save failed, until a later one succeeds.
+    pub fn last_error(&self) -> Option<String> {
+        self.saved.borrow().error.clone()
+    }
+
+    /// The number of the last change queued; `None` once finished.
+    fn queued(&self) -> Option<u64> {
+        let running = self.running.lock().unwrap_or_else(|e| e.into_inner());
+        running.as_ref().map(|(_, queued, _)| *queued)
     }
 
     /// The file saved to.
@@ -179,10 +233,11 @@ impl ParamsSaver {
 
     /// Queues `params` to be saved (after any earlier change); returns at once.
     pub fn save(&self, params: SynthesisParameters) {
-        let running = self.running.lock().unwrap_or_else(|e| e.into_inner());
-        match running.as_ref() {
-            Some((sender, _)) => {
-                let _ = sender.send(params);
+        let mut running = self.running.lock().unwrap_or_else(|e| e.into_inner());
+        match running.as_mut() {
+            Some((sender, queued, _)) => {
+                *queued += 1;
+                let _ = sender.send((*queued, params));
             }
             None => tracing::error!("parameters changed after shutdown; not saved"),
         }
@@ -195,7 +250,7 @@ impl ParamsSaver {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .take();
-        if let Some((sender, thread)) = running {
+        if let Some((sender, _, thread)) = running {
             drop(sender);
             let _ = thread.join();
         }

@@ -16,6 +16,7 @@ pub mod close;
 pub mod encode;
 pub mod fanout;
 pub mod http;
+pub mod limits;
 pub mod messages;
 pub mod metrics;
 pub mod outbox;
@@ -38,6 +39,7 @@ use http_body_util::combinators::UnsyncBoxBody;
 
 pub use access::{ClientOrigin, WebControl, WebPolicy};
 use fanout::Fanout;
+use limits::StreamLimits;
 use metrics::Metrics;
 
 use crate::station::Station;
@@ -58,6 +60,8 @@ pub struct StreamState {
     max_listeners: AtomicUsize,
     /// Who may `set` over the WebSocket (a reload changes it).
     web_control: RwLock<WebPolicy>,
+    /// `[limits]`' share for this front (a reload changes it for new connections).
+    limits: RwLock<StreamLimits>,
 }
 
 impl StreamState {
@@ -71,6 +75,7 @@ impl StreamState {
             metrics,
             max_listeners: AtomicUsize::new(usize::MAX),
             web_control: RwLock::default(),
+            limits: RwLock::default(),
         }
     }
 
@@ -90,6 +95,16 @@ impl StreamState {
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .clone()
+    }
+
+    /// The limits in force for new connections.
+    pub fn limits(&self) -> StreamLimits {
+        *self.limits.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Applies `[limits]` (connections already open keep theirs).
+    pub fn set_limits(&self, limits: StreamLimits) {
+        *self.limits.write().unwrap_or_else(|e| e.into_inner()) = limits;
     }
 
     /// Applies `[server] web_control` and its token (connected clients keep what they got).

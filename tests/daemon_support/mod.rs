@@ -2,6 +2,7 @@
 //! clients, and waiting on conditions with one global timeout instead of sleeps.
 #![allow(dead_code)] // each test binary uses a different subset
 
+pub mod process;
 pub mod steer;
 
 use std::net::SocketAddr;
