@@ -56,8 +56,20 @@ async fn connection(
     loop {
         line.clear();
         let limited = (&mut reader).take(MAX_LINE_BYTES as u64 + 1);
+        // A client that holds the socket and says nothing ties up a task and a descriptor.
+        let idle = core.limits().control_idle_timeout();
         let read = tokio::select! {
-            read = read_line(limited, &mut line) => read,
+            read = tokio::time::timeout(idle, read_line(limited, &mut line)) => match read {
+                Ok(read) => read,
+                Err(_) => {
+                    let reason = format!(
+                        "idle for {} s (see [limits] control_idle_timeout_s); closing",
+                        idle.as_secs()
+                    );
+                    let _ = writer.write_all(encode_reply(&Err(reason)).as_bytes()).await;
+                    return;
+                }
+            },
             () = stopped(&mut stop) => return,
         };
         match read {

@@ -55,6 +55,11 @@ impl Core {
         }
     }
 
+    /// `[limits]` in force.
+    pub fn limits(&self) -> crate::config::LimitsConfig {
+        lock(&self.config).limits
+    }
+
     /// The line to systemd.
     pub fn notifier(&self) -> &Notifier {
         &self.notifier

@@ -12,6 +12,7 @@ mod core;
 pub mod logging;
 pub mod notify;
 pub mod open_files;
+mod per_address;
 pub mod signals;
 mod systemd;
 
@@ -100,6 +101,8 @@ struct Daemon {
     tasks: Vec<JoinHandle<()>>,
     /// Reload requests from outside (SIGHUP).
     reloads: Option<mpsc::UnboundedReceiver<()>>,
+    /// Connections open per client address (`[limits] connections_per_address`).
+    per_address: Arc<per_address::PerAddress>,
 }
 
 /// Runs the daemon on `listeners` until `shutdown` completes.
@@ -172,6 +175,7 @@ impl Daemon {
             all_done,
             tasks,
             reloads: hooks.reloads,
+            per_address: Arc::default(),
         })
     }
 
@@ -185,7 +189,7 @@ impl Daemon {
         loop {
             tokio::select! {
                 accepted = http.accept() => match accepted {
-                    Ok((socket, _)) => self.accept(socket),
+                    Ok((socket, peer)) => self.accept(socket, peer),
                     // Out of file descriptors and the like: back off briefly, keep serving.
                     Err(err) if is_transient(&err) => {
                         tracing::warn!(error = %err, "accept failed; retrying");
@@ -202,10 +206,25 @@ impl Daemon {
         }
     }
 
-    /// Serves one HTTP connection on its own task.
-    fn accept(&self, socket: TcpStream) {
+    /// Serves one HTTP connection on its own task, unless its address holds its share.
+    fn accept(&self, socket: TcpStream, peer: SocketAddr) {
         let Some(tracker) = self.tracker.clone() else {
             return;
+        };
+        let cap = self.core.limits().connections_per_address;
+        let held = match self.per_address.admit(peer.ip(), cap) {
+            Ok(held) => held,
+            Err(refused) => {
+                if refused.first {
+                    tracing::warn!(
+                        client = %peer.ip(),
+                        cap,
+                        "connections refused: the address holds [limits] connections_per_address"
+                    );
+                }
+                refuse_connection(&socket, cap);
+                return;
+            }
         };
         let task = http::serve_connection(
             socket,
@@ -213,7 +232,10 @@ impl Daemon {
             self.stop.subscribe(),
             tracker,
         );
-        tokio::spawn(task);
+        tokio::spawn(async move {
+            let _held = held;
+            task.await;
+        });
     }
 
     /// Stops in order: `STOPPING=1` → (no more accepting) → watchers hear `stopping` → every
@@ -239,6 +261,21 @@ impl Daemon {
         station.stop();
         tracing::info!("stopped");
     }
+}
+
+/// Answers a connection over its address's cap with a 503 (if the socket takes it at once;
+/// nothing waits on a client that is over its share) and closes it.
+fn refuse_connection(socket: &TcpStream, cap: usize) {
+    let body = format!(
+        "too many connections from your address (at most {cap}, [limits] \
+         connections_per_address); close some and try again\n"
+    );
+    let response = format!(
+        "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let _ = socket.try_write(response.as_bytes());
 }
 
 /// Applies what `[server]` says to the outputs (at start, and again on reload).

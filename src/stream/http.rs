@@ -12,7 +12,7 @@ use hyper::body::Incoming;
 use hyper::header::{self, HeaderValue};
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpStream;
 use tokio::sync::{Notify, mpsc, oneshot};
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
@@ -73,13 +73,22 @@ pub async fn serve_connection(
     // player never polls its body again, so only dropping the connection frees its place.
     let kick = Arc::new(Notify::new());
     let kicked = kick.clone();
+    let state_limits = state.limits();
     let service = service_fn(move |request| {
         let state = state.clone();
         let tracker = tracker.clone();
         let kick = kick.clone();
         async move { Ok::<_, std::convert::Infallible>(route(request, state, tracker, peer, kick)) }
     });
+    let limits = state_limits;
+    // The header timeout also closes sockets that never send a byte, and idle keep-alive
+    // ones (hyper starts it whenever it waits for a request head; it needs the timer).
     let connection = hyper::server::conn::http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_timeout)
+        // An HTTP/1.0 client that shuts its write side after the request still gets the
+        // answer (without this hyper treats the EOF as the client gone).
+        .half_close(true)
         .serve_connection(TokioIo::new(stream), service)
         .with_upgrades();
     tokio::pin!(connection);
@@ -228,7 +237,10 @@ fn websocket(
     let upgrade = hyper::upgrade::on(&mut request);
     tokio::spawn(async move {
         let _tracker = tracker;
-        let Ok(upgraded) = upgrade.await else { return };
+        let handshake_timeout = state.limits().handshake_timeout;
+        let Ok(Ok(upgraded)) = tokio::time::timeout(handshake_timeout, upgrade).await else {
+            return;
+        };
         // Every connection is served on a TokioIo<TcpStream>; the session writes to the
         // socket itself (see `outbox`).
         let Ok(parts) = upgraded.downcast::<TokioIo<TcpStream>>() else {
@@ -244,6 +256,7 @@ fn websocket(
             query.resume,
             presence,
             web_control,
+            peer,
         )
         .await;
     });

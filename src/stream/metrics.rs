@@ -100,12 +100,14 @@ pub struct Metrics {
     pub websocket_connections: Counter,
     /// `/stream.wav` responses started.
     pub wav_connections: Counter,
+    /// WebSocket `set`s refused for coming faster than `[limits] sets_per_second`.
+    pub sets_refused: Counter,
     /// Time from a tick to its chunk written to a WebSocket listener's socket (live chunks).
     pub delivery: Histogram,
 }
 
 /// The single-valued families, in the order `/metrics` lists them: name, type, help.
-const FAMILIES: [(&str, &str, &str); 16] = [
+const FAMILIES: [(&str, &str, &str); 17] = [
     (
         "ambientd_listeners",
         "gauge",
@@ -145,6 +147,11 @@ const FAMILIES: [(&str, &str, &str); 16] = [
         "ambientd_wav_connections_total",
         "counter",
         "WAV stream listeners accepted.",
+    ),
+    (
+        "ambientd_sets_refused_total",
+        "counter",
+        "WebSocket set messages refused for exceeding [limits] sets_per_second.",
     ),
     (
         "ambientd_ring_fill_ratio",
@@ -189,7 +196,7 @@ const FAMILIES: [(&str, &str, &str); 16] = [
 ];
 
 /// The value of each of [`FAMILIES`], in order.
-fn values(station: &Snapshot, metrics: &Metrics) -> [String; 16] {
+fn values(station: &Snapshot, metrics: &Metrics) -> [String; 17] {
     let render = &station.render;
     [
         station.listeners.to_string(),
@@ -200,6 +207,7 @@ fn values(station: &Snapshot, metrics: &Metrics) -> [String; 16] {
         metrics.listeners_refused.get().to_string(),
         metrics.websocket_connections.get().to_string(),
         metrics.wav_connections.get().to_string(),
+        metrics.sets_refused.get().to_string(),
         station.ring_fill.to_string(),
         render.blocks.to_string(),
         render.seconds.to_string(),

@@ -2,20 +2,28 @@
 //! the fan-out could not hand its socket at once, and closes with a reason when the server
 //! wants it gone. The hello, the resume backlog and the live ticks reach the socket through
 //! the listener's [`Outbox`] (see [`super::fanout`]).
+//!
+//! Close codes: the client's own close is echoed; a frame or message over
+//! `[limits] max_message_bytes` is closed with 1009, invalid UTF-8 in a text message with 1007,
+//! any other protocol violation with 1002; the server's own reasons are 4000 (too slow) and
+//! 1001 (shutting down). A client's `set`s are rate-limited ([`SetRate`]).
 
+use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
 use tokio::net::TcpStream;
 use tokio_tungstenite::WebSocketStream;
-use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::error::{CapacityError, Error as WsError};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
+use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 
 use super::encode::Format;
 use super::fanout::CloseReason;
+use super::limits::SetRate;
 use super::messages::ClientRequest;
 use super::outbox::Outbox;
 use super::socket_io::{self, SessionIo};
@@ -30,12 +38,13 @@ const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
 type Socket = WebSocketStream<SessionIo>;
 
 /// Settings for server-side sockets: clients only send small control messages, so the read
-/// buffer is small (the default 128 KiB per listener would dominate memory at scale).
-pub fn config() -> WebSocketConfig {
+/// buffer is small (the default 128 KiB per listener would dominate memory at scale), and
+/// nothing larger than `max_message_bytes` is accepted.
+pub fn config(max_message_bytes: usize) -> WebSocketConfig {
     WebSocketConfig::default()
         .read_buffer_size(4 << 10)
-        .max_message_size(Some(64 << 10))
-        .max_frame_size(Some(64 << 10))
+        .max_message_size(Some(max_message_bytes))
+        .max_frame_size(Some(max_message_bytes))
         .max_write_buffer_size(4 << 20)
 }
 
@@ -43,8 +52,34 @@ pub fn config() -> WebSocketConfig {
 enum Ending {
     /// The server asked it to close.
     Close(CloseReason),
+    /// The client sent a close frame: echo it.
+    ClosedByClient,
+    /// The client broke the protocol: close with this code and reason.
+    Violation(CloseCode, &'static str),
     /// The client went away or the connection failed.
     Gone,
+}
+
+/// The close a read error calls for; `None` when the connection itself failed.
+fn violation(error: &WsError) -> Option<Ending> {
+    Some(match error {
+        WsError::Capacity(CapacityError::MessageTooLong { .. }) => Ending::Violation(
+            CloseCode::Size,
+            "message too large (see [limits] max_message_bytes)",
+        ),
+        WsError::Capacity(_) => Ending::Violation(CloseCode::Size, "frame too large"),
+        WsError::Utf8(_) => Ending::Violation(CloseCode::Invalid, "text message is not UTF-8"),
+        WsError::Protocol(_) => Ending::Violation(CloseCode::Protocol, "protocol violation"),
+        _ => return None,
+    })
+}
+
+/// What a session knows about its client besides the socket.
+struct Client {
+    peer: SocketAddr,
+    web_control: bool,
+    sets: SetRate,
+    sets_per_second: u32,
 }
 
 /// Runs a listener's session to its end, on `stream` (just upgraded; `read` holds bytes the
@@ -57,11 +92,14 @@ pub async fn serve(
     resume: Option<u64>,
     mut presence: Presence,
     web_control: bool,
+    peer: SocketAddr,
 ) {
+    let limits = state.limits();
     let outbox = Arc::new(Outbox::new(Arc::new(stream)));
     let io = SessionIo::new(outbox.clone(), state.metrics.clone());
+    let config = config(limits.max_message_bytes);
     let mut ws =
-        WebSocketStream::from_partially_read(io, read.to_vec(), Role::Server, Some(config())).await;
+        WebSocketStream::from_partially_read(io, read.to_vec(), Role::Server, Some(config)).await;
     let hello = |next_sequence| {
         let station = state.station.snapshot();
         wire::text(messages::hello(
@@ -80,12 +118,36 @@ pub async fn serve(
     };
     let _guard = SubscriptionGuard::new(state.fanout.clone(), id);
     state.metrics.websocket_connections.add(1);
-    let ending = session(&mut ws, &outbox, &state, web_control).await;
-    if let Ending::Close(reason) = ending {
-        if reason == CloseReason::TooSlow {
-            presence.set_reason("too slow");
+    let mut client = Client {
+        peer,
+        web_control,
+        sets: SetRate::new(limits.sets_per_second),
+        sets_per_second: limits.sets_per_second,
+    };
+    let ending = session(&mut ws, &outbox, &state, &mut client).await;
+    if client.sets.refused > 1 {
+        tracing::info!(listener = %peer, refused = client.sets.refused, "sets refused for coming too fast");
+    }
+    match ending {
+        Ending::Close(reason) => {
+            if reason == CloseReason::TooSlow {
+                presence.set_reason("too slow");
+            }
+            close(&mut ws, reason).await;
         }
-        close(&mut ws, reason).await;
+        // tungstenite queued the echo when it read the client's close; send it.
+        Ending::ClosedByClient => {
+            let _ = tokio::time::timeout(CLOSE_TIMEOUT, ws.flush()).await;
+        }
+        Ending::Violation(code, reason) => {
+            presence.set_reason(reason);
+            let frame = CloseFrame {
+                code,
+                reason: reason.into(),
+            };
+            let _ = tokio::time::timeout(CLOSE_TIMEOUT, ws.close(Some(frame))).await;
+        }
+        Ending::Gone => {}
     }
 }
 
@@ -93,7 +155,7 @@ async fn session(
     ws: &mut Socket,
     outbox: &Outbox,
     state: &StreamState,
-    web_control: bool,
+    client: &mut Client,
 ) -> Ending {
     // The hello and any resume backlog are queued already: send them now, not with the
     // next tick.
@@ -110,14 +172,16 @@ async fn session(
             }
             incoming = ws.next() => {
                 let reply = match incoming {
-                    Some(Ok(Message::Text(text))) => match answer(&text, state, web_control) {
+                    Some(Ok(Message::Text(text))) => match answer(&text, state, client) {
                         Some(reply) => reply,
                         None => continue,
                     },
                     Some(Ok(Message::Binary(_))) => {
                         messages::error("binary messages are not accepted; send JSON text")
                     }
-                    Some(Ok(Message::Close(_))) | Some(Err(_)) | None => return Ending::Gone,
+                    Some(Ok(Message::Close(_))) => return Ending::ClosedByClient,
+                    Some(Err(error)) => return violation(&error).unwrap_or(Ending::Gone),
+                    None => return Ending::Gone,
                     // Pings are answered by tungstenite itself.
                     Some(Ok(_)) => continue,
                 };
@@ -148,15 +212,31 @@ async fn pump(outbox: &Outbox, state: &StreamState) -> Result<(), Ending> {
 
 /// The reply to a client's text message; `None` for an accepted `set`, whose `params`
 /// message reaches every listener (this one included) with the next chunk.
-fn answer(text: &str, state: &StreamState, web_control: bool) -> Option<messages::Utf8Bytes> {
+fn answer(text: &str, state: &StreamState, client: &mut Client) -> Option<Utf8Bytes> {
     match messages::classify_client_message(text) {
-        ClientRequest::Set(ambientctl::Request::Set { param, value }) if web_control => match state
-            .station
-            .update_params(|current| ambientctl::apply_set(current, param, &value))
+        ClientRequest::Set(ambientctl::Request::Set { .. })
+            if client.web_control && !client.sets.admit(Instant::now()) =>
         {
-            Ok(_) => None,
-            Err(message) => Some(messages::error(&message)),
-        },
+            state.metrics.sets_refused.add(1);
+            // Logged once per client; the session's end logs how many in all.
+            if client.sets.refused == 1 {
+                tracing::warn!(listener = %client.peer, "set refused: faster than [limits] sets_per_second");
+            }
+            Some(messages::error(&format!(
+                "set refused: more than {} a second (see [limits] sets_per_second in the \
+                 daemon's config); this change was not applied",
+                client.sets_per_second
+            )))
+        }
+        ClientRequest::Set(ambientctl::Request::Set { param, value }) if client.web_control => {
+            match state
+                .station
+                .update_params(|current| ambientctl::apply_set(current, param, &value))
+            {
+                Ok(_) => None,
+                Err(message) => Some(messages::error(&message)),
+            }
+        }
         ClientRequest::Set(_) => Some(messages::reply_to_client(text)),
         ClientRequest::Reply(reply) => Some(reply),
     }
