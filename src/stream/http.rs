@@ -27,6 +27,10 @@ use crate::station::Presence;
 /// (1 s) is the buffer that counts, and a large socket buffer would hide a stalled client
 /// from it for many seconds.
 pub const SEND_BUFFER_BYTES: usize = 32 << 10;
+/// The most header lines a request may have (431 beyond).
+pub const MAX_HEADERS: usize = 128;
+/// The most bytes a request head may have, request line included (431 beyond).
+pub const MAX_HEADER_BYTES: usize = 32 << 10;
 /// How long a connection may take to finish after shutdown begins.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -89,6 +93,10 @@ pub async fn serve_connection(
         // An HTTP/1.0 client that shuts its write side after the request still gets the
         // answer (without this hyper treats the EOF as the client gone).
         .half_close(true)
+        // hyper's default is 100 lines, which a request with 100 headers just misses; more
+        // than MAX_HEADERS lines or MAX_HEADER_BYTES of head get 431.
+        .max_headers(MAX_HEADERS)
+        .max_header_size(MAX_HEADER_BYTES)
         .serve_connection(TokioIo::new(stream), service)
         .with_upgrades();
     tokio::pin!(connection);
@@ -115,7 +123,17 @@ fn route(
         "/ws" | "/stream.wav" | "/healthz" | "/metrics" | "/api/status"
     ) || super::assets::find(path).is_some();
     if known && request.method() != Method::GET && request.method() != Method::HEAD {
-        return plain(StatusCode::METHOD_NOT_ALLOWED, "only GET is allowed here");
+        let mut response = plain(
+            StatusCode::METHOD_NOT_ALLOWED,
+            format!(
+                "{} is not allowed here (allowed: GET, HEAD)",
+                request.method()
+            ),
+        );
+        response
+            .headers_mut()
+            .insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
+        return response;
     }
     match path {
         "/ws" => websocket(request, state, tracker, peer),

@@ -135,9 +135,17 @@ pub async fn serve(
             }
             close(&mut ws, reason).await;
         }
-        // tungstenite queued the echo when it read the client's close; send it.
+        // tungstenite queued the echo when it read the client's close: flushing hands it to
+        // the outbox (and then reports the connection closed before draining it), so the
+        // outbox is drained here.
         Ending::ClosedByClient => {
-            let _ = tokio::time::timeout(CLOSE_TIMEOUT, ws.flush()).await;
+            let echo = async {
+                let _ = ws.flush().await;
+                let drain =
+                    std::future::poll_fn(|cx| socket_io::poll_drain(&outbox, &state.metrics, cx));
+                let _ = drain.await;
+            };
+            let _ = tokio::time::timeout(CLOSE_TIMEOUT, echo).await;
         }
         Ending::Violation(code, reason) => {
             presence.set_reason(reason);
