@@ -60,6 +60,30 @@ pub enum StateError {
     },
 }
 
+/// Reads `path` as text, refusing anything but a regular file first: opening a FIFO would
+/// wait for a writer forever (start-up would hang silently), a device could be endless.
+pub fn read_regular_file(path: &Path) -> io::Result<String> {
+    use std::os::unix::fs::FileTypeExt;
+    let kind = fs::metadata(path)?.file_type();
+    let what = if kind.is_file() {
+        return fs::read_to_string(path);
+    } else if kind.is_fifo() {
+        "a FIFO"
+    } else if kind.is_dir() {
+        "a directory"
+    } else if kind.is_socket() {
+        "a socket"
+    } else if kind.is_char_device() || kind.is_block_device() {
+        "a device"
+    } else {
+        "something else"
+    };
+    Err(io::Error::new(
+        io::ErrorKind::InvalidInput,
+        format!("it is {what}, not a regular file"),
+    ))
+}
+
 /// Where the daemon keeps its state: `$STATE_DIRECTORY` (set by systemd's `StateDirectory=`,
 /// `/var/lib/ambientd`), else `$XDG_STATE_HOME/ambientd`, else `~/.local/state/ambientd`.
 /// `None` when none of them is known (then nothing is persisted).
@@ -98,7 +122,7 @@ impl ParamsStore {
     /// The saved parameters: `Ok(None)` when nothing was saved yet, `Err` when the file exists
     /// but cannot be used (the caller logs it and goes on with the config's values).
     pub fn load(&self) -> Result<Option<SynthesisParameters>, StateError> {
-        let text = match fs::read_to_string(&self.path) {
+        let text = match read_regular_file(&self.path) {
             Ok(text) => text,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
             Err(source) => {
