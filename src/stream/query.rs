@@ -13,6 +13,9 @@ pub struct WsQuery {
     pub token: Option<String>,
 }
 
+/// The names `/ws` knows.
+const KNOWN: [&str; 4] = ["channels", "encoding", "resume", "token"];
+
 /// Parses `/ws`'s query; the error is one line naming the field and the allowed values.
 /// Names and values are percent-decoded (a token may hold any character); a name given twice
 /// is an error rather than a silent choice of one of them.
@@ -22,6 +25,13 @@ pub fn parse_ws_query(query: Option<&str>) -> Result<WsQuery, String> {
     for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
         let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
         let name = decode("query parameter name", name)?;
+        // Unknown names first, quoted: a decoded name may hold anything (a newline, say),
+        // and the error must stay one line.
+        if !KNOWN.contains(&name.as_str()) {
+            return Err(format!(
+                "unknown query parameter {name:?} (allowed: channels, encoding, resume, token)"
+            ));
+        }
         let value = decode(&name, value)?;
         if seen.contains(&name) {
             return Err(format!("{name}: given more than once (give it once)"));
@@ -124,6 +134,12 @@ mod tests {
         assert_eq!(q.format.channels, 2, "names too");
         let err = parse_ws_query(Some("token=%ff")).unwrap_err();
         assert!(err.starts_with("token: not UTF-8"), "{err}");
+        // Found by fuzzing: a percent-encoded newline in a name split the error in two.
+        let err = parse_ws_query(Some("%0A=%ff")).unwrap_err();
+        assert_eq!(
+            err,
+            r#"unknown query parameter "\n" (allowed: channels, encoding, resume, token)"#
+        );
         let err = parse_ws_query(Some("volume=11")).unwrap_err();
         assert!(
             err.contains("volume") && err.contains("channels, encoding, resume, token"),
