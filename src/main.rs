@@ -52,6 +52,14 @@ enum Command {
         #[arg(long, value_enum, default_value_t = BackendChoice::Auto)]
         backend: BackendChoice,
     },
+    /// Checks a configuration file the way start-up and reload read it, and says what is wrong
+    /// (file:line:column and the allowed values) or that it is fine; nothing is started.
+    ///
+    /// Exit status 0 when the file is valid, 1 when it is not.
+    CheckConfig {
+        /// The TOML file to check.
+        file: PathBuf,
+    },
     /// Print a shell completion script to stdout.
     Completions {
         /// The shell to complete for.
@@ -65,8 +73,18 @@ enum Command {
     },
 }
 
-fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
+fn main() -> std::process::ExitCode {
+    match run(Cli::parse()) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            // One line with its causes, never a backtrace (RUST_BACKTRACE is for panics).
+            eprintln!("ambientd: {error:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Some(Command::Render {
             seconds,
@@ -104,6 +122,19 @@ fn main() -> anyhow::Result<()> {
                 out.display(),
                 levels.peak_dbfs,
                 levels.integrated_lufs
+            );
+            Ok(())
+        }
+        Some(Command::CheckConfig { file }) => {
+            let config = Config::load(&file)?;
+            ambientd::config::lookup_group(&config.control.group)?;
+            println!(
+                "{}: valid (listen {}, control socket {}, {} {} bpm)",
+                file.display(),
+                config.server.listen,
+                config.control.socket_path().display(),
+                config.music.key,
+                config.music.bpm
             );
             Ok(())
         }

@@ -117,3 +117,128 @@ async fn a_reload_says_what_it_changed_and_what_needs_a_restart() {
     assert!(changes.is_empty(), "{changes:?}");
     daemon.stop().await;
 }
+
+/// The `ambientd` binary with 30 listeners coming and going: the journal (stderr here) gets
+/// one line for the first and one summary, not two lines per listener.
+#[test]
+fn listener_churn_is_summarised_in_the_log() {
+    use std::io::{BufRead, BufReader, Read, Write};
+    use std::process::{Command, Stdio};
+
+    let dir = tempfile::tempdir().unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_ambientd"))
+        .args(["--listen", "127.0.0.1:0", "--control-socket"])
+        .arg(dir.path().join("control.sock"))
+        .env("STATE_DIRECTORY", dir.path())
+        .env_remove("RUST_LOG")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut child = KillOnDrop(child);
+    let mut log = BufReader::new(child.0.stderr.take().unwrap());
+    let address = loop {
+        let mut line = String::new();
+        assert!(log.read_line(&mut line).unwrap() > 0, "stderr closed early");
+        if let Some((_, rest)) = line.split_once("address=") {
+            break rest.split_whitespace().next().unwrap().to_string();
+        }
+    };
+    for _ in 0..30 {
+        let mut stream = std::net::TcpStream::connect(&address).unwrap();
+        stream
+            .write_all(b"GET /stream.wav HTTP/1.1\r\nHost: localhost\r\n\r\n")
+            .unwrap();
+        let mut header = [0u8; 64];
+        stream.read_exact(&mut header).unwrap();
+        assert!(header.starts_with(b"HTTP/1.1 200"));
+    }
+    wait_until(|| {
+        let mut stream = std::net::TcpStream::connect(&address).unwrap();
+        stream
+            .write_all(b"GET /api/status HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+            .unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).unwrap();
+        response.contains("\"listeners\":0")
+    });
+    let pid = child.0.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let mut rest = String::new();
+    log.read_to_string(&mut rest).unwrap();
+    let per_listener = rest
+        .lines()
+        .filter(|l| l.contains("listener joined") || l.contains("listener 127.0.0.1"))
+        .count();
+    assert_eq!(per_listener, 1, "{rest}");
+    assert!(
+        rest.contains("listeners: 0 connected; 29 joined and 30 left in the last 60 s"),
+        "{rest}"
+    );
+}
+
+/// Kills the daemon if the test fails before stopping it.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Polls `condition` until it holds; fails after [`TIMEOUT`].
+fn wait_until(mut condition: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + TIMEOUT;
+    while !condition() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "condition not met within {TIMEOUT:?}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+/// `ambientd check-config FILE`: exit 0 and a summary for a valid file; exit 1 and the
+/// file:line:column reason for a bad one; nothing is started either way.
+#[test]
+fn check_config_says_valid_or_names_the_line() {
+    use std::process::Command;
+
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("ambientd.toml");
+    std::fs::write(&file, "[music]\nbpm = 80\n").unwrap();
+    let good = Command::new(env!("CARGO_BIN_EXE_ambientd"))
+        .arg("check-config")
+        .arg(&file)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&good.stdout);
+    assert!(good.status.success(), "{good:?}");
+    assert!(
+        stdout.contains("valid") && stdout.contains("80 bpm"),
+        "{stdout}"
+    );
+
+    std::fs::write(
+        &file,
+        "[music]\nbpm = 80\n[server]\nmax_listeners = \"many\"\n",
+    )
+    .unwrap();
+    let bad = Command::new(env!("CARGO_BIN_EXE_ambientd"))
+        .arg("check-config")
+        .arg(&file)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&bad.stderr);
+    assert_eq!(bad.status.code(), Some(1), "{bad:?}");
+    assert!(
+        stderr.contains(&format!("{}:4:", file.display())) && stderr.contains("max_listeners"),
+        "{stderr}"
+    );
+}

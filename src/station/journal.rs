@@ -62,6 +62,11 @@ impl Journal {
         }
     }
 
+    /// Logs the open window's summary now (at shutdown).
+    pub fn flush(&self) {
+        lock(&self.churn).summarise();
+    }
+
     /// A join or leave: logged on its own when the station was quiet, else counted for the
     /// window's summary. Every one is logged at debug level with its address.
     fn churn(&self, event: &Event) {

@@ -354,6 +354,7 @@ impl Station {
     /// Writes any parameter change not yet saved and stops saving, then stops and joins
     /// the generation thread (shutdown, after the pacer has stopped).
     pub fn stop(&self) {
+        self.journal.flush();
         if let Some(saver) = &self.saver {
             saver.finish();
         }
