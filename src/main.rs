@@ -204,10 +204,12 @@ fn serve(
     let socket_path = config.control.socket_path();
     let group = ambientd::config::lookup_group(&config.control.group)?;
     let control = ambientctl::bind_control_socket(&socket_path, ambientctl::SOCKET_MODE, group)
-        .map_err(|e| {
-            anyhow::anyhow!(
-                "{e} (choose a writable path with --control-socket or [control] socket)"
-            )
+        .map_err(|e| match e {
+            // That error already says what to do; a "writable path" hint would contradict it.
+            ambientctl::BindError::AlreadyRunning { .. } => anyhow::Error::new(e),
+            other => anyhow::anyhow!(
+                "{other} (choose a writable path with --control-socket or [control] socket)"
+            ),
         })?;
     let _remove_socket = ambientctl::RemoveOnDrop::new(&socket_path);
     tracing::info!(socket = %socket_path.display(), "control socket bound");
@@ -251,8 +253,8 @@ async fn http_listener(address: SocketAddr) -> anyhow::Result<tokio::net::TcpLis
         .await
         .map_err(|error| {
             let hint = if error.kind() == std::io::ErrorKind::AddrInUse {
-                " (another ambientd, or icecast2, whose default port is also 8000?); \
-                 choose another address with --listen ADDR or [server] listen"
+                "; is another ambientd (or another server) on that port? Choose another \
+                 address with --listen ADDR or [server] listen"
             } else {
                 ""
             };

@@ -118,24 +118,28 @@ async fn a_reload_says_what_it_changed_and_what_needs_a_restart() {
     daemon.stop().await;
 }
 
-/// The `ambientd` binary with 30 listeners coming and going: the journal (stderr here) gets
-/// one line for the first and one summary, not two lines per listener.
-#[test]
-fn listener_churn_is_summarised_in_the_log() {
-    use std::io::{BufRead, BufReader, Read, Write};
-    use std::process::{Command, Stdio};
-
-    let dir = tempfile::tempdir().unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_ambientd"))
+/// Starts the `ambientd` binary on a free port with its control socket (and state) in
+/// `dir`; returns it, its log (stderr) and the address it listens on.
+fn spawn_daemon(
+    dir: &Path,
+    extra: &[&str],
+) -> (
+    KillOnDrop,
+    std::io::BufReader<std::process::ChildStderr>,
+    String,
+) {
+    use std::io::BufRead;
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_ambientd"))
         .args(["--listen", "127.0.0.1:0", "--control-socket"])
-        .arg(dir.path().join("control.sock"))
-        .env("STATE_DIRECTORY", dir.path())
+        .arg(dir.join("control.sock"))
+        .args(extra)
+        .env("STATE_DIRECTORY", dir)
         .env_remove("RUST_LOG")
-        .stderr(Stdio::piped())
+        .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
     let mut child = KillOnDrop(child);
-    let mut log = BufReader::new(child.0.stderr.take().unwrap());
+    let mut log = std::io::BufReader::new(child.0.stderr.take().unwrap());
     let address = loop {
         let mut line = String::new();
         assert!(log.read_line(&mut line).unwrap() > 0, "stderr closed early");
@@ -143,6 +147,18 @@ fn listener_churn_is_summarised_in_the_log() {
             break rest.split_whitespace().next().unwrap().to_string();
         }
     };
+    (child, log, address)
+}
+
+/// The `ambientd` binary with 30 listeners coming and going: the journal (stderr here) gets
+/// one line for the first and one summary, not two lines per listener.
+#[test]
+fn listener_churn_is_summarised_in_the_log() {
+    use std::io::{Read, Write};
+    use std::process::Command;
+
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, mut log, address) = spawn_daemon(dir.path(), &[]);
     for _ in 0..30 {
         let mut stream = std::net::TcpStream::connect(&address).unwrap();
         stream
@@ -239,6 +255,43 @@ fn check_config_says_valid_or_names_the_line() {
     assert_eq!(bad.status.code(), Some(1), "{bad:?}");
     assert!(
         stderr.contains(&format!("{}:4:", file.display())) && stderr.contains("max_listeners"),
+        "{stderr}"
+    );
+}
+
+/// A second daemon on a taken control socket or port: one clear hint each, naming what to
+/// change, never two that contradict each other.
+#[test]
+fn a_second_daemon_gets_one_hint_naming_what_to_change() {
+    use std::process::Command;
+
+    let dir = tempfile::tempdir().unwrap();
+    let (_first, _log, address) = spawn_daemon(dir.path(), &[]);
+    let second = Command::new(env!("CARGO_BIN_EXE_ambientd"))
+        .args(["--listen", "127.0.0.1:0", "--control-socket"])
+        .arg(dir.path().join("control.sock"))
+        .env("STATE_DIRECTORY", dir.path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&second.stderr);
+    let error = stderr.lines().last().unwrap_or_default();
+    assert_eq!(second.status.code(), Some(1));
+    assert!(
+        error.contains("another ambientd is already running") && !error.contains("writable"),
+        "{stderr}"
+    );
+
+    let other = tempfile::tempdir().unwrap();
+    let third = Command::new(env!("CARGO_BIN_EXE_ambientd"))
+        .args(["--listen", &address, "--control-socket"])
+        .arg(other.path().join("control.sock"))
+        .env("STATE_DIRECTORY", other.path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&third.stderr);
+    let error = stderr.lines().last().unwrap_or_default();
+    assert!(
+        error.contains(&format!("cannot listen on {address}")) && error.contains("--listen ADDR"),
         "{stderr}"
     );
 }

@@ -203,7 +203,7 @@ mod tests {
             params: SynthesisParameters::new("D minor".parse().unwrap(), 80, 0.3, 42).unwrap(),
             backend: "cpu".into(),
             backend_reason: Some("no CUDA device".into()),
-            listen: Some("127.0.0.1:8000".into()),
+            listen: Some("127.0.0.1:8700".into()),
             listeners: 2,
             ring_fill: 0.875,
             ring_capacity_ms: 2000,
@@ -229,7 +229,7 @@ mod tests {
              seed       42  (default)\n\
              chord      iv  (bar 2 of 4: i iv V i)\n\
              backend    cpu (no CUDA device)\n\
-             listen     http://127.0.0.1:8000/\n\
+             listen     http://127.0.0.1:8700/\n\
              listeners  2\n\
              ring       88% of 2.0 s\n\
              underruns  0\n\

@@ -141,7 +141,7 @@ pub struct Status {
     /// used under `backend = "auto"`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub backend_reason: Option<String>,
-    /// The HTTP/WebSocket address listeners connect to, e.g. `"127.0.0.1:8000"`.
+    /// The HTTP/WebSocket address listeners connect to, e.g. `"127.0.0.1:8700"`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub listen: Option<String>,
     /// Listeners connected now (WebSocket and HTTP stream together).
@@ -382,7 +382,7 @@ mod tests {
             params: params(),
             backend: "cpu".into(),
             backend_reason: Some("no CUDA device".into()),
-            listen: Some("127.0.0.1:8000".into()),
+            listen: Some("127.0.0.1:8700".into()),
             listeners: 3,
             ring_fill: 0.75,
             ring_capacity_ms: 2000,
@@ -396,7 +396,7 @@ mod tests {
             line,
             concat!(
                 r#"{"ok":{"type":"status","params":{"key":"F# minor","bpm":80,"intensity":0.25,"seed":7},"#,
-                r#""backend":"cpu","backend_reason":"no CUDA device","listen":"127.0.0.1:8000","#,
+                r#""backend":"cpu","backend_reason":"no CUDA device","listen":"127.0.0.1:8700","#,
                 r#""listeners":3,"ring_fill":0.75,"ring_capacity_ms":2000,"underruns":1,"#,
                 r#""sequence":1234,"uptime_s":3723}}"#,
                 "\n"

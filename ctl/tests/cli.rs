@@ -26,7 +26,7 @@ fn status_shows_every_field_in_aligned_lines() {
          intensity  0.5\n\
          seed       0\n\
          backend    cpu (no CUDA device)\n\
-         listen     http://127.0.0.1:8000/\n\
+         listen     http://127.0.0.1:8700/\n\
          listeners  2\n\
          ring       50% of 2.0 s\n\
          underruns  3\n\

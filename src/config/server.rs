@@ -28,7 +28,7 @@ pub struct ServerConfig {
 impl Default for ServerConfig {
     fn default() -> Self {
         ServerConfig {
-            listen: SocketAddr::from(([127, 0, 0, 1], 8000)),
+            listen: SocketAddr::from(([127, 0, 0, 1], 8700)),
             max_listeners: 1000,
             web_control: WebControl::Loopback,
             web_control_token: String::new(),

@@ -127,7 +127,7 @@ fn answer(state: &Mutex<State>, behaviour: &Behaviour, request: Request) -> Repl
             params: state.params,
             backend: "cpu".into(),
             backend_reason: Some("no CUDA device".into()),
-            listen: Some("127.0.0.1:8000".into()),
+            listen: Some("127.0.0.1:8700".into()),
             listeners: 2,
             ring_fill: 0.5,
             ring_capacity_ms: 2000,
