@@ -158,7 +158,7 @@ fn listener_churn_is_summarised_in_the_log() {
     use std::process::Command;
 
     let dir = tempfile::tempdir().unwrap();
-    let (mut child, mut log, address) = spawn_daemon(dir.path(), &[]);
+    let (child, mut log, address) = spawn_daemon(dir.path(), &[]);
     for _ in 0..30 {
         let mut stream = std::net::TcpStream::connect(&address).unwrap();
         stream
