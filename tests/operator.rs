@@ -115,6 +115,37 @@ async fn a_reload_says_what_it_changed_and_what_needs_a_restart() {
         panic!("reload")
     };
     assert!(changes.is_empty(), "{changes:?}");
+    let metric = |text: &str, name: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(&format!("{name} ")).map(str::to_string))
+            .unwrap_or_else(|| panic!("no {name} in /metrics"))
+    };
+    let metrics = daemon.get("/metrics").await.1;
+    assert_eq!(metric(&metrics, "ambientd_config_reloads_total"), "2");
+    assert_eq!(
+        metric(&metrics, "ambientd_config_last_reload_successful"),
+        "1"
+    );
+
+    // A bad file: refused, and the metrics say so (an alert can fire on it).
+    write("[music]\nbpm = \"fast\"\n");
+    call(&socket, Request::Reload).await.unwrap_err();
+    let metrics = daemon.get("/metrics").await.1;
+    assert_eq!(
+        metric(&metrics, "ambientd_config_last_reload_successful"),
+        "0"
+    );
+    assert_eq!(
+        metric(&metrics, "ambientd_config_reload_failures_total"),
+        "1"
+    );
+    let stamp: f64 = metric(
+        &metrics,
+        "ambientd_config_last_reload_success_timestamp_seconds",
+    )
+    .parse()
+    .unwrap();
+    assert!(stamp > 1.7e9, "{stamp}");
     daemon.stop().await;
 }
 

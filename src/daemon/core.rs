@@ -129,6 +129,7 @@ impl Core {
         }
         self.notifier.reloading();
         let outcome = self.reload_inner();
+        self.stream.station.record_reload(outcome.is_ok());
         if let Err(error) = &outcome {
             tracing::error!(
                 %error,

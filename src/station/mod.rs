@@ -26,11 +26,11 @@ use tokio::sync::broadcast;
 
 use self::audience::Places;
 pub use self::audience::{Presence, Seat};
-use self::counters::TickCounters;
+use self::counters::{ReloadRecord, TickCounters};
 pub use self::event::{Event, PhraseStart, Underrun};
 use self::journal::Journal;
 pub use self::pacer::{Broadcast, Pacer, TICK, TickSink};
-pub use self::status::{RenderFigures, Snapshot};
+pub use self::status::{ReloadFigures, RenderFigures, Snapshot};
 use self::store::{ParamsSaver, ParamsStore};
 use crate::audio::{CHANNELS, SAMPLE_RATE};
 pub use crate::engine::EngineError;
@@ -78,6 +78,8 @@ pub struct Station {
     journal: Journal,
     /// The phrase playing now (the latest that started), for `status`.
     now_playing: Mutex<Option<PhraseStart>>,
+    /// Config reloads and their outcomes.
+    reloads: ReloadRecord,
 }
 
 impl Station {
@@ -117,7 +119,12 @@ impl Station {
             started: Instant::now(),
             journal: Journal::default(),
             now_playing: Mutex::default(),
+            reloads: ReloadRecord::default(),
         };
+        station
+            .reloads
+            .last_success_unix_ms
+            .store(crate::clock::unix_ms(), Ordering::Relaxed);
         Ok((Arc::new(station), source))
     }
 
@@ -263,6 +270,12 @@ impl Station {
         self.journal.tick();
     }
 
+    /// Counts a config reload and its outcome (the daemon reads the file; the station keeps
+    /// the figures every output reports).
+    pub fn record_reload(&self, ok: bool) {
+        self.reloads.record(ok);
+    }
+
     /// The pacer's counters.
     pub fn counters(&self) -> &TickCounters {
         &self.counters
@@ -294,6 +307,12 @@ impl Station {
             uptime: self.started.elapsed(),
             unhealthy: self.unhealthy(),
             phrase: lock(&self.now_playing).clone(),
+            reloads: ReloadFigures {
+                succeeded: self.reloads.succeeded.get(),
+                failed: self.reloads.failed.get(),
+                last_failed: load(&self.reloads.last_failed) != 0,
+                last_success_unix_ms: load(&self.reloads.last_success_unix_ms),
+            },
             render: RenderFigures {
                 blocks: load(&stats.blocks_rendered),
                 seconds: nanos / 1e9,

@@ -42,6 +42,21 @@ pub struct Snapshot {
     pub render: RenderFigures,
     /// The phrase playing now (the latest to start); `None` before the first.
     pub phrase: Option<PhraseStart>,
+    /// Config reloads.
+    pub reloads: ReloadFigures,
+}
+
+/// Config reloads and how the latest went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ReloadFigures {
+    /// Reloads that applied the file.
+    pub succeeded: u64,
+    /// Reloads refused.
+    pub failed: u64,
+    /// Whether the latest reload was refused.
+    pub last_failed: bool,
+    /// Unix ms of the latest successful reload, or of the start.
+    pub last_success_unix_ms: u64,
 }
 
 /// What the generation thread has done so far.
