@@ -143,12 +143,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             clap_complete::generate(shell, &mut command, "ambientd", &mut std::io::stdout());
             Ok(())
         }
-        Some(Command::Manpage { out_dir: None }) => clap_mangen::Man::new(Cli::command())
-            .render(&mut std::io::stdout())
-            .context("writing the man page"),
-        Some(Command::Manpage { out_dir: Some(dir) }) => std::fs::create_dir_all(&dir)
-            .and_then(|()| clap_mangen::generate_to(Cli::command(), &dir))
-            .with_context(|| format!("writing man pages into {}", dir.display())),
+        Some(Command::Manpage { out_dir: None }) => {
+            man_page(&mut std::io::stdout()).context("writing the man page")
+        }
+        Some(Command::Manpage { out_dir: Some(dir) }) => {
+            man_pages(&dir).with_context(|| format!("writing man pages into {}", dir.display()))
+        }
         None => daemon(cli.config, cli.listen, cli.control_socket),
     }
 }
@@ -260,6 +260,29 @@ async fn http_listener(address: SocketAddr) -> anyhow::Result<tokio::net::TcpLis
             };
             anyhow::anyhow!("cannot listen on {address}: {error}{hint}")
         })
+}
+
+/// ambientd(1): clap's sections from the command definition, then the hand-written FILES,
+/// ENVIRONMENT, SIGNALS, EXIT STATUS and SEE ALSO.
+fn man_page(out: &mut dyn std::io::Write) -> std::io::Result<()> {
+    let man = clap_mangen::Man::new(Cli::command());
+    man.render_title(out)?;
+    man.render_name_section(out)?;
+    man.render_synopsis_section(out)?;
+    man.render_description_section(out)?;
+    man.render_options_section(out)?;
+    man.render_subcommands_section(out)?;
+    out.write_all(ambientd::manual::AMBIENTD_SECTIONS.as_bytes())?;
+    man.render_version_section(out)
+}
+
+/// ambientd.1, one ambientd-<command>.1 per command, and ambientd.toml.5 into `dir`.
+fn man_pages(dir: &std::path::Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    clap_mangen::generate_to(Cli::command(), dir)?;
+    man_page(&mut std::fs::File::create(dir.join("ambientd.1"))?)?;
+    let page = ambientd::manual::config_page(env!("CARGO_PKG_VERSION"));
+    std::fs::write(dir.join("ambientd.toml.5"), page)
 }
 
 /// A seed that differs from run to run, for when the user gives none.

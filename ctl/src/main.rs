@@ -196,14 +196,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             return Ok(());
         }
         Command::Manpage { out_dir: None } => {
-            clap_mangen::Man::new(Cli::command())
-                .render(&mut io::stdout())
-                .context("writing the man page")?;
+            man_page(&mut io::stdout()).context("writing the man page")?;
             return Ok(());
         }
         Command::Manpage { out_dir: Some(dir) } => {
             std::fs::create_dir_all(&dir)
                 .and_then(|()| clap_mangen::generate_to(Cli::command(), &dir))
+                .and_then(|()| man_page(&mut std::fs::File::create(dir.join("ambientctl.1"))?))
                 .with_context(|| format!("writing man pages into {}", dir.display()))?;
             return Ok(());
         }
@@ -255,6 +254,51 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             out.response(&response)
         }
     }
+}
+
+/// ambientctl(1)'s sections after the commands, in roff (`--help` says the same in
+/// [`AFTER_HELP`]).
+const MAN_SECTIONS: &str = r#".SH ENVIRONMENT
+.TP
+\fBAMBIENTD_SOCKET\fR
+The control socket, when \fB\-\-socket\fR is not given.
+.TP
+\fBRUNTIME_DIRECTORY\fR, \fBXDG_RUNTIME_DIR\fR
+Where the default socket is looked for: \fI$RUNTIME_DIRECTORY/control.sock\fR, else
+\fI$XDG_RUNTIME_DIR/ambientd/control.sock\fR, else \fI/run/ambientd/control.sock\fR.
+.SH FILES
+.TP
+\fI/run/ambientd/control.sock\fR
+The packaged daemon's control socket (mode 0660, group ambientd: \fBusermod \-aG ambientd
+"$USER"\fR to use ambientctl without sudo).
+.SH EXIT STATUS
+.TP
+\fB0\fR
+Success.
+.TP
+\fB1\fR
+ambientd refused the request, sent something unreadable, or a watch was cut off.
+.TP
+\fB2\fR
+Bad input: unknown command or parameter, or a value out of range (nothing was changed).
+.TP
+\fB3\fR
+ambientd could not be reached (no socket, connection refused, permission denied).
+.SH SEE ALSO
+\fBambientd\fR(1), \fBambientd.toml\fR(5)
+"#;
+
+/// ambientctl(1): clap's sections from the command definition, then [`MAN_SECTIONS`].
+fn man_page(out: &mut dyn Write) -> io::Result<()> {
+    let man = clap_mangen::Man::new(Cli::command());
+    man.render_title(out)?;
+    man.render_name_section(out)?;
+    man.render_synopsis_section(out)?;
+    man.render_description_section(out)?;
+    man.render_options_section(out)?;
+    man.render_subcommands_section(out)?;
+    out.write_all(MAN_SECTIONS.as_bytes())?;
+    man.render_version_section(out)
 }
 
 /// Prints responses as text or JSON.

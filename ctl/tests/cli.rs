@@ -487,7 +487,14 @@ fn completions_and_the_man_page_come_from_the_command_definition() {
     }
     let man = ctl(&["manpage"], &[]);
     assert!(man.ok().starts_with(".ie"), "roff");
-    for word in ["ambientctl", "watch", "AMBIENTD_SOCKET", "Exit status"] {
+    for word in [
+        "ambientctl",
+        "watch",
+        "AMBIENTD_SOCKET",
+        ".SH ENVIRONMENT",
+        ".SH EXIT STATUS",
+        ".SH FILES",
+    ] {
         assert!(man.stdout.contains(word), "{word}");
     }
 }
