@@ -161,6 +161,7 @@ pub mod protocol;
 pub mod server;
 pub mod set;
 pub mod socket;
+pub mod sources;
 
 pub use bind::{BindError, RemoveOnDrop, SOCKET_MODE, bind_control_socket};
 pub use client::{Client, ClientError, Events, WatchLine};
@@ -175,3 +176,4 @@ pub use socket::{
     SOCKET_ENV, SOCKET_FILE_NAME, SYSTEM_SOCKET_PATH, default_socket_path, resolve_socket_path,
     socket_path_from,
 };
+pub use sources::{ParamChanges, ParamSources, Source};
