@@ -76,6 +76,11 @@ impl Presence {
         }
     }
 
+    /// The listener's address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
     /// Why the server let the listener go (e.g. "too slow"), for the departure notice.
     pub fn set_reason(&mut self, reason: &'static str) {
         self.reason = Some(reason);

@@ -188,14 +188,22 @@ pub struct Saved {
 /// What the saving thread is sent: the change's number and its values.
 type Change = (u64, ParamChanges);
 
+/// The saving thread while it runs: its queue, the number of the last change queued.
+#[derive(Debug)]
+struct Running {
+    sender: Sender<Change>,
+    queued: u64,
+    thread: JoinHandle<()>,
+}
+
 /// Saves parameters on a thread of its own, latest first: [`ParamsSaver::save`] never waits
 /// for the disk, [`ParamsSaver::until_saved`] waits for what was queued so far, and
 /// [`ParamsSaver::finish`] writes what is still pending before returning.
 #[derive(Debug)]
 pub struct ParamsSaver {
     path: PathBuf,
-    /// The sender, the number of the last change queued, and the thread; `None` once finished.
-    running: Mutex<Option<(Sender<Change>, u64, JoinHandle<()>)>>,
+    /// `None` once finished.
+    running: Mutex<Option<Running>>,
     /// Published by the thread after every save.
     saved: watch::Receiver<Saved>,
 }
@@ -225,7 +233,11 @@ impl ParamsSaver {
             })?;
         Ok(ParamsSaver {
             path,
-            running: Mutex::new(Some((sender, 0, thread))),
+            running: Mutex::new(Some(Running {
+                sender,
+                queued: 0,
+                thread,
+            })),
             saved,
         })
     }
@@ -252,7 +264,7 @@ impl ParamsSaver {
     /// The number of the last change queued; `None` once finished.
     fn queued(&self) -> Option<u64> {
         let running = self.running.lock().unwrap_or_else(|e| e.into_inner());
-        running.as_ref().map(|(_, queued, _)| *queued)
+        running.as_ref().map(|running| running.queued)
     }
 
     /// The file saved to.
@@ -264,9 +276,9 @@ impl ParamsSaver {
     pub fn save(&self, params: ParamChanges) {
         let mut running = self.running.lock().unwrap_or_else(|e| e.into_inner());
         match running.as_mut() {
-            Some((sender, queued, _)) => {
-                *queued += 1;
-                let _ = sender.send((*queued, params));
+            Some(running) => {
+                running.queued += 1;
+                let _ = running.sender.send((running.queued, params));
             }
             None => tracing::error!("parameters changed after shutdown; not saved"),
         }
@@ -279,7 +291,7 @@ impl ParamsSaver {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .take();
-        if let Some((sender, _, thread)) = running {
+        if let Some(Running { sender, thread, .. }) = running {
             drop(sender);
             let _ = thread.join();
         }

@@ -274,7 +274,6 @@ fn websocket(
             query.resume,
             presence,
             web_control,
-            peer,
         )
         .await;
     });

@@ -92,8 +92,8 @@ pub async fn serve(
     resume: Option<u64>,
     mut presence: Presence,
     web_control: bool,
-    peer: SocketAddr,
 ) {
+    let peer = presence.addr();
     let limits = state.limits();
     let outbox = Arc::new(Outbox::new(Arc::new(stream)));
     let io = SessionIo::new(outbox.clone(), state.metrics.clone());
