@@ -101,6 +101,8 @@ fn systemd_still_hears_the_watchdog_when_descriptors_run_out() {
     }
     assert!(pinged, "no WATCHDOG=1 while out of descriptors");
     assert!(daemon.child.try_wait().unwrap().is_none(), "still running");
+    let failures = daemon.stderr().matches("accept failed").count();
+    assert_eq!(failures, 1, "logged once, not per retry");
 
     drop(flood);
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -108,5 +110,6 @@ fn systemd_still_hears_the_watchdog_when_descriptors_run_out() {
         assert!(Instant::now() < deadline, "no answer after the flood");
         std::thread::sleep(Duration::from_millis(50));
     }
+    daemon.wait_for_log("accepting connections again");
     assert!(daemon.terminate().success());
 }

@@ -187,13 +187,22 @@ impl Daemon {
             return Ok(());
         };
         tokio::pin!(shutdown);
+        // While accept keeps failing (out of descriptors), it is logged once, not per retry.
+        let mut failing = false;
         loop {
             tokio::select! {
                 accepted = http.accept() => match accepted {
-                    Ok((socket, peer)) => self.accept(socket, peer),
+                    Ok((socket, peer)) => {
+                        if std::mem::take(&mut failing) {
+                            tracing::info!("accepting connections again");
+                        }
+                        self.accept(socket, peer);
+                    }
                     // Out of file descriptors and the like: back off briefly, keep serving.
                     Err(err) if is_transient(&err) => {
-                        tracing::warn!(error = %err, "accept failed; retrying");
+                        if !std::mem::replace(&mut failing, true) {
+                            tracing::warn!(error = %err, "accept failed; retrying every 100 ms (logged once until it works again)");
+                        }
                         tokio::time::sleep(TICK).await;
                     }
                     Err(err) => return Err(DaemonError::Accept(err)),
