@@ -265,15 +265,7 @@ async fn http_listener(address: SocketAddr) -> anyhow::Result<tokio::net::TcpLis
 /// ambientd(1): clap's sections from the command definition, then the hand-written FILES,
 /// ENVIRONMENT, SIGNALS, EXIT STATUS and SEE ALSO.
 fn man_page(out: &mut dyn std::io::Write) -> std::io::Result<()> {
-    let man = clap_mangen::Man::new(Cli::command());
-    man.render_title(out)?;
-    man.render_name_section(out)?;
-    man.render_synopsis_section(out)?;
-    man.render_description_section(out)?;
-    man.render_options_section(out)?;
-    man.render_subcommands_section(out)?;
-    out.write_all(ambientd::manual::AMBIENTD_SECTIONS.as_bytes())?;
-    man.render_version_section(out)
+    ambientctl::manpage::write(Cli::command(), ambientd::manual::AMBIENTD_SECTIONS, out)
 }
 
 /// ambientd.1, one ambientd-<command>.1 per command, and ambientd.toml.5 into `dir`.

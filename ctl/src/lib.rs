@@ -156,6 +156,8 @@ pub mod bind;
 pub mod client;
 pub mod display;
 pub mod key;
+#[cfg(feature = "manpage")]
+pub mod manpage;
 pub mod params;
 pub mod protocol;
 pub mod server;

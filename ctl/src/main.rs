@@ -290,15 +290,7 @@ ambientd could not be reached (no socket, connection refused, permission denied)
 
 /// ambientctl(1): clap's sections from the command definition, then [`MAN_SECTIONS`].
 fn man_page(out: &mut dyn Write) -> io::Result<()> {
-    let man = clap_mangen::Man::new(Cli::command());
-    man.render_title(out)?;
-    man.render_name_section(out)?;
-    man.render_synopsis_section(out)?;
-    man.render_description_section(out)?;
-    man.render_options_section(out)?;
-    man.render_subcommands_section(out)?;
-    out.write_all(MAN_SECTIONS.as_bytes())?;
-    man.render_version_section(out)
+    ambientctl::manpage::write(Cli::command(), MAN_SECTIONS, out)
 }
 
 /// Prints responses as text or JSON.
