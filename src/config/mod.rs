@@ -7,6 +7,7 @@
 //! exactly [`Config::default`].
 
 mod error;
+mod icecast;
 mod log;
 mod music;
 mod server;
@@ -18,6 +19,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 pub use error::ConfigError;
+pub use icecast::IcecastConfig;
 pub use log::{LogConfig, LogLevel, LogTarget};
 pub use music::{MusicConfig, SynthConfig};
 pub use server::{ControlConfig, MAX_LISTENERS_LIMIT, ServerConfig, WebControl, lookup_group};
@@ -39,6 +41,9 @@ pub struct Config {
     pub state: StateConfig,
     /// `[log]`: verbosity and destination.
     pub log: LogConfig,
+    /// `[[icecast]]`: Icecast source outputs, any number (none by default).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub icecast: Vec<IcecastConfig>,
 }
 
 /// Command-line settings that win over the file (at start and on every reload).
@@ -63,7 +68,8 @@ impl Overrides {
 }
 
 impl Config {
-    /// Parses a configuration from TOML text. Pure: no I/O.
+    /// Parses a configuration from TOML text. No I/O but reading the password files that
+    /// `[[icecast]]` entries name.
     pub fn from_toml(text: &str) -> Result<Config, ConfigError> {
         Self::parse(text, "<string>")
     }

@@ -16,6 +16,7 @@ pub mod close;
 pub mod encode;
 pub mod fanout;
 pub mod http;
+pub mod icecast;
 pub mod messages;
 pub mod metrics;
 pub mod outbox;
@@ -54,6 +55,8 @@ pub struct StreamState {
     pub fanout: Arc<Fanout>,
     /// The outputs' counters.
     pub metrics: Arc<Metrics>,
+    /// The Icecast source outputs (`[[icecast]]`) and their live state.
+    pub icecast: icecast::Outputs,
     /// `[server] max_listeners` (a reload changes it).
     max_listeners: AtomicUsize,
     /// Who may `set` over the WebSocket (a reload changes it).
@@ -69,6 +72,7 @@ impl StreamState {
             station,
             fanout: Fanout::new(metrics.clone(), fanout::default_senders()),
             metrics,
+            icecast: icecast::Outputs::default(),
             max_listeners: AtomicUsize::new(usize::MAX),
             web_control: RwLock::default(),
         }
