@@ -135,6 +135,28 @@ pub struct Status {
     pub sequence: u64,
     /// Seconds since the daemon started.
     pub uptime_s: u64,
+    /// The Icecast source outputs, in config order (absent when there are none).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub icecast: Vec<IcecastOutput>,
+}
+
+/// One Icecast source output, as `status` reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct IcecastOutput {
+    /// Server and mount, e.g. `"http://127.0.0.1:8000/ambient.opus"` (never credentials).
+    pub url: String,
+    /// Whether Icecast accepted the stream and it flows now.
+    pub connected: bool,
+    /// Bytes of Ogg written to Icecast since the daemon started.
+    pub bytes_sent: u64,
+    /// Connection attempts, successful or not.
+    pub attempts: u64,
+    /// Times the output connected again after a connection ended.
+    pub reconnects: u64,
+    /// Why the latest attempt or connection failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
 }
 
 /// One line of a `watch` stream: `{"type":"<event>", ...}`.
@@ -356,6 +378,7 @@ mod tests {
             underruns: 1,
             sequence: 1234,
             uptime_s: 3723,
+            icecast: Vec::new(),
         };
         let line = encode_reply(&Ok(Response::Status(status.clone())));
         assert_eq!(

@@ -75,6 +75,20 @@ impl Core {
             underruns: station.underruns,
             sequence: station.last_sequence(),
             uptime_s: station.uptime.as_secs(),
+            icecast: self
+                .stream
+                .icecast
+                .statuses()
+                .into_iter()
+                .map(|o| ambientctl::protocol::IcecastOutput {
+                    url: o.url,
+                    connected: o.connected,
+                    bytes_sent: o.bytes_sent,
+                    attempts: o.attempts,
+                    reconnects: o.reconnects,
+                    last_error: o.last_error,
+                })
+                .collect(),
         }
     }
 
@@ -155,6 +169,7 @@ impl Core {
             tracing::warn!(%error, "cannot change the log level");
         }
         super::apply_server_config(&self.stream, &new);
+        super::apply_icecast_config(&self.stream, &new);
         let music_changed = new.music != old.music;
         let music = new.music.params();
         *config = new;

@@ -116,7 +116,11 @@ fn route(
             Some(why) => plain(StatusCode::SERVICE_UNAVAILABLE, why),
         },
         "/metrics" => with_type(
-            super::metrics::render_prometheus(&state.station.snapshot(), &state.metrics),
+            super::metrics::render_prometheus(
+                &state.station.snapshot(),
+                &state.metrics,
+                &state.icecast.statuses(),
+            ),
             "text/plain; version=0.0.4; charset=utf-8",
         ),
         "/api/status" => with_type(status::json(&state), "application/json"),

@@ -3,6 +3,7 @@
 use serde::Serialize;
 
 use super::StreamState;
+use super::icecast::OutputStatus;
 use super::messages::{ParamsView, VERSION};
 
 // Fields in alphabetical order: the object was first written with `serde_json::json!`,
@@ -12,6 +13,10 @@ struct ApiStatus<'a> {
     backend: Backend<'a>,
     chunks: u64,
     healthy: bool,
+    /// The Icecast source outputs, in config order (absent when there are none, so the
+    /// object stays as it was for a daemon without them).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    icecast: Vec<OutputStatus>,
     listeners: usize,
     max_listeners: usize,
     next_sequence: u64,
@@ -41,6 +46,7 @@ pub fn json(state: &StreamState) -> String {
         },
         chunks: snapshot.chunks,
         healthy: snapshot.unhealthy.is_none(),
+        icecast: state.icecast.statuses(),
         listeners: snapshot.listeners,
         max_listeners: state.max_listeners(),
         next_sequence: snapshot.next_sequence,

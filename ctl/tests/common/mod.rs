@@ -131,6 +131,7 @@ fn answer(state: &Mutex<State>, behaviour: &Behaviour, request: Request) -> Repl
             underruns: 3,
             sequence: 1234,
             uptime_s: 3723,
+            icecast: Vec::new(),
         })),
         Request::Get { param } => Ok(Response::for_get(&state.params, param)),
         Request::Set { param, value } => {

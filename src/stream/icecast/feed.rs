@@ -1,59 +1,55 @@
-//! An output's end of the shared Ogg/Opus stream: the stream's header pages, then each
-//! tick's pages, exactly as a `/stream.opus` listener gets them, through the fan-out's
-//! bounded queue (an output a second behind is dropped there and reconnects; it never holds
-//! the fan-out back).
+//! An output's end of the shared Ogg/Opus stream, exactly as a `/stream.opus` listener gets
+//! it: the header pages, a burst of recent pages, then each tick's page, through the
+//! fan-out's bounded queue (an output a second behind is dropped there and reconnects; it
+//! never holds the fan-out back).
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 
 use bytes::Bytes;
 
 use crate::stream::SubscriptionGuard;
-use crate::stream::encode::Format;
 use crate::stream::fanout::{CloseReason, Fanout, Subscription};
-
-/// Where the shared Ogg stream comes from: its format in the fan-out and its header pages.
-#[derive(Debug, Clone, Copy)]
-pub struct OggSource {
-    /// The fan-out format whose per-tick payload is that tick's Ogg pages.
-    pub format: Format,
-    /// The stream's header pages (OpusHead, OpusTags), the same for the stream's life.
-    pub headers: fn() -> Bytes,
-}
+use crate::stream::ogg_stream;
 
 /// One subscription to the shared Ogg stream.
 #[derive(Debug)]
 pub struct Feed {
+    /// Headers and burst, not yet handed out.
+    pending: VecDeque<Bytes>,
     subscription: Subscription,
-    source: OggSource,
     _guard: SubscriptionGuard,
 }
 
 impl Feed {
-    /// Subscribes to `fanout`'s Ogg stream; `None` once the fan-out closed (shutdown).
-    pub fn subscribe(fanout: &Arc<Fanout>, source: OggSource) -> Option<Feed> {
-        let subscription = fanout.subscribe(source.format, None)?;
-        let guard = SubscriptionGuard::new(fanout.clone(), subscription.id);
-        Some(Feed {
-            subscription,
-            source,
+    /// Subscribes to `fanout`'s Ogg stream; the error says why there is none (no Opus
+    /// encoder in this build, or the daemon stopping).
+    pub fn subscribe(fanout: &Arc<Fanout>) -> Result<Feed, String> {
+        let listener = ogg_stream::subscribe(fanout)?;
+        let guard = SubscriptionGuard::new(fanout.clone(), listener.subscription.id);
+        let mut pending = VecDeque::with_capacity(1 + listener.burst.len());
+        pending.push_back(listener.headers);
+        pending.extend(listener.burst);
+        Ok(Feed {
+            pending,
+            subscription: listener.subscription,
             _guard: guard,
         })
     }
 
-    /// The header pages every connection starts with.
-    pub fn headers(&self) -> Bytes {
-        (self.source.headers)()
-    }
-
-    /// The next tick's pages; an error when the fan-out let this output go.
+    /// The next bytes to send: the headers and burst first, then one tick's page at a
+    /// time; an error when the fan-out let this output go.
     pub async fn next(&mut self) -> Result<Bytes, String> {
+        if let Some(bytes) = self.pending.pop_front() {
+            return Ok(bytes);
+        }
         loop {
             tokio::select! {
                 biased;
                 reason = &mut self.subscription.close => {
                     return Err(match reason {
                         Ok(CloseReason::TooSlow) => "Icecast took the stream too slowly \
-                            (a second behind); reconnecting".to_string(),
+                            (a second behind)".to_string(),
                         Ok(CloseReason::ShuttingDown) | Err(_) => "the daemon is stopping".to_string(),
                     });
                 }
@@ -61,9 +57,10 @@ impl Feed {
                     let Some(tick) = tick else {
                         return Err("the daemon is stopping".to_string());
                     };
-                    // A tick made before the format had a listener carries no pages: skip it.
-                    if let Some(encoded) = tick.chunk.get(self.source.format) {
-                        return Ok(encoded.payload.clone());
+                    // A tick the Opus stream had no page for (it failed) is skipped, as
+                    // `/stream.opus` skips it.
+                    if let Some(page) = ogg_stream::page(&tick) {
+                        return Ok(page.clone());
                     }
                 }
             }

@@ -20,7 +20,6 @@ use std::sync::{Arc, Mutex};
 
 use tokio::task::JoinHandle;
 
-pub use feed::OggSource;
 pub use output::{FIRST_RETRY, LAST_RETRY, REFUSED_RETRY};
 pub use session::{ANSWER_TIMEOUT, WRITE_TIMEOUT};
 pub use state::{OutputState, OutputStatus};
@@ -49,7 +48,7 @@ impl Outputs {
     /// Makes the running outputs those of `targets`: an output whose target is unchanged
     /// keeps its connection and counters; a new or changed one starts (fresh counters); one
     /// no longer listed stops. Must run inside the Tokio runtime.
-    pub fn apply(&self, targets: &[Target], fanout: &Arc<Fanout>, source: OggSource) {
+    pub fn apply(&self, targets: &[Target], fanout: &Arc<Fanout>) {
         let mut running = self.running.lock().unwrap_or_else(|e| e.into_inner());
         let mut old = std::mem::take(&mut *running);
         for target in targets {
@@ -62,7 +61,6 @@ impl Outputs {
             let task = tokio::spawn(output::run(
                 target.clone(),
                 fanout.clone(),
-                source,
                 state.clone(),
                 stop_rx,
             ));

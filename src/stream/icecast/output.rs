@@ -5,7 +5,6 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::feed::{Feed, OggSource};
 use super::session::{self, Ended};
 use super::state::OutputState;
 use super::target::Target;
@@ -51,7 +50,6 @@ impl Backoff {
 pub async fn run(
     target: Target,
     fanout: Arc<Fanout>,
-    source: OggSource,
     state: Arc<OutputState>,
     mut stop: shutdown::Stop,
 ) {
@@ -61,12 +59,9 @@ pub async fn run(
     let mut reported: Option<String> = None;
     let mut failures_in_a_row = 0u64;
     loop {
-        let Some(mut feed) = Feed::subscribe(&fanout, source) else {
-            return; // The fan-out closed: the daemon is stopping.
-        };
         state.attempt();
         let mut since = None;
-        let ended = session::run(&target, &mut feed, &state, &mut stop, || {
+        let ended = session::run(&target, &fanout, &state, &mut stop, || {
             since = Some(Instant::now());
             if failures_in_a_row > 0 {
                 tracing::info!(output = %url, attempts = failures_in_a_row + 1,
@@ -78,7 +73,6 @@ pub async fn run(
             failures_in_a_row = 0;
         })
         .await;
-        drop(feed);
         let error = match &ended {
             Ended::Stopped => {
                 state.stopped();
@@ -94,7 +88,7 @@ pub async fn run(
             let retry = wait.as_secs();
             if matches!(ended, Ended::Refused(_)) {
                 tracing::error!(output = %url, %error,
-                    "icecast {url}: {error}; retrying every {retry} s (said once)");
+                    "icecast {url}: {error}; retrying every {retry} s");
             } else {
                 tracing::warn!(output = %url, %error,
                     "icecast {url}: {error}; retrying in {retry} s, backing off to {} s",

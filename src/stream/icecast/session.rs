@@ -12,6 +12,7 @@
 //! small so this happens within seconds of the peer going quiet), and `TCP_USER_TIMEOUT`
 //! for data the peer never acknowledges (a peer that vanished without a reset).
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine as _;
@@ -22,6 +23,7 @@ use super::feed::Feed;
 use super::state::OutputState;
 use super::target::Target;
 use crate::shutdown;
+use crate::stream::fanout::Fanout;
 
 /// How long a TCP connect may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -52,7 +54,7 @@ pub enum Ended {
 /// once Icecast has accepted the stream.
 pub async fn run(
     target: &Target,
-    feed: &mut Feed,
+    fanout: &Arc<Fanout>,
     state: &OutputState,
     stop: &mut shutdown::Stop,
     on_connected: impl FnOnce(),
@@ -60,6 +62,8 @@ pub async fn run(
     let work = async {
         let mut socket = connect(target).await?;
         handshake(&mut socket, target).await?;
+        // Subscribed only now, so a slow connect or answer does not fill its queue.
+        let feed = Feed::subscribe(fanout).map_err(Ended::Failed)?;
         state.connected();
         on_connected();
         pump(socket, feed, state).await
@@ -156,33 +160,39 @@ async fn handshake(socket: &mut TcpStream, target: &Target) -> Result<(), Ended>
         .split_whitespace()
         .nth(1)
         .and_then(|c| c.parse::<u16>().ok());
+    // Icecast says why in a one-line body ("Mountpoint in use"), often in the same read.
+    let why = text
+        .split_once("\r\n\r\n")
+        .and_then(|(_, body)| body.lines().next())
+        .map(str::trim)
+        .filter(|line| !line.is_empty())
+        .map_or(String::new(), |line| format!(": {line}"));
     match code {
         Some(100 | 200) => Ok(()),
         Some(401) => Err(Ended::Refused(format!(
-            "Icecast refused the credentials ({status_line}): check user and password"
+            "Icecast refused the credentials ({status_line}{why}): check user and password"
         ))),
         Some(403) => Err(Ended::Refused(format!(
-            "Icecast refused the mount {} ({status_line}): in use, or not allowed for this source",
+            "Icecast refused the mount {} ({status_line}{why})",
             target.endpoint.mount
         ))),
-        _ => Err(Ended::Failed(format!("Icecast answered {status_line:?}"))),
+        _ => Err(Ended::Failed(format!(
+            "Icecast answered {status_line:?}{why}"
+        ))),
     }
 }
 
-/// Writes the Ogg headers, then every tick's pages, until a write fails or stalls, Icecast
-/// closes the connection, or the feed ends.
-async fn pump(socket: TcpStream, feed: &mut Feed, state: &OutputState) -> Result<(), Ended> {
+/// Writes the Ogg headers, the burst, then every tick's page, until a write fails or
+/// stalls, Icecast closes the connection, or the fan-out lets the output go.
+async fn pump(socket: TcpStream, mut feed: Feed, state: &OutputState) -> Result<(), Ended> {
     let (mut reader, mut writer) = socket.into_split();
-    let headers = feed.headers();
-    write(&mut writer, &headers).await?;
-    state.sent(headers.len());
     let mut discard = [0u8; 256];
     loop {
         tokio::select! {
             next = feed.next() => {
-                let pages = next.map_err(Ended::Failed)?;
-                write(&mut writer, &pages).await?;
-                state.sent(pages.len());
+                let bytes = next.map_err(Ended::Failed)?;
+                write(&mut writer, &bytes).await?;
+                state.sent(bytes.len());
             }
             // Icecast says nothing once streaming: a read returns when it closes.
             read = reader.read(&mut discard) => match read {
@@ -195,9 +205,6 @@ async fn pump(socket: TcpStream, feed: &mut Feed, state: &OutputState) -> Result
 }
 
 async fn write(writer: &mut tokio::net::tcp::OwnedWriteHalf, bytes: &[u8]) -> Result<(), Ended> {
-    if bytes.is_empty() {
-        return Ok(());
-    }
     match tokio::time::timeout(WRITE_TIMEOUT, writer.write_all(bytes)).await {
         Ok(Ok(())) => Ok(()),
         Ok(Err(e)) => Err(Ended::Failed(format!("connection lost: {e}"))),
