@@ -12,6 +12,7 @@ mod log;
 mod music;
 mod server;
 mod state;
+mod stream;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -24,6 +25,7 @@ pub use log::{LogConfig, LogLevel, LogTarget};
 pub use music::{MusicConfig, SynthConfig};
 pub use server::{ControlConfig, MAX_LISTENERS_LIMIT, ServerConfig, WebControl, lookup_group};
 pub use state::StateConfig;
+pub use stream::{MAX_OPUS_KBITS, MIN_OPUS_KBITS, StreamConfig};
 
 /// The whole configuration file.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
@@ -41,6 +43,8 @@ pub struct Config {
     pub state: StateConfig,
     /// `[log]`: verbosity and destination.
     pub log: LogConfig,
+    /// `[stream]`: the compressed streams' encoding.
+    pub stream: StreamConfig,
     /// `[[icecast]]`: Icecast source outputs, any number (none by default).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub icecast: Vec<IcecastConfig>,

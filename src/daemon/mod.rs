@@ -237,9 +237,18 @@ impl Daemon {
     }
 }
 
-/// Applies what `[server]` says to the outputs (at start, and again on reload).
+/// Applies what `[server]` and `[stream]` say to the outputs (at start, and again on
+/// reload).
 fn apply_server_config(stream: &StreamState, config: &Config) {
     stream.set_max_listeners(config.server.max_listeners);
+    let bitrate = config.stream.opus_bits_per_second();
+    // Without an Opus encoder there is nothing to set (its absence was logged at start and
+    // each Opus request says why).
+    if stream.fanout.opus_headers().is_ok()
+        && let Err(error) = stream.fanout.set_opus_bitrate(bitrate)
+    {
+        tracing::error!(%error, "cannot apply [stream] opus_bitrate");
+    }
     stream.set_web_policy(WebPolicy {
         mode: config.server.web_control,
         token: config.server.web_control_token.clone(),

@@ -7,7 +7,7 @@
 //! station's pacer ──▶ fanout (encode and frame once) ──▶ sender threads ──▶ each WebSocket's
 //!                                                          socket (sendmsg; outbox ≤ 10
 //!                                                          ticks when it is full)
-//!                                                      └─▶ each WAV body's queue (≤ 10)
+//!                                                      └─▶ each WAV/Ogg body's queue (≤ 10)
 //! ```
 
 pub mod access;
@@ -19,6 +19,7 @@ pub mod http;
 pub mod icecast;
 pub mod messages;
 pub mod metrics;
+pub mod ogg_stream;
 pub mod outbox;
 mod process;
 pub mod query;
