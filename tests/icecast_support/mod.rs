@@ -83,7 +83,8 @@ fn is_root() -> bool {
 /// The relay block of `packaging/icecast/relay.xml`, pointed at `master_port`.
 pub fn relay_of(master_port: u16) -> String {
     let block = include_str!("../../packaging/icecast/relay.xml");
-    let start = block.find("<relay>").unwrap();
+    // The block itself starts a line (the comment above it names it too).
+    let start = block.find("\n<relay>").unwrap();
     block[start..].replace("<port>8000</port>", &format!("<port>{master_port}</port>"))
 }
 
@@ -165,14 +166,21 @@ impl Icecast {
             .is_some_and(|body| body.contains(&format!(":{}{mount}\"", self.port)))
     }
 
-    /// Waits until the mount has a source.
+    /// Waits until [`MOUNT`] has a source.
     pub fn wait_for_mount(&self) {
+        self.wait_for(MOUNT, true);
+    }
+
+    /// Waits until `mount` has a source (`present`) or has none.
+    pub fn wait_for(&self, mount: &str, present: bool) {
         let deadline = Instant::now() + TIMEOUT;
-        while !self.has_mount() {
+        while self.has_mount_named(mount) != present {
             assert!(
                 Instant::now() < deadline,
-                "no source on {} within {TIMEOUT:?}",
-                self.url()
+                "{mount} on {}: source {} within {TIMEOUT:?}; status: {:?}",
+                self.port,
+                if present { "not there" } else { "still there" },
+                http_body(self.port, "/status-json.xsl")
             );
             std::thread::sleep(Duration::from_millis(50));
         }
