@@ -180,7 +180,7 @@ fn a_wrong_password_is_said_once_and_not_hammered() {
     let port = free_port();
     let config = dir.path().join("ambientd.toml");
     let secret = "wrong-secret-pw";
-    std::fs::write(&dir.path().join("icecast.pass"), format!("{secret}\n")).unwrap();
+    std::fs::write(dir.path().join("icecast.pass"), format!("{secret}\n")).unwrap();
     std::fs::write(
         &config,
         format!(

@@ -243,12 +243,20 @@ pub fn render_prometheus(
     out
 }
 
+/// A per-output family: name, type, help, and the figure it shows.
+type IcecastFamily = (
+    &'static str,
+    &'static str,
+    &'static str,
+    fn(&OutputStatus) -> u64,
+);
+
 /// One series per Icecast output (label `output`: its URL), for each of its figures.
 fn render_icecast(out: &mut String, outputs: &[OutputStatus]) {
     if outputs.is_empty() {
         return;
     }
-    let families: [(&str, &str, &str, fn(&OutputStatus) -> u64); 4] = [
+    let families: [IcecastFamily; 4] = [
         (
             "ambientd_icecast_connected",
             "gauge",

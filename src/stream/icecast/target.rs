@@ -35,10 +35,11 @@ impl Endpoint {
         }
         let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
         if authority.contains('@') {
-            return Err(format!(
+            return Err(
                 "url: credentials in the URL are not allowed (they would be logged); \
                  use user and password or password_file"
-            ));
+                    .to_string(),
+            );
         }
         let mount = path.trim_end_matches('/');
         if mount.is_empty() {
