@@ -324,11 +324,14 @@ async fn reload_starts_keeps_and_stops_outputs() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("ambientd.toml");
     let base = format!("http://127.0.0.1:{}", icecast.port);
-    let write = |mounts: &[&str]| {
+    // Entries are "mount" or "mount name".
+    let write = |entries: &[&str]| {
         let mut text = String::from("[synth]\nbackend = \"cpu\"\n[music]\nseed = 7\n");
-        for mount in mounts {
+        for entry in entries {
+            let (mount, name) = entry.split_once(' ').unwrap_or((entry, "ambientd"));
             text.push_str(&format!(
-                "[[icecast]]\nurl = \"{base}{mount}\"\npassword = \"{SOURCE_PASSWORD}\"\n"
+                "[[icecast]]\nurl = \"{base}{mount}\"\npassword = \"{SOURCE_PASSWORD}\"\n\
+                 name = \"{name}\"\n"
             ));
         }
         std::fs::write(&path, text).unwrap();
@@ -370,6 +373,22 @@ async fn reload_starts_keeps_and_stops_outputs() {
         icecast
     })
     .await;
+
+    // An edited entry on the same mount restarts: the old source leaves before the new one
+    // logs in (else Icecast answers "Mountpoint in use" and it would wait a minute).
+    write(&["/b.opus renamed"]);
+    assert_eq!(
+        call(&daemon.socket, Request::Reload).await,
+        Ok(Response::Done)
+    );
+    let icecast = blocking(move || {
+        icecast.wait_for_status("\"server_name\":\"renamed\"");
+        icecast
+    })
+    .await;
+    let renamed = wait_connected(&daemon, 0, true).await;
+    assert_eq!(renamed["url"], format!("{base}/b.opus"));
+    assert_eq!(renamed["last_error"], Value::Null, "{renamed}");
     daemon.stop().await;
     drop(icecast);
 }

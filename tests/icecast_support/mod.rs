@@ -186,6 +186,19 @@ impl Icecast {
         }
     }
 
+    /// Waits until Icecast's status JSON contains `text`.
+    pub fn wait_for_status(&self, text: &str) {
+        let deadline = Instant::now() + TIMEOUT;
+        loop {
+            let status = http_body(self.port, "/status-json.xsl").unwrap_or_default();
+            if status.contains(text) {
+                return;
+            }
+            assert!(Instant::now() < deadline, "no {text} in {status}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     /// The source requests in the access log that got `status` (e.g. 401).
     pub fn source_requests(&self, status: u16) -> usize {
         let log = std::fs::read_to_string(self.logdir.join("access.log")).unwrap_or_default();

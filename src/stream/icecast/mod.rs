@@ -56,6 +56,18 @@ impl Outputs {
                 running.push(old.remove(i));
                 continue;
             }
+            // An edited entry (same mount, other password or names): the old connection
+            // must be gone before the new one logs in, or Icecast says "Mountpoint in use".
+            let replaced = old
+                .iter()
+                .position(|r| r.target.endpoint == target.endpoint)
+                .map(|i| old.remove(i))
+                .map(|previous| {
+                    let _ = previous.stop.send(true);
+                    previous.task
+                });
+            // Said before the task starts, so it comes before anything the task says.
+            tracing::info!(output = %target.endpoint, "icecast {}: output started", target.endpoint);
             let state = Arc::new(OutputState::default());
             let (stop, stop_rx) = shutdown::channel();
             let task = tokio::spawn(output::run(
@@ -63,8 +75,8 @@ impl Outputs {
                 fanout.clone(),
                 state.clone(),
                 stop_rx,
+                replaced,
             ));
-            tracing::info!(output = %target.endpoint, "icecast {}: output started", target.endpoint);
             running.push(Running {
                 target: target.clone(),
                 state,

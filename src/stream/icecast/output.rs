@@ -5,6 +5,8 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use tokio::task::JoinHandle;
+
 use super::session::{self, Ended};
 use super::state::OutputState;
 use super::target::Target;
@@ -46,14 +48,22 @@ impl Backoff {
     }
 }
 
-/// Runs the output until `stop` turns true.
+/// Runs the output until `stop` turns true. With `replaced` (the task of the output this
+/// one replaces on the same mount), it first waits for that one to end.
 pub async fn run(
     target: Target,
     fanout: Arc<Fanout>,
     state: Arc<OutputState>,
     mut stop: shutdown::Stop,
+    replaced: Option<JoinHandle<()>>,
 ) {
     let url = target.endpoint.to_string();
+    // Icecast may hold the mount a moment after the old source left: a refusal of the
+    // first attempt then is retried soon, not in a minute.
+    let mut just_replaced = replaced.is_some();
+    if let Some(previous) = replaced {
+        let _ = previous.await;
+    }
     let mut backoff = Backoff::new();
     // The error last written to the journal: the same one again is not news.
     let mut reported: Option<String> = None;
@@ -83,7 +93,11 @@ pub async fn run(
         state.failed(&error);
         failures_in_a_row += 1;
         let streamed = since.map(|s: Instant| s.elapsed());
-        let wait = backoff.after(&ended, streamed);
+        let wait = if std::mem::take(&mut just_replaced) {
+            FIRST_RETRY
+        } else {
+            backoff.after(&ended, streamed)
+        };
         if reported.as_deref() != Some(error.as_str()) {
             let retry = wait.as_secs();
             if matches!(ended, Ended::Refused(_)) {
