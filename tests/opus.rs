@@ -448,3 +448,107 @@ async fn websocket_opus_frames_decode_and_resume_by_sequence() {
     assert!(body.contains("allowed: 2"), "{body}");
     daemon.stop().await;
 }
+
+/// The integrated loudness (LUFS) ffmpeg's `ebur128` filter gives `file`.
+fn integrated_loudness(file: &Path) -> f64 {
+    let (ok, _, err) = run(Command::new("ffmpeg")
+        .args(["-nostdin", "-hide_banner", "-nostats", "-i"])
+        .arg(file)
+        .args(["-af", "ebur128", "-f", "null", "-"]));
+    assert!(ok, "ffmpeg ebur128: {err}");
+    let summary = &err[err.rfind("Summary:").expect("ebur128 summary")..];
+    summary
+        .lines()
+        .find_map(|line| line.trim().strip_prefix("I:"))
+        .and_then(|value| value.trim().trim_end_matches("LUFS").trim().parse().ok())
+        .unwrap_or_else(|| panic!("no integrated loudness in {summary}"))
+}
+
+/// Frames from `client` until `count` audio frames came, by sequence.
+async fn binary_frames(client: &mut Client, count: usize) -> Vec<(u64, Vec<u8>)> {
+    let mut frames = Vec::new();
+    while frames.len() < count {
+        if let Message::Binary(data) = next(client).await {
+            let sequence = u64::from_le_bytes(data[0..8].try_into().unwrap());
+            frames.push((sequence, data.to_vec()));
+        }
+    }
+    frames
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn decoded_opus_is_as_loud_as_the_pcm_it_encodes() {
+    let daemon = TestDaemon::start().await;
+    let mut opus_client = daemon.connect("?encoding=opus").await;
+    let mut pcm_client = daemon.connect("?channels=2&encoding=binary").await;
+    // 12 s of both at once (each is read as it comes, so neither falls behind).
+    let (opus_frames, pcm_frames) = tokio::join!(
+        binary_frames(&mut opus_client, 120),
+        binary_frames(&mut pcm_client, 120)
+    );
+    let first = opus_frames[0].0.max(pcm_frames[0].0);
+    let last = opus_frames
+        .last()
+        .unwrap()
+        .0
+        .min(pcm_frames.last().unwrap().0);
+    assert!(last - first >= 100, "10 s in common ({first}..={last})");
+    let dir = tempfile::tempdir().unwrap();
+
+    // The PCM of the chunks both got, as a 44.1 kHz WAV.
+    let pcm_file = dir.path().join("pcm.wav");
+    let spec = hound::WavSpec {
+        channels: 2,
+        sample_rate: 44_100,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
+    let mut writer = hound::WavWriter::create(&pcm_file, spec).unwrap();
+    for (_, frame) in pcm_frames
+        .iter()
+        .filter(|(s, _)| (first..=last).contains(s))
+    {
+        for sample in frame[16..].chunks_exact(2) {
+            writer
+                .write_sample(i16::from_le_bytes([sample[0], sample[1]]))
+                .unwrap();
+        }
+    }
+    writer.finalize().unwrap();
+
+    // The Opus of the same chunks, decoded by libopus from the stream's first frame on.
+    let opus_file = dir.path().join("opus.wav");
+    let spec = hound::WavSpec {
+        channels: 2,
+        sample_rate: 48_000,
+        bits_per_sample: 32,
+        sample_format: hound::SampleFormat::Float,
+    };
+    let mut writer = hound::WavWriter::create(&opus_file, spec).unwrap();
+    let mut decoder = opus::Decoder::new(48_000, opus::Channels::Stereo).unwrap();
+    let mut pcm = vec![0f32; 5_760 * 2];
+    for (sequence, frame) in &opus_frames {
+        let (_, _, packets) = parse_opus_frame(frame);
+        for packet in packets {
+            let samples = decoder.decode_float(&packet, &mut pcm, false).unwrap();
+            if (first..=last).contains(sequence) {
+                for &sample in &pcm[..samples * 2] {
+                    writer.write_sample(sample).unwrap();
+                }
+            }
+        }
+    }
+    writer.finalize().unwrap();
+
+    let pcm_lufs = integrated_loudness(&pcm_file);
+    let opus_lufs = integrated_loudness(&opus_file);
+    println!(
+        "chunks {first}..={last}: PCM {pcm_lufs:.2} LUFS, Opus {opus_lufs:.2} LUFS, difference {:.2} LU",
+        opus_lufs - pcm_lufs
+    );
+    assert!(
+        (opus_lufs - pcm_lufs).abs() <= 0.5,
+        "PCM {pcm_lufs} LUFS, Opus {opus_lufs} LUFS"
+    );
+    daemon.stop().await;
+}
