@@ -151,6 +151,7 @@ impl Fanout {
         let sink = Sink::Queue {
             ticks: tick_tx,
             close: close_tx,
+            from: next_sequence,
         };
         let id = self.register(&mut inner, format, sink, false);
         Some(Subscription {

@@ -20,6 +20,7 @@ struct ApiStatus<'a> {
     listeners: usize,
     max_listeners: usize,
     next_sequence: u64,
+    opus: Opus,
     params: ParamsView,
     render_panics: u64,
     ring_fill: f64,
@@ -33,6 +34,14 @@ struct Backend<'a> {
     fallbacks: u64,
     name: &'a str,
     reason: &'a str,
+}
+
+/// Whether the daemon has its Opus stream (`/stream.opus`, `/ws?encoding=opus`).
+#[derive(Serialize)]
+struct Opus {
+    available: bool,
+    /// Why not, when it is not; empty when it is.
+    reason: String,
 }
 
 /// The body of `/api/status`.
@@ -50,6 +59,16 @@ pub fn json(state: &StreamState) -> String {
         listeners: snapshot.listeners,
         max_listeners: state.max_listeners(),
         next_sequence: snapshot.next_sequence,
+        opus: match state.fanout.opus_headers() {
+            Ok(_) => Opus {
+                available: true,
+                reason: String::new(),
+            },
+            Err(reason) => Opus {
+                available: false,
+                reason,
+            },
+        },
         params: ParamsView::from(&snapshot.params),
         render_panics: snapshot.panics,
         ring_fill: snapshot.ring_fill,
