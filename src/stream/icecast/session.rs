@@ -12,6 +12,7 @@
 //! small so this happens within seconds of the peer going quiet), and `TCP_USER_TIMEOUT`
 //! for data the peer never acknowledges (a peer that vanished without a reset).
 
+use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -69,7 +70,10 @@ pub async fn run(
         pump(socket, feed, state).await
     };
     tokio::select! {
-        outcome = work => outcome.err().unwrap_or(Ended::Stopped),
+        outcome = work => match outcome {
+            Err(ended) => ended,
+            Ok(never) => match never {},
+        },
         () = shutdown::stopped(stop) => Ended::Stopped,
     }
 }
@@ -184,7 +188,7 @@ async fn handshake(socket: &mut TcpStream, target: &Target) -> Result<(), Ended>
 
 /// Writes the Ogg headers, the burst, then every tick's page, until a write fails or
 /// stalls, Icecast closes the connection, or the fan-out lets the output go.
-async fn pump(socket: TcpStream, mut feed: Feed, state: &OutputState) -> Result<(), Ended> {
+async fn pump(socket: TcpStream, mut feed: Feed, state: &OutputState) -> Result<Infallible, Ended> {
     let (mut reader, mut writer) = socket.into_split();
     let mut discard = [0u8; 256];
     loop {
