@@ -552,3 +552,44 @@ async fn decoded_opus_is_as_loud_as_the_pcm_it_encodes() {
     );
     daemon.stop().await;
 }
+
+/// `/stream.opus` listeners count in `max_listeners`, and one that stops reading is let go
+/// a second behind like a `/stream.wav` player: its connection closed, its place freed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stream_opus_counts_in_max_listeners_and_a_stalled_reader_is_dropped() {
+    let mut config = test_config();
+    config.server.max_listeners = 1;
+    let daemon = TestDaemon::with_config(config).await;
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let mut stalled = socket.connect(daemon.addr).await.unwrap();
+    stalled
+        .write_all(b"GET /stream.opus HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    wait_until_async(|| async { daemon.metric("ambientd_listeners").await == 1.0 }).await;
+    let (status, body) = daemon.get("/stream.opus").await;
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("max_listeners = 1"), "{body}");
+    // Never read: the socket buffers and then the 1 s queue fill; the listener goes.
+    wait_until_async(|| async {
+        daemon.metric("ambientd_listeners_dropped_total").await == 1.0
+            && daemon.metric("ambientd_listeners").await == 0.0
+    })
+    .await;
+    let mut buffer = vec![0u8; 65536];
+    let ended = tokio::time::timeout(TIMEOUT, async {
+        loop {
+            match stalled.read(&mut buffer).await {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {}
+            }
+        }
+    })
+    .await;
+    assert!(ended.is_ok(), "the connection stayed open");
+    // The place is free again.
+    let mut pull = OggPull::start(daemon.addr).await;
+    check_audio(&pull.pages(2 + 3).await);
+    daemon.stop().await;
+}
