@@ -3,15 +3,37 @@
 // allows web control, and exposes `window.ambient` for tests and the curious.
 
 import { Connection } from './connection.js';
+import { OpusChunkDecoder, opusSupported } from './opus.js';
 import { Player } from './player.js';
 import { Visualizer } from './visualizer.js';
 
-// Page options: ?channels=1 halves the bandwidth (mobile data); ?encoding=json takes the seed's
-// base64 AudioChunk messages instead of binary frames; ?engine=script forces the ScriptProcessor
-// fallback (used automatically where AudioWorklet is missing).
+// Page options: the page takes Opus (~12 kB/s) where the browser decodes it (WebCodecs), else
+// binary PCM; ?encoding=binary|json|opus forces one (json: the seed's base64 AudioChunk
+// messages). ?channels=1 asks for mono PCM (Opus is stereo). ?engine=script forces the
+// ScriptProcessor fallback (used automatically where AudioWorklet is missing).
 const options = new URLSearchParams(location.search);
-const CHANNELS = options.get('channels') === '1' ? 1 : 2;
-const ENCODING = options.get('encoding') === 'json' ? 'json' : 'binary';
+const ASKED_ENCODING = ['json', 'binary', 'opus'].includes(options.get('encoding')) ? options.get('encoding') : null;
+const OPUS_OK = await opusSupported();
+// Opus only from a daemon that says it has it (/api/status "opus"); else PCM.
+const OPUS_OFFERED = ASKED_ENCODING === null && OPUS_OK ? await opusOffered() : false;
+let ENCODING = ASKED_ENCODING ?? (OPUS_OFFERED && options.get('channels') !== '1' ? 'opus' : 'binary');
+if (ENCODING === 'opus' && !OPUS_OK) ENCODING = 'binary';
+const CHANNELS = ENCODING === 'opus' ? 2 : options.get('channels') === '1' ? 1 : 2;
+const OPUS_RATE = 48000;
+
+/** Whether /api/status says the daemon streams Opus (false on any doubt, within 1 s). */
+async function opusOffered() {
+  const abort = new AbortController();
+  const timer = setTimeout(() => abort.abort(), 1000);
+  try {
+    const response = await fetch('/api/status', { signal: abort.signal, cache: 'no-store' });
+    return response.ok && (await response.json())?.opus?.available === true;
+  } catch {
+    return false;
+  } finally {
+    clearTimeout(timer);
+  }
+}
 // Ask for this much of the daemon's recent history on play, so the buffer fills at once
 // instead of waiting for live chunks (the jitter buffer starts at its target, not earlier).
 const START_BACKLOG_CHUNKS = 4;
@@ -30,6 +52,7 @@ const ui = {
 const player = new Player({ engine: options.get('engine') });
 const visual = new Visualizer($('scope'), player);
 let conn = null;
+let opus = null; // the Opus decoder of the current connection (encoding=opus)
 
 const model = {
   playing: false,
@@ -40,7 +63,7 @@ const model = {
   webControl: false,
   backend: '',
   version: '',
-  format: { sample_rate: 44100, channels: CHANNELS },
+  format: { sample_rate: ENCODING === 'opus' ? OPUS_RATE : 44100, channels: CHANNELS },
   playPressedAt: 0,
   firstSoundMs: null,
   serverUnderruns: 0,
@@ -77,6 +100,9 @@ async function play() {
   }
   if (!model.playing) return; // stopped while the audio graph was being built
   conn = new Connection({ channels: CHANNELS, encoding: ENCODING });
+  if (ENCODING === 'opus') {
+    opus = new OpusChunkDecoder((seq, timestamp, pcm) => player.push(seq, timestamp, pcm, 0, CHANNELS));
+  }
   const next = await live;
   if (next !== null && next > START_BACKLOG_CHUNKS) conn.resumeAfter(next - 1 - START_BACKLOG_CHUNKS);
   conn.onAudio = onAudio;
@@ -95,6 +121,8 @@ async function stop() {
   ui.play.setAttribute('aria-label', 'Play');
   conn?.stop();
   conn = null;
+  opus?.close();
+  opus = null;
   visual.stop();
   setStatus('Stopped.');
   if ('mediaSession' in navigator) navigator.mediaSession.playbackState = 'paused';
@@ -123,9 +151,11 @@ function onAudio(seq, timestamp, buffer, offset, channels, restarted) {
   if (restarted) {
     // The daemon restarted and its sequence began again: drop what belongs to the old stream.
     player.reset();
+    opus?.reset();
     logEvent('stream-restarted', { seq });
   }
-  player.push(seq, timestamp, buffer, offset, channels);
+  if (opus) opus.decode(seq, timestamp, buffer, offset);
+  else player.push(seq, timestamp, buffer, offset, channels);
 }
 
 // ---- server messages -------------------------------------------------------------------
@@ -246,6 +276,7 @@ function renderAbout() {
   if (model.version) parts.push(`ambientd ${model.version}`);
   if (model.backend) parts.push(`${model.backend} synthesis`);
   parts.push(`${model.format.sample_rate / 1000} kHz ${CHANNELS === 1 ? 'mono' : 'stereo'}`);
+  parts.push(ENCODING === 'opus' ? 'Opus (decoded by the browser)' : `PCM${OPUS_OK ? '' : ' (this browser cannot decode Opus)'}`);
   if (player.engine === 'script') parts.push('compatibility audio (no AudioWorklet here)');
   ui.about.textContent = parts.join(' · ');
 }
@@ -281,6 +312,14 @@ function setStatus(text, tone = '') {
 let countdownTimer = 0;
 
 function onConnectionState(state, detail) {
+  if (ENCODING === 'opus' && String(detail.reason || '').startsWith('encoding=opus is unavailable')) {
+    // A daemon without an Opus encoder: play PCM instead, from now on.
+    logEvent('opus-unavailable', { reason: detail.reason });
+    ENCODING = 'binary';
+    model.format.sample_rate = 44100;
+    stop().then(play);
+    return;
+  }
   ui.conn.dataset.state = state;
   player.setLink(state === 'open');
   clearInterval(countdownTimer);
@@ -467,6 +506,9 @@ window.ambient = {
     status: ui.status.textContent,
     lastError: model.lastError,
     reconnects: conn ? conn.reconnects : 0,
+    encoding: ENCODING,
+    opusSupported: OPUS_OK,
+    about: ui.about.textContent,
     events: model.events.slice(-50),
   }),
   stats: () => {
@@ -474,6 +516,8 @@ window.ambient = {
     return {
       ...s,
       mainReceived: model.received,
+      bytesReceived: conn ? conn.bytesReceived : 0,
+      opusErrors: opus ? opus.errors : 0,
       energy: player.energy(),
       latencyMs: currentLatencyMs(),
       // How long ago the daemon sent the chunk heard now (needs agreeing clocks).

@@ -8,13 +8,14 @@
 const FIRST_DELAY_MS = 500;
 const MAX_DELAY_MS = 30000;
 const STALL_MS = 5000; // the server sends 10 chunks per second; this much silence means a dead link
-const HEADER_BYTES = 16; // binary audio frame: sequence u64 LE, timestamp u64 LE, then pcm16
+const HEADER_BYTES = 16; // binary audio frame: sequence u64 LE, timestamp u64 LE, then pcm16 (or Opus packets)
 
 export class Connection {
   /**
    * @param {object} options
    * @param {number} options.channels 1 or 2
-   * @param {'binary'|'json'} options.encoding
+   * @param {'binary'|'json'|'opus'} options.encoding (opus: the payload after the header
+   *   is the packets, which the owner decodes; see opus.js)
    * @param {string} [options.base] ws:// or wss:// origin; defaults to the page's own host
    */
   constructor({ channels = 2, encoding = 'binary', base } = {}) {
@@ -32,6 +33,7 @@ export class Connection {
     this.freshConnection = false;
     this.state = 'idle'; // idle | connecting | open | waiting | offline
     this.reconnects = 0;
+    this.bytesReceived = 0; // WebSocket payload bytes, all connections together
     this.lastCloseReason = '';
     // Callbacks, set by the owner.
     this.onAudio = () => {}; // (seq, timestampMs, buffer, byteOffset, channels, restarted)
@@ -110,6 +112,7 @@ export class Connection {
     };
     ws.onmessage = (event) => {
       this.lastFrameAt = performance.now();
+      this.bytesReceived += typeof event.data === 'string' ? event.data.length : event.data.byteLength;
       if (typeof event.data === 'string') this.handleText(event.data);
       else this.handleBinary(event.data);
     };

@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 
 use crate::params::{Param, SynthesisParameters};
-use crate::protocol::{Event, Status};
+use crate::protocol::{Event, IcecastOutput, Status};
 use crate::sources::Source;
 
 /// Width of the name column; the longest name ("underruns", "intensity") plus two spaces.
@@ -87,7 +87,35 @@ pub fn status(status: &Status) -> String {
     if let Some(error) = &status.save_error {
         line(&mut out, "saving", format!("FAILED: {error}"));
     }
+    for output in &status.icecast {
+        line(&mut out, "icecast", icecast(output));
+    }
     out
+}
+
+/// One Icecast output: `URL connected, 1.2 MB sent, 0 reconnects` or `URL not connected
+/// (why), 3 attempts`.
+fn icecast(output: &IcecastOutput) -> String {
+    let sent = format!("{:.1} MB sent", output.bytes_sent as f64 / 1e6);
+    let reconnects = format!(
+        "{} reconnect{}",
+        output.reconnects,
+        if output.reconnects == 1 { "" } else { "s" }
+    );
+    if output.connected {
+        format!("{} connected, {sent}, {reconnects}", output.url)
+    } else {
+        let why = output
+            .last_error
+            .as_deref()
+            .map_or(String::new(), |e| format!(" ({e})"));
+        format!(
+            "{} not connected{why}, {} attempt{}, {sent}, {reconnects}",
+            output.url,
+            output.attempts,
+            if output.attempts == 1 { "" } else { "s" }
+        )
+    }
 }
 
 /// `3723` → `1h 02m 03s`; `59` → `59s`; `90061` → `1d 01h 01m 01s`.
@@ -224,6 +252,7 @@ mod tests {
             chords: vec!["i".into(), "iv".into(), "V".into(), "i".into()],
             bar: Some(1),
             save_error: None,
+            icecast: Vec::new(),
         };
         assert_eq!(
             status(&report),
@@ -239,6 +268,35 @@ mod tests {
              underruns  0\n\
              sequence   1234\n\
              uptime     1h 02m 03s\n"
+        );
+    }
+
+    #[test]
+    fn icecast_outputs_show_their_state_and_why() {
+        let up = IcecastOutput {
+            url: "http://127.0.0.1:8000/a.opus".into(),
+            connected: true,
+            bytes_sent: 1_234_567,
+            attempts: 2,
+            reconnects: 1,
+            last_error: Some("connection lost".into()),
+        };
+        assert_eq!(
+            icecast(&up),
+            "http://127.0.0.1:8000/a.opus connected, 1.2 MB sent, 1 reconnect"
+        );
+        let down = IcecastOutput {
+            connected: false,
+            attempts: 1,
+            bytes_sent: 0,
+            reconnects: 0,
+            last_error: Some("Icecast refused the credentials".into()),
+            ..up
+        };
+        assert_eq!(
+            icecast(&down),
+            "http://127.0.0.1:8000/a.opus not connected (Icecast refused the credentials), \
+             1 attempt, 0.0 MB sent, 0 reconnects"
         );
     }
 

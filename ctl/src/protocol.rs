@@ -172,6 +172,28 @@ pub struct Status {
     /// be lost at the next restart); absent while saving works.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub save_error: Option<String>,
+    /// The Icecast source outputs, in config order (absent when there are none).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub icecast: Vec<IcecastOutput>,
+}
+
+/// One Icecast source output, as `status` reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct IcecastOutput {
+    /// Server and mount, e.g. `"http://127.0.0.1:8000/ambient.opus"` (never credentials).
+    pub url: String,
+    /// Whether Icecast accepted the stream and it flows now.
+    pub connected: bool,
+    /// Bytes of Ogg written to Icecast since the daemon started.
+    pub bytes_sent: u64,
+    /// Connection attempts, successful or not.
+    pub attempts: u64,
+    /// Times the output connected again after a connection ended.
+    pub reconnects: u64,
+    /// Why the latest attempt or connection failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
 }
 
 /// One line of a `watch` stream: `{"type":"<event>", ...}`.

@@ -8,10 +8,12 @@
 
 mod error;
 mod limits;
+mod icecast;
 mod log;
 mod music;
 mod server;
 mod state;
+mod stream;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -20,10 +22,12 @@ use serde::{Deserialize, Serialize};
 
 pub use error::ConfigError;
 pub use limits::LimitsConfig;
+pub use icecast::IcecastConfig;
 pub use log::{LogConfig, LogLevel, LogTarget};
 pub use music::{MusicConfig, SynthConfig};
 pub use server::{ControlConfig, MAX_LISTENERS_LIMIT, ServerConfig, WebControl, lookup_group};
 pub use state::StateConfig;
+pub use stream::{MAX_OPUS_KBITS, MIN_OPUS_KBITS, StreamConfig};
 
 /// The whole configuration file.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
@@ -43,6 +47,11 @@ pub struct Config {
     pub log: LogConfig,
     /// `[limits]`: what one client may cost (timeouts, connections, message size, set rate).
     pub limits: LimitsConfig,
+    /// `[stream]`: the compressed streams' encoding.
+    pub stream: StreamConfig,
+    /// `[[icecast]]`: Icecast source outputs, any number (none by default).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub icecast: Vec<IcecastConfig>,
 }
 
 /// Command-line settings that win over the file (at start and on every reload).
@@ -67,7 +76,8 @@ impl Overrides {
 }
 
 impl Config {
-    /// Parses a configuration from TOML text. Pure: no I/O.
+    /// Parses a configuration from TOML text. No I/O but reading the password files that
+    /// `[[icecast]]` entries name.
     pub fn from_toml(text: &str) -> Result<Config, ConfigError> {
         Self::parse(text, "<string>")
     }

@@ -90,6 +90,20 @@ impl Core {
                 .unwrap_or_default(),
             bar: station.bar().map(|(bar, _)| bar as u32),
             save_error: self.stream.station.save_error(),
+            icecast: self
+                .stream
+                .icecast
+                .statuses()
+                .into_iter()
+                .map(|o| ambientctl::protocol::IcecastOutput {
+                    url: o.url,
+                    connected: o.connected,
+                    bytes_sent: o.bytes_sent,
+                    attempts: o.attempts,
+                    reconnects: o.reconnects,
+                    last_error: o.last_error,
+                })
+                .collect(),
         }
     }
 
@@ -184,6 +198,7 @@ impl Core {
         }
         changes.extend(live_server_changes(&old, &new));
         super::apply_server_config(&self.stream, &new);
+        super::apply_icecast_config(&self.stream, &new);
         let music = new.music.params();
         *config = new;
         drop(config);

@@ -3,9 +3,10 @@
 //! the control socket on already-bound sockets, keeps systemd informed, and reloads the
 //! config on request until the shutdown future completes; then it stops everything in order.
 //!
-//! Shutdown order: `STOPPING=1` → stop accepting → watchers get `stopping` → every listener
-//! is told to go (WebSocket close 1001) → wait for the connections (bounded) → stop the
-//! pacer → join the generation thread. The caller removes the control socket file.
+//! Shutdown order: `STOPPING=1` → stop accepting → watchers get `stopping` → the Icecast
+//! outputs stop → every listener is told to go (WebSocket close 1001) → wait for the
+//! connections (bounded) → stop the pacer → join the generation thread. The caller removes
+//! the control socket file.
 
 pub mod control;
 mod core;
@@ -139,6 +140,7 @@ impl Daemon {
         let (stop, stop_rx) = shutdown::channel();
         let pacer = Pacer::new(source, station.clone(), stream.fanout.clone());
         let mut tasks = vec![tokio::spawn(pacer.run(stop_rx.clone()))];
+        apply_icecast_config(&stream, &config);
         first_tick(&station).await;
         tasks.push(tokio::spawn(monitor(station.clone(), stop_rx.clone())));
 
@@ -256,6 +258,7 @@ impl Daemon {
         self.core.notifier().stopping();
         let station = self.core.stream.station.clone();
         station.publish(Event::Stopping);
+        self.core.stream.icecast.stop_all().await;
         self.core.stream.fanout.close_all();
         let _ = self.stop.send(true);
         drop(self.tracker.take());
@@ -288,14 +291,30 @@ fn refuse_connection(socket: &TcpStream, cap: usize) {
     let _ = socket.try_write(response.as_bytes());
 }
 
-/// Applies what `[server]` says to the outputs (at start, and again on reload).
+/// Applies what `[server]` and `[stream]` say to the outputs (at start, and again on
+/// reload).
 fn apply_server_config(stream: &StreamState, config: &Config) {
     stream.set_max_listeners(config.server.max_listeners);
     stream.set_limits(config.limits.stream());
+    let bitrate = config.stream.opus_bits_per_second();
+    // Without an Opus encoder there is nothing to set (its absence was logged at start and
+    // each Opus request says why).
+    if stream.fanout.opus_headers().is_ok()
+        && let Err(error) = stream.fanout.set_opus_bitrate(bitrate)
+    {
+        tracing::error!(%error, "cannot apply [stream] opus_bitrate");
+    }
     stream.set_web_policy(WebPolicy {
         mode: config.server.web_control,
         token: config.server.web_control_token.clone(),
     });
+}
+
+/// Starts, keeps, restarts or stops the Icecast outputs as `[[icecast]]` says (at start,
+/// and again on reload: an unchanged entry keeps its connection).
+fn apply_icecast_config(stream: &StreamState, config: &Config) {
+    let targets: Vec<_> = config.icecast.iter().map(|entry| entry.target()).collect();
+    stream.icecast.apply(&targets, &stream.fanout);
 }
 
 /// The next reload request; never completes when there is no source of them.

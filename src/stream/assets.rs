@@ -33,6 +33,7 @@ pub const ASSETS: &[Asset] = &[
     asset!("/style.css", "style.css", "text/css; charset=utf-8"),
     asset!("/app.js", "app.js", JS),
     asset!("/connection.js", "connection.js", JS),
+    asset!("/opus.js", "opus.js", JS),
     asset!("/player.js", "player.js", JS),
     asset!("/visualizer.js", "visualizer.js", JS),
     asset!("/worklet.js", "worklet.js", JS),

@@ -57,6 +57,8 @@ pub struct Fanout {
     inline: bool,
     /// One encoder per format, run by the pacer's task (the only caller of `broadcast`).
     encoders: Mutex<Encoders>,
+    /// The Ogg/Opus header pages (fixed for the stream's life), or why there is no Opus.
+    opus_headers: Result<Bytes, String>,
 }
 
 impl std::fmt::Debug for Fanout {
@@ -106,13 +108,32 @@ impl Fanout {
                 }
             }
         }
+        let encoders = Encoders::default();
+        if let Err(why) = encoders.opus_headers() {
+            tracing::error!(reason = %why, "no Opus stream: /stream.opus and /ws?encoding=opus are refused");
+        }
         Arc::new(Fanout {
             shared,
             inline: channels.is_empty(),
             senders: Mutex::new(channels),
             threads: Mutex::new(threads),
-            encoders: Mutex::default(),
+            opus_headers: encoders.opus_headers(),
+            encoders: Mutex::new(encoders),
         })
+    }
+
+    /// The Ogg/Opus stream's OpusHead and OpusTags pages, the same for the fan-out's whole
+    /// life; the error says why there is no Opus stream (then no Opus listener is taken).
+    pub fn opus_headers(&self) -> Result<Bytes, String> {
+        self.opus_headers.clone()
+    }
+
+    /// Sets `[stream] opus_bitrate` (bits per second) from the next tick on.
+    pub fn set_opus_bitrate(&self, bitrate: u32) -> Result<(), String> {
+        self.encoders
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .set_opus_bitrate(bitrate)
     }
 
     /// Registers a `/stream.wav` listener. With `resume_after`, the held ticks after that
@@ -130,6 +151,7 @@ impl Fanout {
         let sink = Sink::Queue {
             ticks: tick_tx,
             close: close_tx,
+            from: next_sequence,
         };
         let id = self.register(&mut inner, format, sink, false);
         Some(Subscription {

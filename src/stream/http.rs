@@ -1,6 +1,6 @@
 //! The HTTP front on the daemon's one port: routes, query parsing, WebSocket upgrades.
 //!
-//! `/ws` (WebSocket audio), `/stream.wav`, `/healthz`, `/metrics`, `/api/status`, `/`.
+//! `/ws` (WebSocket audio), `/stream.wav`, `/stream.opus`, `/healthz`, `/metrics`, `/api/status`, `/`.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -19,8 +19,9 @@ use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 
 use super::close::CloseReason;
 use super::encode;
+use super::fanout::Subscription;
 use super::query::parse_ws_query;
-use super::{ClientOrigin, ResponseBody, StreamState, status, wav, ws};
+use super::{ClientOrigin, ResponseBody, StreamState, ogg_stream, status, wav, ws};
 use crate::station::Presence;
 
 /// Kernel send buffer asked for on each connection. Small on purpose: the per-listener queue
@@ -120,7 +121,7 @@ fn route(
     let path = request.uri().path();
     let known = matches!(
         path,
-        "/ws" | "/stream.wav" | "/healthz" | "/metrics" | "/api/status"
+        "/ws" | "/stream.wav" | "/stream.opus" | "/healthz" | "/metrics" | "/api/status"
     ) || super::assets::find(path).is_some();
     if known && request.method() != Method::GET && request.method() != Method::HEAD {
         let mut response = plain(
@@ -138,12 +139,17 @@ fn route(
     match path {
         "/ws" => websocket(request, state, tracker, peer),
         "/stream.wav" => stream_wav(&state, peer, kick),
+        "/stream.opus" => stream_opus(&state, peer, kick),
         "/healthz" => match state.station.unhealthy() {
             None => plain(StatusCode::OK, "ok"),
             Some(why) => plain(StatusCode::SERVICE_UNAVAILABLE, why),
         },
         "/metrics" => with_type(
-            super::metrics::render_prometheus(&state.station.snapshot(), &state.metrics),
+            super::metrics::render_prometheus(
+                &state.station.snapshot(),
+                &state.metrics,
+                &state.icecast.statuses(),
+            ),
             "text/plain; version=0.0.4; charset=utf-8",
         ),
         "/api/status" => with_type(status::json(&state), "application/json"),
@@ -173,6 +179,21 @@ fn refuse_full(state: &StreamState) -> Response<ResponseBody> {
     )
 }
 
+/// The body ends itself on shutdown (a clean end of the chunked stream); a listener let go
+/// for being a second behind is not reading, so its connection is dropped instead.
+fn kick_when_too_slow(subscription: &mut Subscription, kick: Arc<Notify>) {
+    let (to_body, body_close) = oneshot::channel();
+    let close = std::mem::replace(&mut subscription.close, body_close);
+    tokio::spawn(async move {
+        if let Ok(reason) = close.await {
+            if reason == CloseReason::TooSlow {
+                kick.notify_one();
+            }
+            let _ = to_body.send(reason);
+        }
+    });
+}
+
 fn stream_wav(
     state: &Arc<StreamState>,
     peer: SocketAddr,
@@ -184,24 +205,41 @@ fn stream_wav(
     let Some(mut subscription) = state.fanout.subscribe(encode::WAV, None) else {
         return plain(StatusCode::SERVICE_UNAVAILABLE, "server shutting down");
     };
-    // The body ends itself on shutdown (a clean end of the chunked stream); a listener let
-    // go for being a second behind is not reading, so its connection is dropped instead.
-    let (to_body, body_close) = oneshot::channel();
-    let close = std::mem::replace(&mut subscription.close, body_close);
-    tokio::spawn(async move {
-        if let Ok(reason) = close.await {
-            if reason == CloseReason::TooSlow {
-                kick.notify_one();
-            }
-            let _ = to_body.send(reason);
-        }
-    });
+    kick_when_too_slow(&mut subscription, kick);
     state.metrics.wav_connections.add(1);
     let presence = Presence::join(seat, peer, "wav");
     let body = wav::body(&state.fanout, subscription, state.metrics.clone(), presence);
     let mut response = Response::new(body);
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("audio/wav"));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+fn stream_opus(
+    state: &Arc<StreamState>,
+    peer: SocketAddr,
+    kick: Arc<Notify>,
+) -> Response<ResponseBody> {
+    if let Err(why) = state.fanout.opus_headers() {
+        return plain(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("/stream.opus is unavailable: no Opus encoder ({why})"),
+        );
+    }
+    let Some(seat) = state.station.reserve(state.max_listeners()) else {
+        return refuse_full(state);
+    };
+    let mut listener = match ogg_stream::subscribe(&state.fanout) {
+        Ok(listener) => listener,
+        Err(why) => return plain(StatusCode::SERVICE_UNAVAILABLE, why),
+    };
+    kick_when_too_slow(&mut listener.subscription, kick);
+    let presence = Presence::join(seat, peer, "opus");
+    let body = ogg_stream::body(&state.fanout, listener, state.metrics.clone(), presence);
+    let mut response = Response::new(body);
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("audio/ogg"));
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response
 }

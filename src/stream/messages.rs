@@ -6,9 +6,13 @@ use serde::Serialize;
 use serde_json::Value;
 pub use tokio_tungstenite::tungstenite::Utf8Bytes;
 
-use super::encode::Format;
+use super::encode::{Encoding, Format, opus_stream};
 use crate::audio::{CHUNK_FRAMES, SAMPLE_RATE};
 use crate::station::{Event, PhraseStart, Snapshot, Underrun};
+
+/// How a binary `encoding=opus` audio frame is laid out (all integers little-endian).
+pub const OPUS_LAYOUT: &str =
+    "sequence u64, timestamp_ms u64, count u8, then count times: length u16, Opus packet";
 
 /// The daemon's version, as sent in `hello` and `/api/status`.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -67,8 +71,20 @@ struct FormatView {
     chunk_frames: usize,
     chunk_ms: u32,
     encoding: &'static str,
+    /// Only for `encoding=opus`: how the binary audio frames carry the packets.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    opus: Option<OpusView>,
     sample_format: &'static str,
     sample_rate: u32,
+}
+
+/// `encoding=opus`'s framing, as `hello` describes it.
+#[derive(Serialize)]
+struct OpusView {
+    /// "sequence u64le, timestamp u64le, count u8, count x (length u16le, packet)".
+    layout: &'static str,
+    packet_ms: u32,
+    packets_per_chunk: usize,
 }
 
 /// The first frame on every WebSocket: the listener's format, what plays, who renders it,
@@ -84,13 +100,30 @@ pub fn hello(
             name: station.backend,
             reason: &station.backend_reason,
         },
-        format: FormatView {
-            channels: format.channels,
-            chunk_frames: CHUNK_FRAMES,
-            chunk_ms: 100,
-            encoding: format.encoding.name(),
-            sample_format: "pcm16",
-            sample_rate: SAMPLE_RATE,
+        format: if format.encoding == Encoding::Opus {
+            FormatView {
+                channels: format.channels,
+                chunk_frames: opus_stream::CHUNK_SAMPLES_48K,
+                chunk_ms: 100,
+                encoding: format.encoding.name(),
+                opus: Some(OpusView {
+                    layout: OPUS_LAYOUT,
+                    packet_ms: 20,
+                    packets_per_chunk: opus_stream::PACKETS_PER_CHUNK,
+                }),
+                sample_format: "opus",
+                sample_rate: opus_stream::OPUS_RATE,
+            }
+        } else {
+            FormatView {
+                channels: format.channels,
+                chunk_frames: CHUNK_FRAMES,
+                chunk_ms: 100,
+                encoding: format.encoding.name(),
+                opus: None,
+                sample_format: "pcm16",
+                sample_rate: SAMPLE_RATE,
+            }
         },
         params: ParamsView::from(&station.params),
         sequence: next_sequence,

@@ -5,6 +5,7 @@ use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use super::icecast::OutputStatus;
 use crate::station::Snapshot;
 pub use crate::station::counters::Counter;
 
@@ -244,7 +245,11 @@ fn values(station: &Snapshot, metrics: &Metrics) -> [String; 21] {
 }
 
 /// The Prometheus text exposition format (version 0.0.4).
-pub fn render_prometheus(station: &Snapshot, metrics: &Metrics) -> String {
+pub fn render_prometheus(
+    station: &Snapshot,
+    metrics: &Metrics,
+    icecast: &[OutputStatus],
+) -> String {
     let mut out = String::with_capacity(4096);
     for ((name, kind, help), value) in FAMILIES.iter().zip(values(station, metrics)) {
         // Writing to a String cannot fail.
@@ -265,8 +270,59 @@ pub fn render_prometheus(station: &Snapshot, metrics: &Metrics) -> String {
          ambientd_build_info{{version=\"{version}\",backend=\"{}\"}} 1",
         station.backend
     );
+    render_icecast(&mut out, icecast);
     super::process::render(&mut out);
     out
+}
+
+/// A per-output family: name, type, help, and the figure it shows.
+type IcecastFamily = (
+    &'static str,
+    &'static str,
+    &'static str,
+    fn(&OutputStatus) -> u64,
+);
+
+/// One series per Icecast output (label `output`: its URL), for each of its figures.
+fn render_icecast(out: &mut String, outputs: &[OutputStatus]) {
+    if outputs.is_empty() {
+        return;
+    }
+    let families: [IcecastFamily; 4] = [
+        (
+            "ambientd_icecast_connected",
+            "gauge",
+            "1 while the Icecast source output streams, else 0.",
+            |o| u64::from(o.connected),
+        ),
+        (
+            "ambientd_icecast_bytes_sent_total",
+            "counter",
+            "Bytes of Ogg written to the Icecast server.",
+            |o| o.bytes_sent,
+        ),
+        (
+            "ambientd_icecast_attempts_total",
+            "counter",
+            "Connection attempts to the Icecast server, successful or not.",
+            |o| o.attempts,
+        ),
+        (
+            "ambientd_icecast_reconnects_total",
+            "counter",
+            "Times the output connected again after a connection ended.",
+            |o| o.reconnects,
+        ),
+    ];
+    for (name, kind, help, value) in families {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+        for output in outputs {
+            // A URL holds no `"` or `\\` (the config refuses control characters; quotes
+            // are escaped all the same, as the format asks).
+            let label = output.url.replace('\\', "\\\\").replace('"', "\\\"");
+            let _ = writeln!(out, "{name}{{output=\"{label}\"}} {}", value(output));
+        }
+    }
 }
 
 #[cfg(test)]

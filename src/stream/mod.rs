@@ -7,7 +7,7 @@
 //! station's pacer ──▶ fanout (encode and frame once) ──▶ sender threads ──▶ each WebSocket's
 //!                                                          socket (sendmsg; outbox ≤ 10
 //!                                                          ticks when it is full)
-//!                                                      └─▶ each WAV body's queue (≤ 10)
+//!                                                      └─▶ each WAV/Ogg body's queue (≤ 10)
 //! ```
 
 pub mod access;
@@ -17,8 +17,10 @@ pub mod encode;
 pub mod fanout;
 pub mod http;
 pub mod limits;
+pub mod icecast;
 pub mod messages;
 pub mod metrics;
+pub mod ogg_stream;
 pub mod outbox;
 mod process;
 pub mod query;
@@ -56,6 +58,8 @@ pub struct StreamState {
     pub fanout: Arc<Fanout>,
     /// The outputs' counters.
     pub metrics: Arc<Metrics>,
+    /// The Icecast source outputs (`[[icecast]]`) and their live state.
+    pub icecast: icecast::Outputs,
     /// `[server] max_listeners` (a reload changes it).
     max_listeners: AtomicUsize,
     /// Who may `set` over the WebSocket (a reload changes it).
@@ -73,6 +77,7 @@ impl StreamState {
             station,
             fanout: Fanout::new(metrics.clone(), fanout::default_senders()),
             metrics,
+            icecast: icecast::Outputs::default(),
             max_listeners: AtomicUsize::new(usize::MAX),
             web_control: RwLock::default(),
             limits: RwLock::default(),

@@ -22,6 +22,7 @@ const KNOWN: [&str; 4] = ["channels", "encoding", "resume", "token"];
 pub fn parse_ws_query(query: Option<&str>) -> Result<WsQuery, String> {
     let mut parsed = WsQuery::default();
     let mut seen: Vec<String> = Vec::new();
+    let mut channels_given = false;
     for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
         let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
         let name = decode("query parameter name", name)?;
@@ -40,6 +41,7 @@ pub fn parse_ws_query(query: Option<&str>) -> Result<WsQuery, String> {
         let value = value.as_str();
         match name.as_str() {
             "channels" => {
+                channels_given = true;
                 parsed.format.channels = match value {
                     "1" => 1,
                     "2" => 2,
@@ -77,15 +79,28 @@ pub fn parse_ws_query(query: Option<&str>) -> Result<WsQuery, String> {
             }
         }
     }
+    // Opus is stereo only: stereo unless asked otherwise, and mono refused by name.
+    if parsed.format.encoding == Encoding::Opus {
+        if channels_given && parsed.format.channels != 2 {
+            return Err(format!(
+                "channels: \"{}\" is not allowed with encoding=opus (allowed: 2)",
+                parsed.format.channels
+            ));
+        }
+        parsed.format.channels = 2;
+    }
+    debug_assert!(parsed.format.is_registered());
     Ok(parsed)
 }
 
 /// The encodings a WebSocket listener may ask for: every registered one but the bare PCM
-/// of `/stream.wav` (which carries no sequence), in registry order, each once.
+/// of `/stream.wav` and the Ogg pages of `/stream.opus` (which carry no sequence), in
+/// registry order, each once.
 fn websocket_encodings() -> Vec<Encoding> {
     let mut encodings = Vec::new();
     for encoding in Format::all().map(|format| format.encoding) {
-        if encoding != Encoding::Raw && !encodings.contains(&encoding) {
+        let http_only = matches!(encoding, Encoding::Raw | Encoding::Ogg);
+        if !http_only && !encodings.contains(&encoding) {
             encodings.push(encoding);
         }
     }
@@ -116,10 +131,17 @@ mod tests {
             err.starts_with("channels:") && err.contains("1, 2"),
             "{err}"
         );
-        let err = parse_ws_query(Some("encoding=opus")).unwrap_err();
+        let err = parse_ws_query(Some("encoding=ogg")).unwrap_err();
         assert!(
-            err.starts_with("encoding:") && err.contains("json, binary"),
+            err.starts_with("encoding:") && err.contains("json, binary, opus"),
             "{err}"
+        );
+        let q = parse_ws_query(Some("encoding=opus")).unwrap();
+        assert_eq!(q.format, crate::stream::encode::OPUS, "Opus is stereo");
+        let err = parse_ws_query(Some("encoding=opus&channels=1")).unwrap_err();
+        assert_eq!(
+            err,
+            "channels: \"1\" is not allowed with encoding=opus (allowed: 2)"
         );
         let err = parse_ws_query(Some("resume=soon")).unwrap_err();
         assert!(err.starts_with("resume:"), "{err}");

@@ -22,6 +22,9 @@ pub(super) enum Sink {
     Queue {
         ticks: mpsc::Sender<Arc<Tick>>,
         close: oneshot::Sender<CloseReason>,
+        /// The first sequence it takes: a tick kept for resume while it subscribed was in
+        /// its backlog already, and is not queued a second time.
+        from: u64,
     },
 }
 
@@ -113,6 +116,7 @@ impl Shared {
                         Offer::TooSlow => gone.push((id, true)),
                     }
                 }
+                Sink::Queue { from, .. } if tick.chunk.sequence < *from => {}
                 Sink::Queue { ticks, .. } => match ticks.try_send(tick.clone()) {
                     Ok(()) => {}
                     Err(mpsc::error::TrySendError::Full(_)) => gone.push((id, true)),

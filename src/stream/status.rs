@@ -3,6 +3,7 @@
 use serde::Serialize;
 
 use super::StreamState;
+use super::icecast::OutputStatus;
 use super::messages::{ParamsView, VERSION};
 
 // Fields in alphabetical order: the object was first written with `serde_json::json!`,
@@ -12,9 +13,14 @@ struct ApiStatus<'a> {
     backend: Backend<'a>,
     chunks: u64,
     healthy: bool,
+    /// The Icecast source outputs, in config order (absent when there are none, so the
+    /// object stays as it was for a daemon without them).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    icecast: Vec<OutputStatus>,
     listeners: usize,
     max_listeners: usize,
     next_sequence: u64,
+    opus: Opus,
     params: ParamsView,
     render_panics: u64,
     ring_fill: f64,
@@ -30,6 +36,14 @@ struct Backend<'a> {
     reason: &'a str,
 }
 
+/// Whether the daemon has its Opus stream (`/stream.opus`, `/ws?encoding=opus`).
+#[derive(Serialize)]
+struct Opus {
+    available: bool,
+    /// Why not, when it is not; empty when it is.
+    reason: String,
+}
+
 /// The body of `/api/status`.
 pub fn json(state: &StreamState) -> String {
     let snapshot = state.station.snapshot();
@@ -41,9 +55,20 @@ pub fn json(state: &StreamState) -> String {
         },
         chunks: snapshot.chunks,
         healthy: snapshot.unhealthy.is_none(),
+        icecast: state.icecast.statuses(),
         listeners: snapshot.listeners,
         max_listeners: state.max_listeners(),
         next_sequence: snapshot.next_sequence,
+        opus: match state.fanout.opus_headers() {
+            Ok(_) => Opus {
+                available: true,
+                reason: String::new(),
+            },
+            Err(reason) => Opus {
+                available: false,
+                reason,
+            },
+        },
         params: ParamsView::from(&snapshot.params),
         render_panics: snapshot.panics,
         ring_fill: snapshot.ring_fill,

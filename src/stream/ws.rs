@@ -32,6 +32,9 @@ use crate::station::Presence;
 
 /// The close code for a listener dropped for being slow (application range 4000-4999).
 pub const CLOSE_TOO_SLOW: u16 = 4000;
+/// The close reason for `encoding=opus` in a daemon without an Opus encoder (a close
+/// reason holds at most 123 bytes; the log has libopus's own words).
+pub const OPUS_UNAVAILABLE: &str = "encoding=opus is unavailable: this daemon has no Opus encoder (see its log); use binary or json";
 /// How long a closing handshake may take before the connection is simply dropped.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
 
@@ -109,6 +112,17 @@ pub async fn serve(
             web_control,
         ))
     };
+    if format.encoding.is_opus()
+        && let Err(why) = state.fanout.opus_headers()
+    {
+        tracing::warn!(reason = %why, "encoding=opus refused: no Opus encoder");
+        let frame = CloseFrame {
+            code: CloseCode::Unsupported,
+            reason: OPUS_UNAVAILABLE.into(),
+        };
+        let _ = tokio::time::timeout(CLOSE_TIMEOUT, ws.close(Some(frame))).await;
+        return;
+    }
     let Some(id) = state
         .fanout
         .subscribe_socket(format, resume, outbox.clone(), hello)

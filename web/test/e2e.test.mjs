@@ -106,6 +106,39 @@ test('without AudioWorklet (plain http on a LAN name) the same jitter buffer pla
   await page.close();
 });
 
+test('against the daemon the page plays Opus (WebCodecs) at under 40 KB/s, and says so', { skip: USING_MOCK && 'the mock streams PCM only' }, async () => {
+  const { page, errors } = await open();
+  const st = await state(page);
+  assert.equal(st.opusSupported, true, 'headless Chromium decodes Opus with WebCodecs');
+  assert.equal(st.encoding, 'opus');
+  await playAndWait(page);
+  assert.match(await page.textContent('#about'), /Opus/);
+  const started = await stats(page);
+  const startedAt = Date.now();
+  await waitFor(async () => (await stats(page)).received >= started.received + 40, { timeout: 15000, what: '40 more chunks' });
+  const s = await stats(page);
+  const seconds = (Date.now() - startedAt) / 1000;
+  const bytesPerSecond = (s.bytesReceived - started.bytesReceived) / seconds;
+  console.log(`# opus page: ${Math.round(bytesPerSecond)} B/s received over ${seconds.toFixed(1)} s`);
+  assert.ok(bytesPerSecond < 40000, `received ${Math.round(bytesPerSecond)} B/s`);
+  assert.ok(bytesPerSecond > 5000, `received ${Math.round(bytesPerSecond)} B/s: audio is arriving`);
+  assert.equal(s.opusErrors, 0);
+  assert.equal(s.outOfOrder, 0);
+  assert.equal(s.gaps, 0);
+  assert.equal(s.state, 'playing');
+  assert.equal(s.sampleRate, 48000);
+  assert.ok((await peakEnergy(page)) > 0.005, 'it sounds');
+  assert.deepEqual(errors, []);
+  await page.close();
+  // Asked for PCM, the same page says so.
+  const pcm = await openPage(browser, target.url, undefined, '/?encoding=binary');
+  pages.push(pcm.page);
+  assert.equal((await state(pcm.page)).encoding, 'binary');
+  await playAndWait(pcm.page);
+  assert.match(await pcm.page.textContent('#about'), /PCM/);
+  await pcm.page.close();
+});
+
 test('mono over JSON (?channels=1&encoding=json) plays the same way', async () => {
   const { page, errors } = await openPage(browser, target.url, undefined, '/?channels=1&encoding=json');
   pages.push(page);

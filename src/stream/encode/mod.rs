@@ -8,15 +8,24 @@
 //! no copy to frame it, and the bare payload stays a view of the same bytes.
 //!
 //! Adding a format is one file (its encoder) plus one row in [`REGISTRY`].
+//!
+//! The Opus formats (the Ogg pages of `/stream.opus`, the packets of `/ws?encoding=opus`)
+//! share one [`OpusStream`]: it runs once per tick while any of them has a listener, and
+//! their encoders only frame what it made.
 
 mod binary;
 mod json;
+mod ogg_pages;
+mod opus_packets;
+pub mod opus_stream;
 pub mod pcm;
 mod raw;
 
 use std::sync::OnceLock;
 
 use bytes::Bytes;
+
+pub use opus_stream::{OpusChunk, OpusStream};
 
 /// How audio messages are encoded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,6 +36,11 @@ pub enum Encoding {
     Binary,
     /// Bare interleaved PCM16 LE (the `/stream.wav` body).
     Raw,
+    /// Binary: `sequence`, `timestamp`, then the chunk's 5 Opus packets, each after its
+    /// length (see `opus_packets`).
+    Opus,
+    /// The chunk's Ogg page of Opus packets (the `/stream.opus` body).
+    Ogg,
 }
 
 impl Encoding {
@@ -36,7 +50,14 @@ impl Encoding {
             Encoding::Json => "json",
             Encoding::Binary => "binary",
             Encoding::Raw => "raw",
+            Encoding::Opus => "opus",
+            Encoding::Ogg => "ogg",
         }
+    }
+
+    /// Whether the format's bytes come from the shared [`OpusStream`].
+    pub fn is_opus(self) -> bool {
+        matches!(self, Encoding::Opus | Encoding::Ogg)
     }
 }
 
@@ -76,6 +97,8 @@ pub struct Audio<'a> {
     pub channels: u8,
     /// 100 ms of PCM16 LE, interleaved when stereo.
     pub pcm: &'a [u8],
+    /// The tick in the shared Opus stream, for the Opus formats (`None` for the others).
+    pub opus: Option<&'a OpusChunk>,
 }
 
 impl<'a> Audio<'a> {
@@ -92,6 +115,7 @@ impl<'a> Audio<'a> {
             timestamp_ms,
             channels: format.channels,
             pcm: if format.channels == 1 { mono } else { stereo },
+            opus: None,
         }
     }
 }
@@ -125,7 +149,7 @@ fn make<E: Encoder + Default + 'static>() -> Box<dyn Encoder> {
 }
 
 /// Every format the daemon can stream, in [`Format::index`] order.
-const REGISTRY: [Row; 5] = [
+const REGISTRY: [Row; 7] = [
     Row {
         format: Format {
             channels: 1,
@@ -163,6 +187,16 @@ const REGISTRY: [Row; 5] = [
         make: make::<raw::Raw>,
         stateless: true,
     },
+    Row {
+        format: OPUS,
+        make: make::<opus_packets::OpusPackets>,
+        stateless: false,
+    },
+    Row {
+        format: OGG_OPUS,
+        make: make::<ogg_pages::OggPages>,
+        stateless: false,
+    },
 ];
 
 /// Formats registered.
@@ -172,6 +206,18 @@ pub const FORMATS: usize = REGISTRY.len();
 pub const WAV: Format = Format {
     channels: 2,
     encoding: Encoding::Raw,
+};
+
+/// `/ws?encoding=opus`: each chunk's Opus packets (48 kHz stereo).
+pub const OPUS: Format = Format {
+    channels: 2,
+    encoding: Encoding::Opus,
+};
+
+/// The `/stream.opus` body's format: each tick's payload is that chunk's Ogg page.
+pub const OGG_OPUS: Format = Format {
+    channels: 2,
+    encoding: Encoding::Ogg,
 };
 
 impl Format {
@@ -187,6 +233,11 @@ impl Format {
             .iter()
             .position(|row| row.format == self)
             .expect("every format in use is registered")
+    }
+
+    /// Whether the registry holds this format.
+    pub fn is_registered(self) -> bool {
+        REGISTRY.iter().any(|row| row.format == self)
     }
 }
 
@@ -280,7 +331,18 @@ fn encode_one(encoder: &mut dyn Encoder, audio: &Audio<'_>, framer: Framer) -> E
 pub struct Encoders {
     encoders: Vec<Box<dyn Encoder>>,
     mono: Vec<u8>,
+    /// The Opus stream every Opus format shares, or why it could not be made.
+    opus: Result<OpusStream, String>,
+    /// Whether the last Opus failure was logged (it is logged once, not every tick).
+    opus_failure_logged: bool,
+    /// Ticks since an Opus format last had a listener.
+    opus_idle_ticks: usize,
 }
+
+/// Ticks the Opus stream runs on after its last listener left (5 s, as long as the fan-out
+/// holds ticks for `?resume=SEQ`), so that a listener that reconnects finds every chunk it
+/// missed, and one that comes back soon finds a burst for `/stream.opus`.
+pub const OPUS_LINGER_TICKS: usize = 50;
 
 impl std::fmt::Debug for Encoders {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -290,14 +352,39 @@ impl std::fmt::Debug for Encoders {
 
 impl Default for Encoders {
     fn default() -> Self {
-        Encoders {
-            encoders: REGISTRY.iter().map(|row| (row.make)()).collect(),
-            mono: Vec::with_capacity(pcm::MONO_BYTES),
-        }
+        Encoders::new(opus_stream::DEFAULT_BITRATE)
     }
 }
 
 impl Encoders {
+    /// The encoders, the Opus stream at `opus_bitrate` (bits per second) with a serial
+    /// number of its own.
+    pub fn new(opus_bitrate: u32) -> Encoders {
+        Encoders {
+            encoders: REGISTRY.iter().map(|row| (row.make)()).collect(),
+            mono: Vec::with_capacity(pcm::MONO_BYTES),
+            opus: OpusStream::new(opus_bitrate, opus_stream::new_serial()),
+            opus_failure_logged: false,
+            opus_idle_ticks: OPUS_LINGER_TICKS,
+        }
+    }
+
+    /// The Ogg/Opus stream's header pages, or why there is no Opus stream.
+    pub fn opus_headers(&self) -> Result<Bytes, String> {
+        self.opus
+            .as_ref()
+            .map(OpusStream::headers)
+            .map_err(Clone::clone)
+    }
+
+    /// Sets the Opus bitrate from the next tick on.
+    pub fn set_opus_bitrate(&mut self, bitrate: u32) -> Result<(), String> {
+        match &mut self.opus {
+            Ok(stream) => stream.set_bitrate(bitrate),
+            Err(why) => Err(why.clone()),
+        }
+    }
+
     /// Converts one chunk of interleaved stereo `samples` to PCM16 and encodes it in each
     /// format `in_use` marks, with `framer`'s header in front of each payload.
     pub fn encode(
@@ -314,9 +401,23 @@ impl Encoders {
         if mono_in_use {
             pcm::mono(&stereo, &mut self.mono);
         }
+        let opus = match self.encode_opus(samples, sequence, in_use) {
+            true => self.opus.as_ref().ok().map(OpusStream::chunk),
+            false => None,
+        };
         let encoded: [OnceLock<Encoded>; FORMATS] = Default::default();
-        for (index, row) in REGISTRY.iter().enumerate().filter(|(i, _)| in_use[*i]) {
-            let audio = Audio::new(sequence, timestamp_ms, row.format, &stereo, &self.mono);
+        for (index, row) in REGISTRY.iter().enumerate() {
+            let is_opus = row.format.encoding.is_opus();
+            // The Opus formats go together: a tick that has one has all (so a new
+            // `/stream.opus` listener finds recent pages while only `/ws` used Opus).
+            let wanted = in_use[index] || (is_opus && opus.is_some());
+            if !wanted || (is_opus && opus.is_none()) {
+                continue;
+            }
+            let mut audio = Audio::new(sequence, timestamp_ms, row.format, &stereo, &self.mono);
+            if is_opus {
+                audio.opus = opus;
+            }
             let _ = encoded[index].set(encode_one(&mut *self.encoders[index], &audio, framer));
         }
         EncodedChunk {
@@ -327,6 +428,37 @@ impl Encoders {
             encoded,
             faded_in: Default::default(),
         }
+    }
+
+    /// Runs the shared Opus stream on this tick if any Opus format is in use; false when
+    /// none is, or when it failed (logged once).
+    fn encode_opus(&mut self, samples: &[f32], sequence: u64, in_use: &[bool; FORMATS]) -> bool {
+        let listened = REGISTRY
+            .iter()
+            .zip(in_use)
+            .any(|(row, used)| *used && row.format.encoding.is_opus());
+        self.opus_idle_ticks = if listened {
+            0
+        } else {
+            self.opus_idle_ticks.saturating_add(1)
+        };
+        if self.opus_idle_ticks > OPUS_LINGER_TICKS {
+            return false;
+        }
+        let failure = match &mut self.opus {
+            Err(why) => why.clone(),
+            Ok(stream) => match stream.encode(sequence, samples) {
+                Ok(_) => {
+                    self.opus_failure_logged = false;
+                    return true;
+                }
+                Err(why) => why,
+            },
+        };
+        if !std::mem::replace(&mut self.opus_failure_logged, true) {
+            tracing::error!(reason = %failure, "the Opus stream has no audio for its listeners");
+        }
+        false
     }
 }
 
@@ -341,117 +473,4 @@ pub fn encode_chunk(
 }
 
 #[cfg(test)]
-mod tests {
-    use tokio_tungstenite::tungstenite::Message;
-    use tokio_tungstenite::tungstenite::Utf8Bytes;
-
-    use super::*;
-    use crate::audio::{CHUNK_SAMPLES, f32_to_i16};
-    use crate::stream::wire;
-
-    /// The message a WebSocket listener of `format` gets, as tungstenite would parse it.
-    fn message(chunk: &EncodedChunk, format: Format) -> Message {
-        let payload = wire::payload(&chunk.get(format).unwrap().framed);
-        match format.encoding {
-            Encoding::Json => Message::Text(Utf8Bytes::try_from(payload).unwrap()),
-            _ => Message::Binary(payload),
-        }
-    }
-
-    fn ramp() -> Vec<f32> {
-        (0..CHUNK_SAMPLES)
-            .map(|i| (i as f32 / CHUNK_SAMPLES as f32) - 0.5)
-            .collect()
-    }
-
-    fn encode_all(samples: &[f32], sequence: u64, timestamp_ms: u64) -> EncodedChunk {
-        encode_chunk(samples, sequence, timestamp_ms, wire::header_into)
-    }
-
-    #[test]
-    fn only_formats_in_use_are_encoded_and_each_is_one_buffer() {
-        let mut in_use = [false; FORMATS];
-        in_use[Format::default().index()] = true;
-        let chunk = Encoders::default().encode(&ramp(), 1, 2, &in_use, wire::header_into);
-        assert!(
-            chunk.encoded[WAV.index()].get().is_none(),
-            "nothing encoded that nobody asked for"
-        );
-        let wav = chunk
-            .get(WAV)
-            .expect("a stateless format is made when asked for");
-        assert_eq!(wav.payload.len(), pcm::STEREO_BYTES);
-        let json = chunk.get(Format::default()).unwrap();
-        assert_eq!(
-            wire::payload(&json.framed).as_ptr(),
-            json.payload.as_ptr(),
-            "the frame and the payload share one buffer"
-        );
-        for (i, format) in Format::all().enumerate() {
-            assert_eq!(format.index(), i);
-        }
-    }
-
-    #[test]
-    fn json_messages_follow_the_seed_format() {
-        let chunk = encode_all(&ramp(), 7, 1_700_000_000_123);
-        for channels in [1u8, 2] {
-            let Message::Text(text) = message(
-                &chunk,
-                Format {
-                    channels,
-                    encoding: Encoding::Json,
-                },
-            ) else {
-                panic!("json audio is a text frame")
-            };
-            let value: serde_json::Value = serde_json::from_str(&text).unwrap();
-            assert_eq!(value["type"], "audio");
-            assert_eq!(value["sequence"], 7);
-            assert_eq!(value["timestamp"], 1_700_000_000_123u64);
-            assert_eq!(value["sample_rate"], 44_100);
-            assert_eq!(value["format"], "pcm16");
-            assert_eq!(value["channels"], channels);
-            use base64::Engine as _;
-            let data = base64::engine::general_purpose::STANDARD
-                .decode(value["data"].as_str().unwrap())
-                .unwrap();
-            assert_eq!(data.len(), 8_820 * usize::from(channels));
-            assert_eq!(value.as_object().unwrap().len(), 7);
-        }
-    }
-
-    #[test]
-    fn binary_frames_carry_header_then_the_same_pcm_as_the_wav_body() {
-        let samples = ramp();
-        let chunk = encode_all(&samples, 3, 42);
-        let Message::Binary(stereo) = message(
-            &chunk,
-            Format {
-                channels: 2,
-                encoding: Encoding::Binary,
-            },
-        ) else {
-            panic!("binary audio is a binary frame")
-        };
-        assert_eq!(stereo.len(), 16 + 17_640);
-        assert_eq!(u64::from_le_bytes(stereo[0..8].try_into().unwrap()), 3);
-        assert_eq!(u64::from_le_bytes(stereo[8..16].try_into().unwrap()), 42);
-        let first_right = i16::from_le_bytes([stereo[18], stereo[19]]);
-        assert_eq!(first_right, f32_to_i16(samples[1]));
-        assert_eq!(chunk.get(WAV).unwrap().payload, stereo.slice(16..));
-        let Message::Binary(mono) = message(
-            &chunk,
-            Format {
-                channels: 1,
-                encoding: Encoding::Binary,
-            },
-        ) else {
-            panic!("binary audio is a binary frame")
-        };
-        assert_eq!(mono.len(), 16 + 8_820);
-        let first = i16::from_le_bytes([mono[16], mono[17]]);
-        let (left, right) = (f32_to_i16(samples[0]), f32_to_i16(samples[1]));
-        assert_eq!(i32::from(first), (i32::from(left) + i32::from(right)) / 2);
-    }
-}
+mod tests;
