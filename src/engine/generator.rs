@@ -204,6 +204,36 @@ impl Generator {
         }
     }
 
+    /// Renders as many whole blocks as fit into `out` (interleaved stereo) and returns the
+    /// frames written: the blocks end exactly where [`Generator::render`] would end them when
+    /// asked for more than `out` holds, so rendering a long stretch through this, and its last
+    /// part through `render`, gives the same samples as one `render` call for all of it. At
+    /// least one block is written when `out` holds `BLOCK_FRAMES` frames.
+    pub fn render_whole_blocks(&mut self, out: &mut [f32]) -> usize {
+        debug_assert_eq!(out.len() % CHANNELS, 0);
+        let room = out.len() / CHANNELS;
+        let mut done = 0;
+        loop {
+            // At a phrase boundary the next block is a whole one (a phrase is longer than a
+            // block); decide before composing, so that a call that stops here leaves the
+            // phrase to begin in the next call, after any `set_params` in between.
+            let next = if self.frame == self.boundary {
+                BLOCK_FRAMES
+            } else {
+                BLOCK_FRAMES.min((self.boundary - self.frame) as usize)
+            };
+            if done + next > room {
+                return done;
+            }
+            if self.frame == self.boundary {
+                self.begin_phrase();
+            }
+            let frames = BLOCK_FRAMES.min((self.boundary - self.frame) as usize);
+            self.render_block(&mut out[done * CHANNELS..(done + frames) * CHANNELS]);
+            done += frames;
+        }
+    }
+
     fn begin_phrase(&mut self) {
         if self.requested.seed() != self.playing.seed() {
             self.composer = Composer::new(self.requested.seed());

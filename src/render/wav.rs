@@ -1,0 +1,126 @@
+//! The WAV container for a streamed render: a header that declares the real length up front
+//! (the length of a render is always known), so the file can go to a pipe, which cannot seek
+//! back to patch it, and the PCM16 body written chunk by chunk. Past 4 GiB of audio (6 h 45
+//! min of 16-bit stereo at 44.1 kHz) a RIFF size no longer fits in 32 bits, so the header is
+//! RF64 (EBU Tech 3306, what `ffmpeg -rf64 auto` writes and ffmpeg, sox and most editors read).
+//!
+//! Written here rather than with `hound`: `hound` needs a seekable writer (it patches the sizes
+//! at the end) and writes no RF64.
+
+use crate::audio::{CHANNELS, SAMPLE_RATE, f32_to_i16};
+
+/// Bytes per sample of the body (16-bit PCM).
+const BYTES_PER_SAMPLE: usize = 2;
+/// Bytes per frame of the body.
+pub const BYTES_PER_FRAME: usize = CHANNELS * BYTES_PER_SAMPLE;
+/// The `fmt ` chunk's size field (plain PCM).
+const FMT_SIZE: u32 = 16;
+/// The `ds64` chunk's size field: RIFF size, data size, sample count, empty table.
+const DS64_SIZE: u32 = 28;
+/// The 32-bit size that says "see the ds64 chunk".
+const SEE_DS64: u32 = u32::MAX;
+
+/// The header of a WAV file holding `frames` frames of 16-bit stereo PCM at 44.1 kHz: 44 bytes
+/// of RIFF, or 80 of RF64 when the sizes do not fit in 32 bits.
+pub fn header(frames: u64) -> Vec<u8> {
+    let data_bytes = frames * BYTES_PER_FRAME as u64;
+    // RIFF size = everything after its own 8 bytes: "WAVE", the fmt chunk, the data chunk.
+    let riff_bytes = 4 + (8 + u64::from(FMT_SIZE)) + 8 + data_bytes;
+    let mut out = Vec::with_capacity(80);
+    match (u32::try_from(riff_bytes), u32::try_from(data_bytes)) {
+        (Ok(riff), Ok(data)) => {
+            chunk_head(&mut out, b"RIFF", riff);
+            out.extend_from_slice(b"WAVE");
+            fmt_chunk(&mut out);
+            chunk_head(&mut out, b"data", data);
+        }
+        _ => {
+            let riff_bytes = riff_bytes + 8 + u64::from(DS64_SIZE);
+            chunk_head(&mut out, b"RF64", SEE_DS64);
+            out.extend_from_slice(b"WAVE");
+            chunk_head(&mut out, b"ds64", DS64_SIZE);
+            out.extend_from_slice(&riff_bytes.to_le_bytes());
+            out.extend_from_slice(&data_bytes.to_le_bytes());
+            out.extend_from_slice(&frames.to_le_bytes());
+            out.extend_from_slice(&0u32.to_le_bytes()); // no table of other chunk sizes
+            fmt_chunk(&mut out);
+            chunk_head(&mut out, b"data", SEE_DS64);
+        }
+    }
+    out
+}
+
+fn chunk_head(out: &mut Vec<u8>, id: &[u8; 4], size: u32) {
+    out.extend_from_slice(id);
+    out.extend_from_slice(&size.to_le_bytes());
+}
+
+fn fmt_chunk(out: &mut Vec<u8>) {
+    let block_align = BYTES_PER_FRAME as u16;
+    chunk_head(out, b"fmt ", FMT_SIZE);
+    out.extend_from_slice(&1u16.to_le_bytes()); // WAVE_FORMAT_PCM
+    out.extend_from_slice(&(CHANNELS as u16).to_le_bytes());
+    out.extend_from_slice(&SAMPLE_RATE.to_le_bytes());
+    out.extend_from_slice(&(SAMPLE_RATE * u32::from(block_align)).to_le_bytes());
+    out.extend_from_slice(&block_align.to_le_bytes());
+    out.extend_from_slice(&(8 * BYTES_PER_SAMPLE as u16).to_le_bytes());
+}
+
+/// Converts interleaved f32 to little-endian 16-bit PCM into `bytes` (cleared first; it keeps
+/// its capacity, so a reused buffer stops allocating after the first chunk).
+pub fn pcm16(samples: &[f32], bytes: &mut Vec<u8>) {
+    bytes.clear();
+    bytes.resize(samples.len() * BYTES_PER_SAMPLE, 0);
+    for (out, &sample) in bytes.chunks_exact_mut(BYTES_PER_SAMPLE).zip(samples) {
+        out.copy_from_slice(&f32_to_i16(sample).to_le_bytes());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_short_render_gets_the_canonical_44_byte_riff_header() {
+        let h = header(44_100);
+        assert_eq!(h.len(), 44);
+        assert_eq!(&h[0..4], b"RIFF");
+        assert_eq!(
+            u32::from_le_bytes(h[4..8].try_into().unwrap()),
+            36 + 176_400
+        );
+        assert_eq!(&h[8..16], b"WAVEfmt ");
+        assert_eq!(u32::from_le_bytes(h[28..32].try_into().unwrap()), 176_400);
+        assert_eq!(&h[36..40], b"data");
+        assert_eq!(u32::from_le_bytes(h[40..44].try_into().unwrap()), 176_400);
+    }
+
+    #[test]
+    fn past_4_gib_the_header_is_rf64_with_64_bit_sizes() {
+        let frames = 24 * 3600 * 44_100u64;
+        let h = header(frames);
+        assert_eq!(h.len(), 80);
+        assert_eq!(&h[0..4], b"RF64");
+        assert_eq!(&h[8..16], b"WAVEds64");
+        let u64_at = |i: usize| u64::from_le_bytes(h[i..i + 8].try_into().unwrap());
+        assert_eq!(u64_at(28), frames * 4, "data size");
+        assert_eq!(u64_at(20), 72 + frames * 4, "RIFF size = file size - 8");
+        assert_eq!(u64_at(36), frames);
+        assert_eq!(&h[48..52], b"fmt ");
+        assert_eq!(&h[72..80], b"data\xff\xff\xff\xff");
+    }
+
+    #[test]
+    fn the_largest_riff_and_the_smallest_rf64() {
+        let largest = (u64::from(u32::MAX) - 36) / 4;
+        assert_eq!(header(largest).len(), 44);
+        assert_eq!(header(largest + 1).len(), 80);
+    }
+
+    #[test]
+    fn pcm16_is_little_endian_and_uses_the_shared_conversion() {
+        let mut bytes = vec![9; 3];
+        pcm16(&[0.5, -1.0, 2.0], &mut bytes);
+        assert_eq!(bytes, [0x00, 0x40, 0x01, 0x80, 0xff, 0x7f]);
+    }
+}
