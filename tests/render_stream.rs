@@ -340,3 +340,38 @@ fn a_long_render_holds_a_few_megabytes_not_the_render() {
         seconds * 44_100 * 8 / 1024
     );
 }
+
+/// On a terminal (a pty from util-linux `script`) stderr shows a progress bar, cleared at the
+/// end, and the status lines still come through.
+#[test]
+fn a_progress_bar_shows_on_a_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    let wav = dir.path().join("t.wav");
+    let command = format!(
+        "{} render --seconds 120 --seed 1 --backend cpu --out {}",
+        env!("CARGO_BIN_EXE_ambientd"),
+        wav.display()
+    );
+    let out = Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .output()
+        .expect("run script (util-linux)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let terminal = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        terminal.contains(" % · ") && terminal.contains("left") && terminal.contains("\x1b[2K"),
+        "no progress bar: {terminal:?}"
+    );
+    assert!(
+        terminal.contains("wrote ") && terminal.contains("LUFS"),
+        "{terminal:?}"
+    );
+    assert_eq!(
+        std::fs::metadata(&wav).unwrap().len(),
+        44 + 120 * 44_100 * 4
+    );
+}
