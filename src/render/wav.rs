@@ -7,7 +7,7 @@
 //! Written here rather than with `hound`: `hound` needs a seekable writer (it patches the sizes
 //! at the end) and writes no RF64.
 
-use crate::audio::{CHANNELS, SAMPLE_RATE, f32_to_i16};
+use crate::audio::{CHANNELS, SAMPLE_RATE};
 
 /// Bytes per sample of the body (16-bit PCM).
 const BYTES_PER_SAMPLE: usize = 2;
@@ -68,7 +68,7 @@ fn fmt_chunk(out: &mut Vec<u8>) {
 
 /// Converts interleaved f32 to little-endian 16-bit PCM into `bytes` (cleared first; it keeps
 /// its capacity, so a reused buffer stops allocating after the first chunk). The values are
-/// [`f32_to_i16`]'s, computed by a loop that vectorises.
+/// [`f32_to_i16`](crate::audio::f32_to_i16)'s, computed by a loop that vectorises.
 pub fn pcm16(samples: &[f32], bytes: &mut Vec<u8>) {
     bytes.clear();
     bytes.resize(samples.len() * BYTES_PER_SAMPLE, 0);
@@ -90,7 +90,7 @@ fn pcm16_dispatch(samples: &[f32], bytes: &mut [u8]) {
     }
 }
 
-/// [`f32_to_i16`] (round half away from zero, then saturate; NaN gives 0) spelled with
+/// [`f32_to_i16`](crate::audio::f32_to_i16) (round half away from zero, then saturate; NaN gives 0) spelled with
 /// `trunc`, which has a packed instruction where `round` has none (it is a call to `roundf`,
 /// which kept the loop scalar and cost a third of the writer thread). `scaled - whole` is
 /// exact, so the result is the same for every input (tested against `f32_to_i16`).
@@ -109,6 +109,7 @@ fn to_i16(sample: f32) -> i16 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::audio::f32_to_i16;
 
     #[test]
     fn a_short_render_gets_the_canonical_44_byte_riff_header() {
