@@ -17,7 +17,7 @@ from pathlib import Path
 
 # Bottom first. A module may use only modules in earlier rows.
 LAYERS = [
-    ["audio", "shutdown", "clock"],
+    ["audio", "shutdown", "clock", "manual"],
     ["music"],
     ["synth"],
     ["engine"],

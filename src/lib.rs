@@ -10,6 +10,7 @@ pub mod clock;
 pub mod config;
 pub mod daemon;
 pub mod engine;
+pub mod manual;
 pub mod music;
 pub mod render;
 pub mod shutdown;

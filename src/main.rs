@@ -53,6 +53,14 @@ enum Command {
         #[arg(long, value_enum, default_value_t = BackendChoice::Auto)]
         backend: BackendChoice,
     },
+    /// Checks a configuration file the way start-up and reload read it, and says what is wrong
+    /// (file:line:column and the allowed values) or that it is fine; nothing is started.
+    ///
+    /// Exit status 0 when the file is valid, 1 when it is not.
+    CheckConfig {
+        /// The TOML file to check.
+        file: PathBuf,
+    },
     /// Print a shell completion script to stdout.
     Completions {
         /// The shell to complete for.
@@ -66,8 +74,18 @@ enum Command {
     },
 }
 
-fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
+fn main() -> std::process::ExitCode {
+    match run(Cli::parse()) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            // One line with its causes, never a backtrace (RUST_BACKTRACE is for panics).
+            eprintln!("ambientd: {error:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Some(Command::Render {
             seconds,
@@ -87,17 +105,30 @@ fn main() -> anyhow::Result<()> {
             let params = SynthesisParameters::new(key, bpm, intensity, seed)?;
             render(params, seconds, &out, backend)
         }
+        Some(Command::CheckConfig { file }) => {
+            let config = Config::load(&file)?;
+            ambientd::config::lookup_group(&config.control.group)?;
+            println!(
+                "{}: valid (listen {}, control socket {}, {} {} bpm)",
+                file.display(),
+                config.server.listen,
+                config.control.socket_path().display(),
+                config.music.key,
+                config.music.bpm
+            );
+            Ok(())
+        }
         Some(Command::Completions { shell }) => {
             let mut command = Cli::command();
             clap_complete::generate(shell, &mut command, "ambientd", &mut std::io::stdout());
             Ok(())
         }
-        Some(Command::Manpage { out_dir: None }) => clap_mangen::Man::new(Cli::command())
-            .render(&mut std::io::stdout())
-            .context("writing the man page"),
-        Some(Command::Manpage { out_dir: Some(dir) }) => std::fs::create_dir_all(&dir)
-            .and_then(|()| clap_mangen::generate_to(Cli::command(), &dir))
-            .with_context(|| format!("writing man pages into {}", dir.display())),
+        Some(Command::Manpage { out_dir: None }) => {
+            man_page(&mut std::io::stdout()).context("writing the man page")
+        }
+        Some(Command::Manpage { out_dir: Some(dir) }) => {
+            man_pages(&dir).with_context(|| format!("writing man pages into {}", dir.display()))
+        }
         None => daemon(cli.config, cli.listen, cli.control_socket),
     }
 }
@@ -153,10 +184,12 @@ fn serve(
     let socket_path = config.control.socket_path();
     let group = ambientd::config::lookup_group(&config.control.group)?;
     let control = ambientctl::bind_control_socket(&socket_path, ambientctl::SOCKET_MODE, group)
-        .map_err(|e| {
-            anyhow::anyhow!(
-                "{e} (choose a writable path with --control-socket or [control] socket)"
-            )
+        .map_err(|e| match e {
+            // That error already says what to do; a "writable path" hint would contradict it.
+            ambientctl::BindError::AlreadyRunning { .. } => anyhow::Error::new(e),
+            other => anyhow::anyhow!(
+                "{other} (choose a writable path with --control-socket or [control] socket)"
+            ),
         })?;
     let _remove_socket = ambientctl::RemoveOnDrop::new(&socket_path);
     tracing::info!(socket = %socket_path.display(), "control socket bound");
@@ -200,8 +233,8 @@ async fn http_listener(address: SocketAddr) -> anyhow::Result<tokio::net::TcpLis
         .await
         .map_err(|error| {
             let hint = if error.kind() == std::io::ErrorKind::AddrInUse {
-                " (another ambientd, or icecast2, whose default port is also 8000?); \
-                 choose another address with --listen ADDR or [server] listen"
+                "; is another ambientd (or another server) on that port? Choose another \
+                 address with --listen ADDR or [server] listen"
             } else {
                 ""
             };
@@ -281,6 +314,21 @@ fn render(
         levels.integrated_lufs
     ));
     Ok(())
+}
+
+/// ambientd(1): clap's sections from the command definition, then the hand-written FILES,
+/// ENVIRONMENT, SIGNALS, EXIT STATUS and SEE ALSO.
+fn man_page(out: &mut dyn std::io::Write) -> std::io::Result<()> {
+    ambientctl::manpage::write(Cli::command(), ambientd::manual::AMBIENTD_SECTIONS, out)
+}
+
+/// ambientd.1, one ambientd-<command>.1 per command, and ambientd.toml.5 into `dir`.
+fn man_pages(dir: &std::path::Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    clap_mangen::generate_to(Cli::command(), dir)?;
+    man_page(&mut std::fs::File::create(dir.join("ambientd.1"))?)?;
+    let page = ambientd::manual::config_page(env!("CARGO_PKG_VERSION"));
+    std::fs::write(dir.join("ambientd.toml.5"), page)
 }
 
 /// A seed that differs from run to run, for when the user gives none.

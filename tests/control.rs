@@ -204,9 +204,13 @@ fn write_config(path: &PathBuf, text: &str) {
 async fn reload_applies_live_keys_and_an_invalid_file_keeps_the_old_config() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("ambientd.toml");
+    // The state directory named in the file, as the harness would otherwise pick one.
+    let state = format!("[state]\ndir = {:?}\n", dir.path().join("state"));
     write_config(
         &path,
-        "[synth]\nbackend = \"cpu\"\n[music]\nseed = 7\n[server]\nmax_listeners = 5\n",
+        &format!(
+            "{state}[synth]\nbackend = \"cpu\"\n[music]\nseed = 7\n[server]\nmax_listeners = 5\n"
+        ),
     );
     let hooks = ambientd::Hooks {
         config_path: Some(path.clone()),
@@ -222,9 +226,19 @@ async fn reload_applies_live_keys_and_an_invalid_file_keeps_the_old_config() {
 
     write_config(
         &path,
-        "[synth]\nbackend = \"cpu\"\n[music]\nseed = 7\nbpm = 100\n[server]\nmax_listeners = 9\n",
+        &format!(
+            "{state}[synth]\nbackend = \"cpu\"\n[music]\nseed = 7\nbpm = 100\n[server]\nmax_listeners = 9\n"
+        ),
     );
-    assert_eq!(call(&socket, Request::Reload).await, Ok(Response::Done));
+    assert_eq!(
+        call(&socket, Request::Reload).await,
+        Ok(Response::Reloaded {
+            changes: vec![
+                "server.max_listeners 5 -> 9".into(),
+                "bpm 70 -> 100: edited in the config file".into()
+            ]
+        })
+    );
     assert_eq!(
         status(daemon.get("/api/status").await.1)["max_listeners"],
         9

@@ -108,6 +108,12 @@ fn completions_and_man_pages_describe_the_real_command_line() {
     for flag in ["config", "listen", "control\\-socket", "render"] {
         assert!(page.contains(flag), "{flag} missing from the man page");
     }
+    for section in ["FILES", "ENVIRONMENT", "SIGNALS", "EXIT STATUS"] {
+        assert!(
+            page.contains(&format!(".SH {section}\n")),
+            "no {section} section"
+        );
+    }
     let dir = std::env::temp_dir().join(format!("ambientd-man-{}", std::process::id()));
     let status = ambientd()
         .args(["manpage", "--out-dir"])
@@ -115,9 +121,14 @@ fn completions_and_man_pages_describe_the_real_command_line() {
         .status()
         .unwrap();
     assert!(status.success());
-    for page in ["ambientd.1", "ambientd-render.1"] {
+    for page in ["ambientd.1", "ambientd-render.1", "ambientd.toml.5"] {
         assert!(dir.join(page).is_file(), "{page} not written");
     }
+    let config_page = std::fs::read_to_string(dir.join("ambientd.toml.5")).unwrap();
+    assert!(
+        config_page.contains("\\fBmax_listeners\\fR = 1000"),
+        "{config_page}"
+    );
     std::fs::remove_dir_all(&dir).unwrap();
     let refused = ambientd().args(["completions", "tcsh"]).output().unwrap();
     assert_eq!(refused.status.code(), Some(2));

@@ -232,7 +232,7 @@ fn a_closed_pipe_ends_the_render_with_one_line_and_no_panic() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(
-        stderr.contains("Error: cannot write stdout: the reader closed the output after ")
+        stderr.contains("ambientd: cannot write stdout: the reader closed the output after ")
             && stderr.contains("the render stopped at"),
         "{stderr}"
     );

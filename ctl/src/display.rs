@@ -5,6 +5,7 @@ use std::fmt::Write as _;
 
 use crate::params::{Param, SynthesisParameters};
 use crate::protocol::{Event, Status};
+use crate::sources::Source;
 
 /// Width of the name column; the longest name ("underruns", "intensity") plus two spaces.
 const NAME_WIDTH: usize = 11;
@@ -31,9 +32,37 @@ pub fn param(params: &SynthesisParameters, param: Param) -> String {
     out
 }
 
-/// The `status` report.
+/// The `status` report: each parameter with where its value comes from (when the daemon
+/// says), the chord playing, then how the daemon is doing.
 pub fn status(status: &Status) -> String {
-    let mut out = params(&status.params);
+    let mut out = String::new();
+    for param in Param::ALL {
+        let value = status.params.get_as_string(param);
+        let origin = match (&status.sources, &status.config) {
+            (Some(sources), Some(config)) if sources.get(param) == Source::Changed => format!(
+                "  (changed at run time; config {}: `ambientctl reset {param}`)",
+                config.get_as_string(param)
+            ),
+            (Some(sources), _) => format!("  ({})", sources.get(param).describe()),
+            _ => String::new(),
+        };
+        line(&mut out, param.name(), format!("{value}{origin}"));
+    }
+    if let (Some(bar), Some(chord)) = (
+        status.bar,
+        status.bar.and_then(|b| status.chords.get(b as usize)),
+    ) {
+        line(
+            &mut out,
+            "chord",
+            format!(
+                "{chord}  (bar {} of {}: {})",
+                bar + 1,
+                status.chords.len(),
+                status.chords.join(" ")
+            ),
+        );
+    }
     let backend = match &status.backend_reason {
         Some(reason) => format!("{} ({reason})", status.backend),
         None => status.backend.clone(),
@@ -68,6 +97,50 @@ pub fn duration(seconds: u64) -> String {
         (0, 0, _) => format!("{minutes}m {seconds:02}s"),
         (0, _, _) => format!("{hours}h {minutes:02}m {seconds:02}s"),
         _ => format!("{days}d {hours:02}h {minutes:02}m {seconds:02}s"),
+    }
+}
+
+/// The answer to `reload`: what changed, one line each.
+pub fn reloaded(changes: &[String]) -> String {
+    if changes.is_empty() {
+        return "reloaded the configuration: nothing changed\n".to_string();
+    }
+    let mut out = String::from("reloaded the configuration:\n");
+    for change in changes {
+        let _ = writeln!(out, "  {change}");
+    }
+    out
+}
+
+/// The kinds of watch event, for `ambientctl watch --only`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
+pub enum EventKind {
+    /// Parameter changes.
+    Params,
+    /// A new phrase starts (its chords).
+    Phrase,
+    /// Silence sent because the generator fell behind.
+    Underrun,
+    /// Listeners joining and leaving.
+    Listeners,
+    /// Events skipped because this watcher fell behind.
+    Missed,
+    /// Event kinds newer than this client.
+    Other,
+}
+
+impl EventKind {
+    /// The kind of `event` (`stopping` always shows, whatever the filter).
+    pub fn of(event: &Event) -> EventKind {
+        match event {
+            Event::Params(_) => EventKind::Params,
+            Event::Phrase { .. } => EventKind::Phrase,
+            Event::Underrun { .. } => EventKind::Underrun,
+            Event::ListenerJoined { .. } | Event::ListenerLeft { .. } => EventKind::Listeners,
+            Event::Missed { .. } => EventKind::Missed,
+            Event::Stopping | Event::Unknown => EventKind::Other,
+        }
     }
 }
 
@@ -130,22 +203,33 @@ mod tests {
             params: SynthesisParameters::new("D minor".parse().unwrap(), 80, 0.3, 42).unwrap(),
             backend: "cpu".into(),
             backend_reason: Some("no CUDA device".into()),
-            listen: Some("127.0.0.1:8000".into()),
+            listen: Some("127.0.0.1:8700".into()),
             listeners: 2,
             ring_fill: 0.875,
             ring_capacity_ms: 2000,
             underruns: 0,
             sequence: 1234,
             uptime_s: 3723,
+            sources: Some(crate::ParamSources {
+                key: Source::Config,
+                bpm: Source::Changed,
+                ..Default::default()
+            }),
+            config: Some(
+                SynthesisParameters::new("D minor".parse().unwrap(), 70, 0.3, 42).unwrap(),
+            ),
+            chords: vec!["i".into(), "iv".into(), "V".into(), "i".into()],
+            bar: Some(1),
         };
         assert_eq!(
             status(&report),
-            "key        D minor\n\
-             bpm        80\n\
-             intensity  0.3\n\
-             seed       42\n\
+            "key        D minor  (config)\n\
+             bpm        80  (changed at run time; config 70: `ambientctl reset bpm`)\n\
+             intensity  0.3  (default)\n\
+             seed       42  (default)\n\
+             chord      iv  (bar 2 of 4: i iv V i)\n\
              backend    cpu (no CUDA device)\n\
-             listen     http://127.0.0.1:8000/\n\
+             listen     http://127.0.0.1:8700/\n\
              listeners  2\n\
              ring       88% of 2.0 s\n\
              underruns  0\n\

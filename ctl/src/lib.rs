@@ -156,11 +156,14 @@ pub mod bind;
 pub mod client;
 pub mod display;
 pub mod key;
+#[cfg(feature = "manpage")]
+pub mod manpage;
 pub mod params;
 pub mod protocol;
 pub mod server;
 pub mod set;
 pub mod socket;
+pub mod sources;
 
 pub use bind::{BindError, RemoveOnDrop, SOCKET_MODE, bind_control_socket};
 pub use client::{Client, ClientError, Events, WatchLine};
@@ -175,3 +178,4 @@ pub use socket::{
     SOCKET_ENV, SOCKET_FILE_NAME, SYSTEM_SOCKET_PATH, default_socket_path, resolve_socket_path,
     socket_path_from,
 };
+pub use sources::{ParamChanges, ParamSources, Source};

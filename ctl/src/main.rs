@@ -43,8 +43,9 @@ struct Cli {
         value_parser = clap::value_parser!(OsString)
     )]
     socket: Option<OsString>,
+    /// Without a command: `status`, as mpc does.
     #[command(subcommand)]
-    command: Command,
+    command: Option<Command>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -52,6 +53,18 @@ enum Command {
     /// Requests sent to the daemon: the protocol's own enum, so a new verb appears here too.
     #[command(flatten)]
     Control(Request),
+    /// Print events as they happen (parameter changes, phrases, underruns, listeners), each
+    /// with the local time it arrived.
+    ///
+    /// Runs until the daemon stops (exit 0) or the connection drops (exit 1).
+    Watch {
+        /// Only these kinds of event (comma-separated); all of them when left out.
+        #[arg(long, value_delimiter = ',', value_name = "KIND")]
+        only: Vec<display::EventKind>,
+        /// Leave out the time in front of each line (`--json` lines never carry it).
+        #[arg(long)]
+        no_time: bool,
+    },
     /// Print a shell completion script to stdout.
     Completions {
         /// The shell to complete for.
@@ -171,25 +184,30 @@ fn usage_error(err: clap::Error) -> ExitCode {
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
-    let request = match cli.command {
+    let command = cli.command.unwrap_or(Command::Control(Request::Status));
+    let watch_options = match &command {
+        Command::Watch { only, no_time } => Some((only.clone(), !*no_time)),
+        _ => None,
+    };
+    let request = match command {
         Command::Completions { shell } => {
             let mut command = Cli::command();
             clap_complete::generate(shell, &mut command, "ambientctl", &mut io::stdout());
             return Ok(());
         }
         Command::Manpage { out_dir: None } => {
-            clap_mangen::Man::new(Cli::command())
-                .render(&mut io::stdout())
-                .context("writing the man page")?;
+            man_page(&mut io::stdout()).context("writing the man page")?;
             return Ok(());
         }
         Command::Manpage { out_dir: Some(dir) } => {
             std::fs::create_dir_all(&dir)
                 .and_then(|()| clap_mangen::generate_to(Cli::command(), &dir))
+                .and_then(|()| man_page(&mut std::fs::File::create(dir.join("ambientctl.1"))?))
                 .with_context(|| format!("writing man pages into {}", dir.display()))?;
             return Ok(());
         }
         Command::Control(request) => request,
+        Command::Watch { .. } => Request::Watch,
     };
     // Catch typos before connecting: nothing is sent for a value that cannot be right.
     if let Request::Set { param, value } = &request {
@@ -206,7 +224,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     let out = Output { json: cli.json };
     match request {
         Request::Version => version(&mut client, out),
-        Request::Watch => watch(client, out),
+        Request::Watch => {
+            let (only, timed) = watch_options.unwrap_or_default();
+            watch(client, out, &only, timed)
+        }
         Request::Set { param, value } => {
             if is_relative(&value) {
                 // Range-check the step against the values now in force, so an out-of-range
@@ -221,21 +242,55 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 response => out.response(&response),
             }
         }
-        request @ (Request::Skip | Request::Reload) => {
-            let response = client.call(&request)?;
+        Request::Skip => {
+            let response = client.call(&Request::Skip)?;
             if out.json {
                 return out.response(&response);
             }
-            out.text(match request {
-                Request::Skip => "skipping: a new phrase starts at the next bar\n",
-                _ => "reloaded the configuration\n",
-            })
+            out.text("skipping: a new phrase starts at the next bar\n")
         }
         request => {
             let response = client.call(&request)?;
             out.response(&response)
         }
     }
+}
+
+/// ambientctl(1)'s sections after the commands, in roff (`--help` says the same in
+/// [`AFTER_HELP`]).
+const MAN_SECTIONS: &str = r#".SH ENVIRONMENT
+.TP
+\fBAMBIENTD_SOCKET\fR
+The control socket, when \fB\-\-socket\fR is not given.
+.TP
+\fBRUNTIME_DIRECTORY\fR, \fBXDG_RUNTIME_DIR\fR
+Where the default socket is looked for: \fI$RUNTIME_DIRECTORY/control.sock\fR, else
+\fI$XDG_RUNTIME_DIR/ambientd/control.sock\fR, else \fI/run/ambientd/control.sock\fR.
+.SH FILES
+.TP
+\fI/run/ambientd/control.sock\fR
+The packaged daemon's control socket (mode 0660, group ambientd: \fBusermod \-aG ambientd
+"$USER"\fR to use ambientctl without sudo).
+.SH EXIT STATUS
+.TP
+\fB0\fR
+Success.
+.TP
+\fB1\fR
+ambientd refused the request, sent something unreadable, or a watch was cut off.
+.TP
+\fB2\fR
+Bad input: unknown command or parameter, or a value out of range (nothing was changed).
+.TP
+\fB3\fR
+ambientd could not be reached (no socket, connection refused, permission denied).
+.SH SEE ALSO
+\fBambientd\fR(1), \fBambientd.toml\fR(5)
+"#;
+
+/// ambientctl(1): clap's sections from the command definition, then [`MAN_SECTIONS`].
+fn man_page(out: &mut dyn Write) -> io::Result<()> {
+    ambientctl::manpage::write(Cli::command(), MAN_SECTIONS, out)
 }
 
 /// Prints responses as text or JSON.
@@ -271,6 +326,7 @@ impl Output {
                 self.text(&format!("ambientd {version} (protocol {protocol})\n"))
             }
             Response::Done => self.text("done\n"),
+            Response::Reloaded { changes } => self.text(&display::reloaded(changes)),
         }
     }
 }
@@ -305,17 +361,34 @@ fn version(client: &mut Client, out: Output) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `watch`: print events until the daemon stops or the connection drops.
-fn watch(client: Client, out: Output) -> anyhow::Result<()> {
+/// `watch`: print events (of the kinds in `only`, or all) until the daemon stops or the
+/// connection drops; in text, each after the local time it arrived when `timed`.
+fn watch(
+    client: Client,
+    out: Output,
+    only: &[display::EventKind],
+    timed: bool,
+) -> anyhow::Result<()> {
     let path = client.path().to_path_buf();
     let mut stopped = false;
     for line in client.watch()? {
         let line = line?;
         stopped |= line.event == Event::Stopping;
+        let wanted = line.event == Event::Stopping
+            || only.is_empty()
+            || only.contains(&display::EventKind::of(&line.event));
+        if !wanted {
+            continue;
+        }
         if out.json {
             out.text(&format!("{}\n", line.json))?;
         } else if let Some(text) = display::event(&line.event) {
-            out.text(&text)?;
+            if timed {
+                let now = chrono::Local::now().format("%H:%M:%S");
+                out.text(&format!("{now}  {text}"))?;
+            } else {
+                out.text(&text)?;
+            }
         }
     }
     if !stopped {

@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::params::{Param, SynthesisParameters};
+use crate::sources::ParamSources;
 
 /// The protocol revision. Raised only for incompatible changes (see the crate docs for the
 /// compatibility policy); additions keep it.
@@ -47,13 +48,27 @@ pub enum Request {
         value: String,
     },
     /// Start a new phrase at the next bar line.
+    #[cfg_attr(feature = "cli", command(visible_alias = "next"))]
     Skip,
     /// Print events as they happen (parameter changes, phrases, underruns, listeners).
     ///
     /// After the reply the connection carries event lines until the client disconnects.
+    // The command line's `watch` (with its filter and timestamp options) is ambientctl's own.
+    #[cfg_attr(feature = "cli", command(skip))]
     Watch,
     /// Reload the configuration file; an invalid file keeps the running configuration.
+    ///
+    /// The answer lists what changed: a `[music]` value edited in the file replaces the one
+    /// playing (even one changed at run time); keys that need a restart are named.
     Reload,
+    /// Put a parameter (or all of them) back to the config file's value, undoing changes made
+    /// at run time; the saved change is forgotten.
+    Reset {
+        /// The parameter to reset; all of them when left out.
+        #[cfg_attr(feature = "cli", arg(ignore_case = true))]
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        param: Option<Param>,
+    },
 }
 
 /// The success half of a [`Reply`]: `{"type":"<kind>", ...}`.
@@ -79,8 +94,14 @@ pub enum Response {
         /// Its value as in [`SynthesisParameters`]' JSON: a string for `key`, a number otherwise.
         value: serde_json::Value,
     },
-    /// The request was carried out and there is nothing to report (`skip`, `reload`, `watch`).
+    /// The request was carried out and there is nothing to report (`skip`, `watch`).
     Done,
+    /// Answer to [`Request::Reload`]: the file was read and is in force.
+    Reloaded {
+        /// What changed, one line each (e.g. "bpm 70 -> 90 (from the config file)",
+        /// "server.listen changed: takes effect at the next restart"); empty: nothing.
+        changes: Vec<String>,
+    },
 }
 
 impl Response {
@@ -120,7 +141,7 @@ pub struct Status {
     /// used under `backend = "auto"`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub backend_reason: Option<String>,
-    /// The HTTP/WebSocket address listeners connect to, e.g. `"127.0.0.1:8000"`.
+    /// The HTTP/WebSocket address listeners connect to, e.g. `"127.0.0.1:8700"`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub listen: Option<String>,
     /// Listeners connected now (WebSocket and HTTP stream together).
@@ -135,6 +156,18 @@ pub struct Status {
     pub sequence: u64,
     /// Seconds since the daemon started.
     pub uptime_s: u64,
+    /// Where each parameter in force comes from (absent from older daemons).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sources: Option<ParamSources>,
+    /// The config file's values (built-in defaults where it is silent): what `reset` puts back.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub config: Option<SynthesisParameters>,
+    /// The chords of the phrase playing, one per bar (empty before the first phrase).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub chords: Vec<String>,
+    /// The bar of that phrase playing now, 0-based.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bar: Option<u32>,
 }
 
 /// One line of a `watch` stream: `{"type":"<event>", ...}`.
@@ -349,20 +382,21 @@ mod tests {
             params: params(),
             backend: "cpu".into(),
             backend_reason: Some("no CUDA device".into()),
-            listen: Some("127.0.0.1:8000".into()),
+            listen: Some("127.0.0.1:8700".into()),
             listeners: 3,
             ring_fill: 0.75,
             ring_capacity_ms: 2000,
             underruns: 1,
             sequence: 1234,
             uptime_s: 3723,
+            ..Status::default()
         };
         let line = encode_reply(&Ok(Response::Status(status.clone())));
         assert_eq!(
             line,
             concat!(
                 r#"{"ok":{"type":"status","params":{"key":"F# minor","bpm":80,"intensity":0.25,"seed":7},"#,
-                r#""backend":"cpu","backend_reason":"no CUDA device","listen":"127.0.0.1:8000","#,
+                r#""backend":"cpu","backend_reason":"no CUDA device","listen":"127.0.0.1:8700","#,
                 r#""listeners":3,"ring_fill":0.75,"ring_capacity_ms":2000,"underruns":1,"#,
                 r#""sequence":1234,"uptime_s":3723}}"#,
                 "\n"

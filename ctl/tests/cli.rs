@@ -26,7 +26,7 @@ fn status_shows_every_field_in_aligned_lines() {
          intensity  0.5\n\
          seed       0\n\
          backend    cpu (no CUDA device)\n\
-         listen     http://127.0.0.1:8000/\n\
+         listen     http://127.0.0.1:8700/\n\
          listeners  2\n\
          ring       50% of 2.0 s\n\
          underruns  3\n\
@@ -58,7 +58,8 @@ fn json_output_is_one_parseable_object_per_command() {
                 "{\"type\":\"value\",\"param\":\"key\",\"value\":\"A minor\"}\n"
             ),
             ["set", ..] => assert!(matches!(response, Response::Params(p) if p.bpm() == 80)),
-            ["skip" | "reload", ..] => assert_eq!(response, Response::Done),
+            ["skip", ..] => assert_eq!(response, Response::Done),
+            ["reload", ..] => assert_eq!(response, Response::Reloaded { changes: vec![] }),
             _ => assert!(matches!(response, Response::Params(_))),
         }
     }
@@ -231,8 +232,47 @@ fn skip_and_reload_say_what_happened() {
         daemon.ctl(&["skip"]).ok(),
         "skipping: a new phrase starts at the next bar\n"
     );
-    assert_eq!(daemon.ctl(&["reload"]).ok(), "reloaded the configuration\n");
+    assert_eq!(
+        daemon.ctl(&["reload"]).ok(),
+        "reloaded the configuration: nothing changed\n"
+    );
     assert_eq!(daemon.requests(), [Request::Skip, Request::Reload]);
+    let changed = FakeDaemon::with(Behaviour {
+        reload_changes: vec![
+            "bpm 70 -> 90: edited in the config file".into(),
+            "server.listen changed: takes effect at the next restart".into(),
+        ],
+        ..Behaviour::default()
+    });
+    assert_eq!(
+        changed.ctl(&["reload"]).ok(),
+        "reloaded the configuration:\n  bpm 70 -> 90: edited in the config file\n  \
+         server.listen changed: takes effect at the next restart\n"
+    );
+}
+
+#[test]
+fn bare_ambientctl_shows_the_status_and_next_is_skip() {
+    let daemon = FakeDaemon::start();
+    let run = daemon.ctl(&[]);
+    assert!(
+        run.ok().starts_with("key        A minor\n"),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stdout.contains("listeners  2\n"), "{}", run.stdout);
+    daemon.ctl(&["next"]).ok();
+    daemon.ctl(&["reset", "bpm"]).ok();
+    assert_eq!(
+        daemon.requests(),
+        [
+            Request::Status,
+            Request::Skip,
+            Request::Reset {
+                param: Some(ambientctl::Param::Bpm)
+            }
+        ]
+    );
 }
 
 #[test]
@@ -289,7 +329,7 @@ fn version_prints_both_sides_and_warns_only_on_a_mismatch() {
 fn watch_prints_each_event_until_the_daemon_stops() {
     let daemon = FakeDaemon::start();
     assert_eq!(
-        daemon.ctl(&["watch"]).ok(),
+        daemon.ctl(&["watch", "--no-time"]).ok(),
         "params     key A minor, bpm 70, intensity 0.5, seed 0\n\
          phrase     i iv V i\n\
          underrun   chunk 77\n\
@@ -307,6 +347,33 @@ fn watch_prints_each_event_until_the_daemon_stops() {
     );
     assert_eq!(events[6], Event::Stopping);
     assert_eq!(daemon.requests(), [Request::Watch, Request::Watch]);
+}
+
+#[test]
+fn watch_stamps_each_line_with_the_time_and_filters_by_kind() {
+    let daemon = FakeDaemon::start();
+    let run = daemon.ctl(&["watch", "--only", "phrase,listeners"]);
+    let lines: Vec<&str> = run.ok().lines().collect();
+    assert_eq!(lines.len(), 4, "{}", run.stdout);
+    for line in &lines {
+        let (time, event) = line.split_once("  ").unwrap();
+        let parts: Vec<&str> = time.split(':').collect();
+        assert!(
+            parts.len() == 3
+                && parts
+                    .iter()
+                    .all(|p| p.len() == 2 && p.parse::<u8>().is_ok()),
+            "{line}"
+        );
+        assert!(
+            ["phrase ", "joined ", "left ", "stopping "]
+                .iter()
+                .any(|kind| event.starts_with(kind)),
+            "{line}"
+        );
+    }
+    let bad = daemon.ctl(&["watch", "--only", "gossip"]);
+    assert!(bad.fails(2).contains("gossip"), "{}", bad.stderr);
 }
 
 #[test]
@@ -420,7 +487,14 @@ fn completions_and_the_man_page_come_from_the_command_definition() {
     }
     let man = ctl(&["manpage"], &[]);
     assert!(man.ok().starts_with(".ie"), "roff");
-    for word in ["ambientctl", "watch", "AMBIENTD_SOCKET", "Exit status"] {
+    for word in [
+        "ambientctl",
+        "watch",
+        "AMBIENTD_SOCKET",
+        ".SH ENVIRONMENT",
+        ".SH EXIT STATUS",
+        ".SH FILES",
+    ] {
         assert!(man.stdout.contains(word), "{word}");
     }
 }

@@ -43,7 +43,13 @@ impl MusicConfig {
 }
 
 fn bpm<'de, D: Deserializer<'de>>(deserializer: D) -> Result<u16, D::Error> {
-    let raw = i64::deserialize(deserializer)?;
+    let raw = i64::deserialize(deserializer).map_err(|e| {
+        serde::de::Error::custom(format!(
+            "bpm: {e} (allowed a whole number {}..={})",
+            params::BPM_MIN,
+            params::BPM_MAX
+        ))
+    })?;
     u16::try_from(raw)
         .map_err(|_| params::ParamError::Bpm(raw.to_string()))
         .and_then(params::validate_bpm)
@@ -51,7 +57,9 @@ fn bpm<'de, D: Deserializer<'de>>(deserializer: D) -> Result<u16, D::Error> {
 }
 
 fn intensity<'de, D: Deserializer<'de>>(deserializer: D) -> Result<f32, D::Error> {
-    let raw = f64::deserialize(deserializer)?;
+    let raw = f64::deserialize(deserializer).map_err(|e| {
+        serde::de::Error::custom(format!("intensity: {e} (allowed a number 0.0..=1.0)"))
+    })?;
     params::validate_intensity(raw as f32).map_err(serde::de::Error::custom)
 }
 

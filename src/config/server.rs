@@ -28,7 +28,7 @@ pub struct ServerConfig {
 impl Default for ServerConfig {
     fn default() -> Self {
         ServerConfig {
-            listen: SocketAddr::from(([127, 0, 0, 1], 8000)),
+            listen: SocketAddr::from(([127, 0, 0, 1], 8700)),
             max_listeners: 1000,
             web_control: WebControl::Loopback,
             web_control_token: String::new(),
@@ -86,7 +86,11 @@ fn web_control<'de, D: Deserializer<'de>>(deserializer: D) -> Result<WebControl,
 pub const MAX_LISTENERS_LIMIT: usize = 1_000_000;
 
 fn max_listeners<'de, D: Deserializer<'de>>(deserializer: D) -> Result<usize, D::Error> {
-    let raw = i64::deserialize(deserializer)?;
+    let raw = i64::deserialize(deserializer).map_err(|e| {
+        serde::de::Error::custom(format!(
+            "max_listeners: {e} (allowed a whole number 1..={MAX_LISTENERS_LIMIT})"
+        ))
+    })?;
     usize::try_from(raw)
         .ok()
         .filter(|n| (1..=MAX_LISTENERS_LIMIT).contains(n))

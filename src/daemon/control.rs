@@ -128,7 +128,13 @@ fn answer(core: &Core, request: Request) -> Reply {
             Ok(Response::Done)
         }
         Request::Watch => Ok(Response::Done),
-        Request::Reload => core.reload().map(|()| Response::Done),
+        Request::Reload => core.reload().map(|changes| Response::Reloaded { changes }),
+        Request::Reset { param } => {
+            let params = core.stream.station.reset(param)?;
+            let which = param.map_or("every parameter".to_string(), |p| p.to_string());
+            tracing::info!("reset {which} to the config's value");
+            Ok(Response::Params(params))
+        }
     }
 }
 

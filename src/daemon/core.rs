@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::Mutex;
 
-use ambientctl::Status;
+use ambientctl::{ParamSources, Status};
 
 use super::logging::LevelHandle;
 use super::notify::Notifier;
@@ -63,6 +63,7 @@ impl Core {
     /// What `ambientctl status` shows.
     pub fn status(&self) -> Status {
         let station = self.stream.station.snapshot();
+        let config = self.stream.station.config_params();
         Status {
             params: station.params,
             backend: station.backend.to_string(),
@@ -75,6 +76,14 @@ impl Core {
             underruns: station.underruns,
             sequence: station.last_sequence(),
             uptime_s: station.uptime.as_secs(),
+            sources: Some(ParamSources::of(&station.params, &config)),
+            config: Some(config),
+            chords: station
+                .phrase
+                .as_ref()
+                .map(|p| p.chords.iter().map(|c| c.to_string()).collect())
+                .unwrap_or_default(),
+            bar: station.bar().map(|(bar, _)| bar as u32),
         }
     }
 
@@ -111,8 +120,8 @@ impl Core {
     /// Reloads the config file (SIGHUP and `ambientctl reload` alike): `RELOADING=1`, parse
     /// the whole new file, apply what can change live, `READY=1`. An invalid file keeps the
     /// running config, is logged with its location, and shows in `STATUS=` until a reload
-    /// succeeds. Returns the one-line reason for a refusal.
-    pub fn reload(&self) -> Result<(), String> {
+    /// succeeds. Returns what changed (one line each), or the one-line reason for a refusal.
+    pub fn reload(&self) -> Result<Vec<String>, String> {
         if self.config_path.is_none() {
             // Nothing to read is not a failed reload: the running config stays, STATUS= too.
             tracing::warn!("reload asked for, but the daemon was started without --config");
@@ -120,6 +129,7 @@ impl Core {
         }
         self.notifier.reloading();
         let outcome = self.reload_inner();
+        self.stream.station.record_reload(outcome.is_ok());
         if let Err(error) = &outcome {
             tracing::error!(
                 %error,
@@ -133,7 +143,7 @@ impl Core {
         outcome
     }
 
-    fn reload_inner(&self) -> Result<(), String> {
+    fn reload_inner(&self) -> Result<Vec<String>, String> {
         let Some(path) = &self.config_path else {
             return Err(NO_CONFIG_FILE.to_string());
         };
@@ -143,32 +153,68 @@ impl Core {
         let mut config = lock(&self.config);
         let old = config.clone();
         // Parsed and valid: from here on nothing is refused, only applied or deferred.
+        let mut changes = Vec::new();
         for key in restart_only_changes(&old, &new) {
             tracing::warn!(
                 key,
-                "changed in the config file; takes effect at the next restart"
+                "{key} changed in the config file; takes effect at the next restart"
             );
+            changes.push(format!("{key} changed: takes effect at the next restart"));
         }
-        if new.log.level != old.log.level
-            && let Err(error) = self.log_level.set(new.log.level.as_str())
-        {
-            tracing::warn!(%error, "cannot change the log level");
+        if new.log.level != old.log.level {
+            match self.log_level.set(new.log.level.as_str()) {
+                Ok(()) => changes.push(format!(
+                    "log.level {} -> {}",
+                    old.log.level.as_str(),
+                    new.log.level.as_str()
+                )),
+                Err(error) => tracing::warn!(%error, "cannot change the log level: {error}"),
+            }
         }
+        changes.extend(live_server_changes(&old, &new));
         super::apply_server_config(&self.stream, &new);
-        let music_changed = new.music != old.music;
         let music = new.music.params();
         *config = new;
         drop(config);
-        // [music] gives the defaults; an edited [music] is a request to play it now.
-        if music_changed {
-            self.stream
-                .station
-                .update_params(|_| Ok::<_, String>(music))
-                .map_err(|e| format!("the new [music] could not be applied: {e}"))?;
-        }
-        tracing::info!(file = %path.display(), "configuration reloaded");
-        Ok(())
+        // [music] gives the config's values; each one edited in the file plays now.
+        let played = self
+            .stream
+            .station
+            .reload_config(music)
+            .map_err(|e| format!("the new [music] could not be applied: {e}"))?;
+        changes.extend(played);
+        tracing::info!(
+            file = %path.display(),
+            "configuration reloaded from {}: {}",
+            path.display(),
+            if changes.is_empty() { "nothing changed".to_string() } else { changes.join("; ") }
+        );
+        Ok(changes)
     }
+}
+
+/// The `[server]` keys that apply live, among those that differ (the token's value is never
+/// shown).
+fn live_server_changes(old: &Config, new: &Config) -> Vec<String> {
+    let (old, new) = (&old.server, &new.server);
+    let mut changed = Vec::new();
+    if old.max_listeners != new.max_listeners {
+        changed.push(format!(
+            "server.max_listeners {} -> {}",
+            old.max_listeners, new.max_listeners
+        ));
+    }
+    if old.web_control != new.web_control {
+        changed.push(format!(
+            "server.web_control {} -> {}",
+            format!("{:?}", old.web_control).to_lowercase(),
+            format!("{:?}", new.web_control).to_lowercase()
+        ));
+    }
+    if old.web_control_token != new.web_control_token {
+        changed.push("server.web_control_token changed".to_string());
+    }
+    changed
 }
 
 /// Keys whose new value needs a restart, among those that differ.

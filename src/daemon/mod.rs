@@ -121,7 +121,8 @@ impl Daemon {
     ) -> Result<Daemon, DaemonError> {
         let store = config.state.dir().map(|dir| ParamsStore::in_dir(&dir));
         let params = restore_params(&config, store.as_ref());
-        let (station, source) = Station::start(params, config.synth.backend, store)?;
+        let (station, source) =
+            Station::start(params, config.music.params(), config.synth.backend, store)?;
         let source = prime(source).await;
         let stream = Arc::new(StreamState::new(station.clone()));
         apply_server_config(&stream, &config);
@@ -257,26 +258,46 @@ async fn next_reload(reloads: &mut Option<mpsc::UnboundedReceiver<()>>) -> Optio
     }
 }
 
-/// The parameters to start with: the saved ones when there are any and they parse, else
-/// the config's `[music]`. A corrupt or unreadable file is reported and left alone (the
-/// next accepted change overwrites it).
+/// The parameters to start with: the config's `[music]` with the saved run-time changes laid
+/// over it, each named in the log with the config's value it beats. A corrupt or unreadable
+/// file is reported and left alone (the next accepted change overwrites it).
 fn restore_params(config: &Config, store: Option<&ParamsStore>) -> SynthesisParameters {
     let defaults = config.music.params();
     let Some(store) = store else {
         tracing::warn!("no state directory known; parameter changes will not survive a restart");
         return defaults;
     };
-    match store.load() {
-        Ok(Some(saved)) => {
-            tracing::info!(file = %store.path().display(), "restored the saved parameters");
-            saved
-        }
-        Ok(None) => defaults,
+    let changes = match store.load() {
+        Ok(Some(changes)) => changes,
+        Ok(None) => return defaults,
         Err(error) => {
-            tracing::warn!(%error, "starting from the config's [music] instead");
-            defaults
+            tracing::warn!(%error, "starting from the config's [music] instead: {error}");
+            return defaults;
         }
+    };
+    // `load` range-checked every value, so laying them over valid values cannot fail.
+    let params = changes.over(&defaults).unwrap_or(defaults);
+    let kept: Vec<String> = changes
+        .params()
+        .into_iter()
+        .map(|p| {
+            format!(
+                "{p} {} (config: {})",
+                params.get_as_string(p),
+                defaults.get_as_string(p)
+            )
+        })
+        .collect();
+    if !kept.is_empty() {
+        tracing::info!(
+            file = %store.path().display(),
+            "restored the changes made at run time from {}: {}; `ambientctl reset` puts the \
+             config's values back",
+            store.path().display(),
+            kept.join(", ")
+        );
     }
+    params
 }
 
 fn is_transient(err: &std::io::Error) -> bool {

@@ -33,3 +33,30 @@ pub struct TickCounters {
     /// Sequence the next tick will carry (the stream's chunk number: +1 per tick).
     pub next_sequence: AtomicU64,
 }
+
+/// The config reloads, as the daemon reports them (for `/metrics`).
+#[derive(Debug, Default)]
+pub struct ReloadRecord {
+    /// Reloads that loaded and applied the file.
+    pub succeeded: Counter,
+    /// Reloads refused (invalid file, nothing to read).
+    pub failed: Counter,
+    /// Whether the latest reload failed (0: no, or none yet).
+    pub last_failed: AtomicU64,
+    /// Unix ms of the latest successful reload, or of the start (the config loaded then).
+    pub last_success_unix_ms: AtomicU64,
+}
+
+impl ReloadRecord {
+    /// Counts one reload and its outcome.
+    pub fn record(&self, ok: bool) {
+        if ok {
+            self.succeeded.add(1);
+            self.last_success_unix_ms
+                .store(crate::clock::unix_ms(), Ordering::Relaxed);
+        } else {
+            self.failed.add(1);
+        }
+        self.last_failed.store(u64::from(!ok), Ordering::Relaxed);
+    }
+}

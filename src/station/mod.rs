@@ -21,15 +21,16 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use ambientctl::SynthesisParameters;
+use ambientctl::{Param, ParamChanges, SynthesisParameters};
 use tokio::sync::broadcast;
 
 use self::audience::Places;
 pub use self::audience::{Presence, Seat};
-use self::counters::TickCounters;
+use self::counters::{ReloadRecord, TickCounters};
 pub use self::event::{Event, PhraseStart, Underrun};
+use self::journal::Journal;
 pub use self::pacer::{Broadcast, Pacer, TICK, TickSink};
-pub use self::status::{RenderFigures, Snapshot};
+pub use self::status::{ReloadFigures, RenderFigures, Snapshot};
 use self::store::{ParamsSaver, ParamsStore};
 use crate::audio::{CHANNELS, SAMPLE_RATE};
 pub use crate::engine::EngineError;
@@ -52,6 +53,9 @@ pub struct Station {
     /// saving, so concurrent relative changes (`+5` twice) never lose one and the file keeps
     /// the last.
     params: Mutex<SynthesisParameters>,
+    /// The config file's values (built-in defaults where it is silent): what the run-time
+    /// changes are measured from, saved as, and reset to. Locked after `params`.
+    config: Mutex<SynthesisParameters>,
     /// An accepted change the engine's command queue had no room for (a flood of `set`s):
     /// the latest one, handed over by the pacer at its next tick. Guarded by `params`'s
     /// lock order: taken only while `params` is held.
@@ -70,13 +74,21 @@ pub struct Station {
     reported: Mutex<(u64, u64)>,
     /// When the station started.
     started: Instant,
+    /// Logs events, listener churn summarised.
+    journal: Journal,
+    /// The phrase playing now (the latest that started), for `status`.
+    now_playing: Mutex<Option<PhraseStart>>,
+    /// Config reloads and their outcomes.
+    reloads: ReloadRecord,
 }
 
 impl Station {
     /// Starts the engine on `params` with the voice stage `backend` asks for; accepted
-    /// changes are saved in `store`. Returns the station and the audio its pacer reads.
+    /// changes (the values that differ from `config`'s) are saved in `store`. Returns the
+    /// station and the audio its pacer reads.
     pub fn start(
         params: SynthesisParameters,
+        config: SynthesisParameters,
         backend: BackendChoice,
         store: Option<ParamsStore>,
     ) -> Result<(Arc<Station>, AudioSource), EngineError> {
@@ -96,6 +108,7 @@ impl Station {
         let station = Station {
             engine,
             params: Mutex::new(params),
+            config: Mutex::new(config),
             unsent: Mutex::default(),
             saver,
             events: broadcast::channel(EVENT_BACKLOG).0,
@@ -104,7 +117,14 @@ impl Station {
             places: Places::default(),
             reported: Mutex::default(),
             started: Instant::now(),
+            journal: Journal::default(),
+            now_playing: Mutex::default(),
+            reloads: ReloadRecord::default(),
         };
+        station
+            .reloads
+            .last_success_unix_ms
+            .store(crate::clock::unix_ms(), Ordering::Relaxed);
         Ok((Arc::new(station), source))
     }
 
@@ -142,11 +162,55 @@ impl Station {
         *current = next;
         // Queued under the lock, so the file ends with the last change applied.
         if let Some(saver) = &self.saver {
-            saver.save(next);
+            saver.save(ParamChanges::between(&lock(&self.config), &next));
         }
         drop(current);
         self.publish(Event::Params(next));
         Ok(next)
+    }
+
+    /// The config file's values: what `reset` puts back.
+    pub fn config_params(&self) -> SynthesisParameters {
+        *lock(&self.config)
+    }
+
+    /// Puts `param` (or every parameter) back to the config's value; see [`Self::update_params`].
+    pub fn reset(&self, param: Option<Param>) -> Result<SynthesisParameters, String> {
+        let config = self.config_params();
+        self.update_params(|current| {
+            Ok::<_, String>(ambientctl::sources::reset(current, &config, param))
+        })
+    }
+
+    /// A reloaded config's values: each parameter the file changes (from `old` to `new`) is
+    /// played now, replacing a run-time change of it; the others keep what plays. Returns
+    /// one line per parameter changed, saying so.
+    pub fn reload_config(&self, new: SynthesisParameters) -> Result<Vec<String>, String> {
+        let old = std::mem::replace(&mut *lock(&self.config), new);
+        let edited: Vec<Param> = Param::ALL
+            .into_iter()
+            .filter(|&p| old.get_as_string(p) != new.get_as_string(p))
+            .collect();
+        let before = self.params();
+        let after = self.update_params(|current| {
+            let mut next = *current;
+            for &param in &edited {
+                next = ambientctl::sources::reset(&next, &new, Some(param));
+            }
+            Ok::<_, String>(next)
+        })?;
+        Ok(edited
+            .into_iter()
+            .map(|param| {
+                let (was, now) = (before.get_as_string(param), after.get_as_string(param));
+                let replaced = if was == old.get_as_string(param) {
+                    String::new()
+                } else {
+                    " (replaces the value changed at run time)".to_string()
+                };
+                format!("{param} {was} -> {now}: edited in the config file{replaced}")
+            })
+            .collect())
     }
 
     /// Hands the engine a change its queue had no room for (the pacer calls it every tick).
@@ -187,7 +251,10 @@ impl Station {
 
     /// Logs `event` and hands it to subscribers (the pacer puts its own on the tick).
     fn tell(&self, event: Event) {
-        journal::log(&event);
+        if let Event::Phrase(phrase) = &event {
+            *lock(&self.now_playing) = Some(phrase.clone());
+        }
+        self.journal.log(&event);
         if self.events.receiver_count() > 0 {
             let _ = self.events.send(event);
         }
@@ -196,6 +263,17 @@ impl Station {
     /// Moves the events waiting for a tick into `out`.
     fn take_pending(&self, out: &mut Vec<Event>) {
         out.append(&mut lock(&self.pending));
+    }
+
+    /// Once per tick: closes the journal's listener-churn window when it is over.
+    pub(crate) fn journal_tick(&self) {
+        self.journal.tick();
+    }
+
+    /// Counts a config reload and its outcome (the daemon reads the file; the station keeps
+    /// the figures every output reports).
+    pub fn record_reload(&self, ok: bool) {
+        self.reloads.record(ok);
     }
 
     /// The pacer's counters.
@@ -228,6 +306,13 @@ impl Station {
             next_sequence: load(&self.counters.next_sequence),
             uptime: self.started.elapsed(),
             unhealthy: self.unhealthy(),
+            phrase: lock(&self.now_playing).clone(),
+            reloads: ReloadFigures {
+                succeeded: self.reloads.succeeded.get(),
+                failed: self.reloads.failed.get(),
+                last_failed: load(&self.reloads.last_failed) != 0,
+                last_success_unix_ms: load(&self.reloads.last_success_unix_ms),
+            },
             render: RenderFigures {
                 blocks: load(&stats.blocks_rendered),
                 seconds: nanos / 1e9,
@@ -288,6 +373,7 @@ impl Station {
     /// Writes any parameter change not yet saved and stops saving, then stops and joins
     /// the generation thread (shutdown, after the pacer has stopped).
     pub fn stop(&self) {
+        self.journal.flush();
         if let Some(saver) = &self.saver {
             saver.finish();
         }

@@ -164,6 +164,7 @@ impl Pacer {
             events,
         });
         counters.chunks.add(1);
+        self.station.journal_tick();
         counters
             .ring_samples
             .store(self.source.audio.occupied_len() as u64, Ordering::Relaxed);
@@ -266,7 +267,7 @@ mod tests {
     #[test]
     fn parameter_changes_are_announced_and_take_effect_at_a_bar_line() {
         let params = SynthesisParameters::default();
-        let (station, source) = Station::start(params, BackendChoice::Cpu, None).unwrap();
+        let (station, source) = Station::start(params, params, BackendChoice::Cpu, None).unwrap();
         let (sender, ticks) = mpsc::channel();
         let sink = Arc::new(Recorder(Mutex::new(sender)));
         let mut pacer = Pacer::new(source, station.clone(), sink);

@@ -5,6 +5,10 @@ use std::time::Duration;
 
 use ambientctl::SynthesisParameters;
 
+use super::event::PhraseStart;
+use crate::audio::{CHUNK_FRAMES, SAMPLE_RATE};
+use crate::music::BEATS_PER_BAR;
+
 /// The station as it stands at one moment.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Snapshot {
@@ -36,6 +40,23 @@ pub struct Snapshot {
     pub unhealthy: Option<&'static str>,
     /// The generation thread's figures.
     pub render: RenderFigures,
+    /// The phrase playing now (the latest to start); `None` before the first.
+    pub phrase: Option<PhraseStart>,
+    /// Config reloads.
+    pub reloads: ReloadFigures,
+}
+
+/// Config reloads and how the latest went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ReloadFigures {
+    /// Reloads that applied the file.
+    pub succeeded: u64,
+    /// Reloads refused.
+    pub failed: u64,
+    /// Whether the latest reload was refused.
+    pub last_failed: bool,
+    /// Unix ms of the latest successful reload, or of the start.
+    pub last_success_unix_ms: u64,
 }
 
 /// What the generation thread has done so far.
@@ -55,5 +76,17 @@ impl Snapshot {
     /// The sequence of the last chunk sent (0 before the first).
     pub fn last_sequence(&self) -> u64 {
         self.next_sequence.saturating_sub(1)
+    }
+
+    /// The bar of [`Snapshot::phrase`] playing in the latest chunk (0-based; it stays on the
+    /// last bar if the next phrase is late) and its chord.
+    pub fn bar(&self) -> Option<(usize, &'static str)> {
+        let phrase = self.phrase.as_ref()?;
+        let chunks = self.last_sequence().checked_sub(phrase.sequence)?;
+        let frames = (chunks * CHUNK_FRAMES as u64).saturating_sub(phrase.offset_frames);
+        let bar_frames =
+            f64::from(SAMPLE_RATE) * 60.0 / f64::from(phrase.bpm.max(1)) * BEATS_PER_BAR as f64;
+        let bar = ((frames as f64 / bar_frames) as usize).min(phrase.chords.len().checked_sub(1)?);
+        Some((bar, phrase.chords[bar]))
     }
 }

@@ -1,14 +1,14 @@
-//! Runtime parameters that survive a restart: saved atomically to the state directory on every
-//! accepted change, restored at start. The config file gives the defaults; this file, when it
-//! exists and parses, wins over them. A corrupt file is reported and ignored, never fatal.
+//! Run-time changes that survive a restart: saved atomically to the state directory on every
+//! accepted change, restored at start. The file holds only the values that differ from the
+//! config file's ([`ParamChanges`]); they are laid over the config at start, and `ambientctl
+//! reset` removes them. A corrupt file is reported and ignored, never fatal.
 //!
-//! The file is TOML, e.g.
+//! The file is TOML, e.g. (a file from before 0.2 holds all four values: every one counts as
+//! changed)
 //!
 //! ```toml
 //! key = "D minor"
 //! bpm = 80
-//! intensity = 0.3
-//! seed = 42
 //! ```
 //!
 //! Saving writes a temporary file beside the target, fsyncs it, renames it over the target and
@@ -24,7 +24,7 @@ use std::sync::Mutex;
 use std::sync::mpsc::{self, Sender};
 use std::thread::JoinHandle;
 
-use ambientctl::SynthesisParameters;
+use ambientctl::ParamChanges;
 
 /// Name of the parameters file inside the state directory.
 pub const PARAMS_FILE: &str = "params.toml";
@@ -95,7 +95,7 @@ impl ParamsStore {
 
     /// The saved parameters: `Ok(None)` when nothing was saved yet, `Err` when the file exists
     /// but cannot be used (the caller logs it and goes on with the config's values).
-    pub fn load(&self) -> Result<Option<SynthesisParameters>, StateError> {
+    pub fn load(&self) -> Result<Option<ParamChanges>, StateError> {
         let text = match fs::read_to_string(&self.path) {
             Ok(text) => text,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
@@ -106,17 +106,22 @@ impl ParamsStore {
                 });
             }
         };
-        toml::from_str(&text)
-            .map(Some)
-            .map_err(|e| StateError::Corrupt {
-                path: self.path.clone(),
-                message: e.message().replace('\n', " "),
-            })
+        let corrupt = |message: String| StateError::Corrupt {
+            path: self.path.clone(),
+            message: message.replace('\n', " "),
+        };
+        let changes: ParamChanges =
+            toml::from_str(&text).map_err(|e| corrupt(e.message().to_string()))?;
+        // Range-checked now, so a bad value is reported as this file's fault at start.
+        changes
+            .over(&ambientctl::SynthesisParameters::default())
+            .map_err(|e| corrupt(e.to_string()))?;
+        Ok(Some(changes))
     }
 
     /// Saves `params` atomically (write a temporary file, fsync, rename, fsync the directory),
     /// creating the directory if needed.
-    pub fn save(&self, params: &SynthesisParameters) -> Result<(), StateError> {
+    pub fn save(&self, params: &ParamChanges) -> Result<(), StateError> {
         let write_err = |path: &Path| {
             let path = path.to_path_buf();
             move |source| StateError::Write { path, source }
@@ -144,7 +149,7 @@ impl ParamsStore {
 pub struct ParamsSaver {
     path: PathBuf,
     /// `None` once finished.
-    running: Mutex<Option<(Sender<SynthesisParameters>, JoinHandle<()>)>>,
+    running: Mutex<Option<(Sender<ParamChanges>, JoinHandle<()>)>>,
 }
 
 impl ParamsSaver {
@@ -152,7 +157,7 @@ impl ParamsSaver {
     /// applies, only its memory does not).
     pub fn start(store: ParamsStore) -> io::Result<ParamsSaver> {
         let path = store.path.clone();
-        let (sender, changes) = mpsc::channel::<SynthesisParameters>();
+        let (sender, changes) = mpsc::channel::<ParamChanges>();
         let thread = std::thread::Builder::new()
             .name("ambientd-save".into())
             .spawn(move || {
@@ -178,7 +183,7 @@ impl ParamsSaver {
     }
 
     /// Queues `params` to be saved (after any earlier change); returns at once.
-    pub fn save(&self, params: SynthesisParameters) {
+    pub fn save(&self, params: ParamChanges) {
         let running = self.running.lock().unwrap_or_else(|e| e.into_inner());
         match running.as_ref() {
             Some((sender, _)) => {
@@ -217,11 +222,15 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = ParamsStore::in_dir(&dir.path().join("nested"));
         assert!(store.load().unwrap().is_none());
-        let params =
-            SynthesisParameters::new("F# minor".parse().unwrap(), 84, 0.25, u64::MAX).unwrap();
+        let params = ParamChanges {
+            key: Some("F# minor".parse().unwrap()),
+            bpm: Some(84),
+            intensity: Some(0.25),
+            seed: Some(u64::MAX),
+        };
         store.save(&params).unwrap();
         assert_eq!(store.load().unwrap(), Some(params));
-        let again = SynthesisParameters::default();
+        let again = ParamChanges::default();
         store.save(&again).unwrap();
         assert_eq!(store.load().unwrap(), Some(again));
         let leftovers: Vec<_> = fs::read_dir(dir.path().join("nested")).unwrap().collect();
@@ -253,7 +262,7 @@ mod tests {
         let blocker = dir.path().join("file");
         fs::write(&blocker, "").unwrap();
         let store = ParamsStore::in_dir(&blocker.join("sub"));
-        let error = store.save(&SynthesisParameters::default()).unwrap_err();
+        let error = store.save(&ParamChanges::default()).unwrap_err();
         assert!(
             error.to_string().contains("cannot save parameters"),
             "{error}"

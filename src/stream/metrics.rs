@@ -105,7 +105,7 @@ pub struct Metrics {
 }
 
 /// The single-valued families, in the order `/metrics` lists them: name, type, help.
-const FAMILIES: [(&str, &str, &str); 16] = [
+const FAMILIES: [(&str, &str, &str); 20] = [
     (
         "ambientd_listeners",
         "gauge",
@@ -186,10 +186,30 @@ const FAMILIES: [(&str, &str, &str); 16] = [
         "gauge",
         "Seconds since the daemon started.",
     ),
+    (
+        "ambientd_config_last_reload_successful",
+        "gauge",
+        "1 when the latest config reload applied (or none was asked for), 0 when it was refused.",
+    ),
+    (
+        "ambientd_config_last_reload_success_timestamp_seconds",
+        "gauge",
+        "Unix time of the latest successful config reload, or of the start.",
+    ),
+    (
+        "ambientd_config_reloads_total",
+        "counter",
+        "Config reloads that applied the file.",
+    ),
+    (
+        "ambientd_config_reload_failures_total",
+        "counter",
+        "Config reloads refused because the file was invalid (the running config stays).",
+    ),
 ];
 
 /// The value of each of [`FAMILIES`], in order.
-fn values(station: &Snapshot, metrics: &Metrics) -> [String; 16] {
+fn values(station: &Snapshot, metrics: &Metrics) -> [String; 20] {
     let render = &station.render;
     [
         station.listeners.to_string(),
@@ -208,6 +228,10 @@ fn values(station: &Snapshot, metrics: &Metrics) -> [String; 16] {
         station.fallbacks.to_string(),
         station.panics.to_string(),
         station.uptime.as_secs_f64().to_string(),
+        u8::from(!station.reloads.last_failed).to_string(),
+        (station.reloads.last_success_unix_ms as f64 / 1000.0).to_string(),
+        station.reloads.succeeded.to_string(),
+        station.reloads.failed.to_string(),
     ]
 }
 

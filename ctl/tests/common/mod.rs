@@ -19,6 +19,8 @@ pub struct Behaviour {
     pub protocol: u32,
     /// Refuse `reload` with this reason.
     pub reload_error: Option<String>,
+    /// What a successful `reload` says changed.
+    pub reload_changes: Vec<String>,
     /// Send `stopping` as the last watch event (a clean end) or just close.
     pub watch_says_stopping: bool,
 }
@@ -29,6 +31,7 @@ impl Default for Behaviour {
             version: env!("CARGO_PKG_VERSION").to_string(),
             protocol: PROTOCOL_VERSION,
             reload_error: None,
+            reload_changes: Vec::new(),
             watch_says_stopping: true,
         }
     }
@@ -124,13 +127,14 @@ fn answer(state: &Mutex<State>, behaviour: &Behaviour, request: Request) -> Repl
             params: state.params,
             backend: "cpu".into(),
             backend_reason: Some("no CUDA device".into()),
-            listen: Some("127.0.0.1:8000".into()),
+            listen: Some("127.0.0.1:8700".into()),
             listeners: 2,
             ring_fill: 0.5,
             ring_capacity_ms: 2000,
             underruns: 3,
             sequence: 1234,
             uptime_s: 3723,
+            ..Status::default()
         })),
         Request::Get { param } => Ok(Response::for_get(&state.params, param)),
         Request::Set { param, value } => {
@@ -139,8 +143,14 @@ fn answer(state: &Mutex<State>, behaviour: &Behaviour, request: Request) -> Repl
         }
         Request::Reload => match &behaviour.reload_error {
             Some(reason) => Err(reason.clone()),
-            None => Ok(Response::Done),
+            None => Ok(Response::Reloaded {
+                changes: behaviour.reload_changes.clone(),
+            }),
         },
+        Request::Reset { .. } => {
+            state.params = SynthesisParameters::default();
+            Ok(Response::Params(state.params))
+        }
         Request::Skip | Request::Watch => Ok(Response::Done),
     }
 }

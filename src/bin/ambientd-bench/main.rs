@@ -4,7 +4,7 @@
 //!
 //! ```text
 //! ambientd-bench --listeners 1000 --seconds 20 --spawn target/release/ambientd
-//! ambientd-bench --url ws://127.0.0.1:8000/ws --pid $(pidof ambientd) --listeners 100
+//! ambientd-bench --url ws://127.0.0.1:8700/ws --pid $(pidof ambientd) --listeners 100
 //! ```
 //!
 //! Latency resolution: the server's `timestamp` is whole Unix milliseconds (floor), so each
@@ -38,7 +38,7 @@ struct Args {
     #[arg(long, default_value_t = 3.0)]
     warmup: f64,
     /// WebSocket URL of a running daemon (query included, e.g. `?channels=2`).
-    #[arg(long, default_value = "ws://127.0.0.1:8000/ws")]
+    #[arg(long, default_value = "ws://127.0.0.1:8700/ws")]
     url: String,
     /// PID of the daemon, for CPU and RSS (found automatically with --spawn).
     #[arg(long)]
