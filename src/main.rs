@@ -252,6 +252,12 @@ fn render(
 ) -> anyhow::Result<()> {
     use std::io::IsTerminal;
     let to_stdout = out.as_os_str() == "-";
+    if to_stdout && std::io::stdout().is_terminal() {
+        anyhow::bail!(
+            "out: \"-\" writes the WAV to stdout, which is a terminal; \
+             pipe it (e.g. | ffplay -) or give a file name"
+        );
+    }
     let say = |line: &str| {
         if to_stdout {
             eprintln!("{line}");

@@ -375,3 +375,24 @@ fn a_progress_bar_shows_on_a_terminal() {
         44 + 120 * 44_100 * 4
     );
 }
+
+/// `--out -` on a terminal would print the audio as text: refused with one line, nothing
+/// rendered.
+#[test]
+fn out_dash_on_a_terminal_is_refused() {
+    let command = format!(
+        "{} render --seconds 1 --seed 1 --out -",
+        env!("CARGO_BIN_EXE_ambientd")
+    );
+    let out = Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .output()
+        .expect("run script (util-linux)");
+    let terminal = String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success(), "{terminal:?}");
+    assert!(
+        terminal.contains("ambientd: out: \"-\" writes the WAV to stdout, which is a terminal"),
+        "{terminal:?}"
+    );
+    assert!(!terminal.contains("RIFF"), "{terminal:?}");
+}
