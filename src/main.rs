@@ -1,6 +1,7 @@
 //! `ambientd`: parses the command line and hands over to the library.
 
 use std::net::SocketAddr;
+use std::os::fd::AsFd;
 use std::path::PathBuf;
 
 use ambientctl::{Key, SynthesisParameters, params};
@@ -33,8 +34,8 @@ enum Command {
         /// Length in seconds.
         #[arg(long, default_value_t = 60.0, allow_hyphen_values = true)]
         seconds: f64,
-        /// The WAV file to write.
-        #[arg(long)]
+        /// The WAV file to write; `-` writes it to stdout (status lines then go to stderr).
+        #[arg(long, allow_hyphen_values = true)]
         out: PathBuf,
         /// Composition seed (random if not given; printed either way).
         #[arg(long, value_parser = params::parse_seed, allow_hyphen_values = true)]
@@ -102,28 +103,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
             let seed = seed.unwrap_or_else(random_seed);
             let params = SynthesisParameters::new(key, bpm, intensity, seed)?;
-            let selected = ambientd::synth::select_stage(backend);
-            if selected.warning {
-                eprintln!("warning: voice stage {}", selected.reason);
-            }
-            println!("voice stage {}", selected.reason);
-            let mut generator =
-                ambientd::engine::generator::Generator::with_stage(params, selected.stage);
-            let samples = ambientd::render::render_with(&mut generator, seconds, &[]);
-            if generator.stage_failures() > 0 {
-                eprintln!("warning: the GPU voice stage failed; the CPU rendered from then on");
-            }
-            ambientd::render::write_wav(&out, &samples)
-                .with_context(|| format!("cannot write {}", out.display()))?;
-            let levels = ambientd::render::measure(&samples);
-            println!(
-                "wrote {} ({seconds} s, {key}, {bpm} bpm, intensity {intensity}, seed {seed}): \
-                 peak {:.1} dBFS, loudness {:.1} LUFS",
-                out.display(),
-                levels.peak_dbfs,
-                levels.integrated_lufs
-            );
-            Ok(())
+            render(params, seconds, &out, backend)
         }
         Some(Command::CheckConfig { file }) => {
             let config = Config::load(&file)?;
@@ -260,6 +240,86 @@ async fn http_listener(address: SocketAddr) -> anyhow::Result<tokio::net::TcpLis
             };
             anyhow::anyhow!("cannot listen on {address}: {error}{hint}")
         })
+}
+
+/// `ambientd render`: streams the render into `out` (`-` for stdout, then every status line
+/// goes to stderr), with a progress bar while stderr is a terminal.
+fn render(
+    params: SynthesisParameters,
+    seconds: f64,
+    out: &std::path::Path,
+    backend: BackendChoice,
+) -> anyhow::Result<()> {
+    use std::io::IsTerminal;
+    let to_stdout = out.as_os_str() == "-";
+    if to_stdout && std::io::stdout().is_terminal() {
+        anyhow::bail!(
+            "out: \"-\" writes the WAV to stdout, which is a terminal; \
+             pipe it (e.g. | ffplay -) or give a file name"
+        );
+    }
+    let say = |line: &str| {
+        if to_stdout {
+            eprintln!("{line}");
+        } else {
+            println!("{line}");
+        }
+    };
+    let selected = ambientd::synth::select_stage(backend);
+    if selected.warning {
+        eprintln!("warning: voice stage {}", selected.reason);
+    }
+    say(&format!("voice stage {}", selected.reason));
+    let name = if to_stdout {
+        "stdout".to_string()
+    } else {
+        out.display().to_string()
+    };
+    let file = if to_stdout {
+        // The descriptor itself, not `Stdout`, which would scan the audio for line breaks.
+        std::fs::File::from(std::io::stdout().as_fd().try_clone_to_owned()?)
+    } else {
+        std::fs::File::create(out).with_context(|| format!("cannot write {name}"))?
+    };
+    let total = ambientd::render::frames_in(seconds);
+    let bar = if std::io::stderr().is_terminal() {
+        indicatif::ProgressBar::new(total).with_style(
+            indicatif::ProgressStyle::with_template(
+                "{wide_bar} {percent:>3} % · {elapsed} · {eta} left",
+            )
+            .expect("a valid progress template"),
+        )
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+    let mut generator = ambientd::engine::generator::Generator::with_stage(params, selected.stage);
+    let rendered =
+        ambientd::render::stream::render_to(&mut generator, seconds, &[], file, &mut |frames| {
+            bar.set_position(frames)
+        });
+    bar.finish_and_clear();
+    if generator.stage_failures() > 0 {
+        eprintln!("warning: the GPU voice stage failed; the CPU rendered from then on");
+    }
+    // One line: a closed pipe (`| head`) is an ordinary way for a render to end early.
+    let rendered = rendered.map_err(|error| {
+        anyhow::anyhow!(
+            "cannot write {name}: {error}; the render stopped at {:.1} of {seconds} s",
+            generator.frame() as f64 / f64::from(ambientd::audio::SAMPLE_RATE)
+        )
+    })?;
+    let levels = rendered.levels;
+    say(&format!(
+        "wrote {name} ({seconds} s, {}, {} bpm, intensity {}, seed {}): \
+         peak {:.1} dBFS, loudness {:.1} LUFS",
+        params.key(),
+        params.bpm(),
+        params.intensity(),
+        params.seed(),
+        levels.peak_dbfs,
+        levels.integrated_lufs
+    ));
+    Ok(())
 }
 
 /// ambientd(1): clap's sections from the command definition, then the hand-written FILES,

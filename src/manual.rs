@@ -56,8 +56,9 @@ Stopped by a signal, or the command (render, check\-config, ...) succeeded.
 .TP
 \fB1\fR
 It could not start or run (invalid configuration, address in use, another ambientd on the
-control socket, ...), or check\-config found the file invalid; the reason is one line on
-stderr (and in the journal under systemd).
+control socket, ...), check\-config found the file invalid, or render could not write all
+of its output (a full disk, or the reader of \fB\-\-out \-\fR closed the pipe); the reason is
+one line on stderr (and in the journal under systemd).
 .TP
 \fB2\fR
 Bad command line.

@@ -2,14 +2,20 @@
 //! shim header maps `__global__`, `threadIdx`, `blockIdx` … onto loops), called through FFI and
 //! compared sample by sample with the Rust CPU voice stage on random and real blocks.
 
+mod counting_alloc;
 mod cuda_support;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use ambientctl::SynthesisParameters;
 use ambientd::audio::BLOCK_FRAMES;
-use ambientd::synth::VoiceStage;
+use ambientd::engine::generator::Generator;
 use ambientd::synth::bus::{BusBuffers, NUM_BUSES};
 use ambientd::synth::cpu::CpuVoiceStage;
 use ambientd::synth::voice::Voice;
+use ambientd::synth::{RenderError, VoiceStage};
+use counting_alloc::allocations;
 use cuda_support::{build_host_kernel, compare, random_block, score_blocks};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -183,4 +189,162 @@ fn the_batch_kernel_renders_each_block_as_the_block_kernel_does() {
             assert!((e - g).abs() <= MAX_ERROR, "block {b}: {e} vs {g}");
         }
     }
+}
+
+/// A voice stage that takes 64 blocks a call, as the CUDA stage does: through the host build
+/// of the batch kernel, or the CPU stage block by block; it can fail on a given call.
+struct Batching {
+    kernel: Option<HostKernel>,
+    cpu: CpuVoiceStage,
+    scratch: Vec<f32>,
+    calls: usize,
+    fail_on_call: Option<usize>,
+    largest: Arc<AtomicUsize>,
+}
+
+impl Batching {
+    fn new(kernel: Option<HostKernel>, fail_on_call: Option<usize>) -> (Self, Arc<AtomicUsize>) {
+        let largest = Arc::new(AtomicUsize::new(0));
+        let stage = Batching {
+            kernel,
+            cpu: CpuVoiceStage::default(),
+            scratch: vec![0.0; 64 * BUS_FLOATS],
+            calls: 0,
+            fail_on_call,
+            largest: Arc::clone(&largest),
+        };
+        (stage, largest)
+    }
+}
+
+impl VoiceStage for Batching {
+    fn name(&self) -> &'static str {
+        "batching"
+    }
+
+    fn render(&mut self, voices: &[Voice], out: &mut BusBuffers) -> Result<(), RenderError> {
+        self.cpu.render(voices, out)
+    }
+
+    fn batch_capacity(&self) -> usize {
+        64
+    }
+
+    fn render_batch(
+        &mut self,
+        voices: &[Voice],
+        starts: &[u32],
+        out: &mut [BusBuffers],
+    ) -> Result<(), RenderError> {
+        self.calls += 1;
+        self.largest.fetch_max(out.len(), Ordering::Relaxed);
+        if self.fail_on_call == Some(self.calls) {
+            out[0].raw_mut()[0] = 1.0; // a half-written result the generator must drop
+            return Err(RenderError::Device);
+        }
+        let frames = out[0].frames();
+        match &self.kernel {
+            Some(kernel) => {
+                let images = &mut self.scratch[..out.len() * BUS_FLOATS];
+                kernel.batch(voices, starts, frames, images);
+                for (image, buses) in images.chunks_exact(BUS_FLOATS).zip(out.iter_mut()) {
+                    buses.raw_mut().copy_from_slice(image);
+                }
+            }
+            None => {
+                for (b, buses) in out.iter_mut().enumerate() {
+                    let block = &voices[starts[b] as usize..starts[b + 1] as usize];
+                    self.cpu.render(block, buses)?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn music() -> SynthesisParameters {
+    SynthesisParameters::new("F# minor".parse().unwrap(), 97, 0.8, 31).unwrap()
+}
+
+/// Renders `seconds` in calls of `chunk` frames (the daemon's 100 ms, or one long call).
+fn render_in_chunks(generator: &mut Generator, seconds: usize, chunk: usize) -> Vec<f32> {
+    let mut out = vec![0.0f32; seconds * 44_100 * 2];
+    for piece in out.chunks_mut(chunk * 2) {
+        generator.render(piece);
+    }
+    out
+}
+
+/// The generator plans blocks ahead for a batching stage (runs of equal blocks, cut at phrase
+/// ends) and gives the samples of block by block exactly: in the daemon's 100 ms calls and in
+/// one call for everything (runs of 64 blocks).
+#[test]
+fn planning_blocks_ahead_for_a_batching_stage_changes_no_sample() {
+    for chunk in [4_410, 60 * 44_100] {
+        let reference = render_in_chunks(&mut Generator::new(music()), 60, chunk);
+        let (stage, largest) = Batching::new(None, None);
+        let mut generator = Generator::with_stage(music(), Box::new(stage));
+        let batched = render_in_chunks(&mut generator, 60, chunk);
+        assert!(
+            generator.phrases_started() >= 2,
+            "crosses a phrase boundary"
+        );
+        assert_eq!(generator.stage_failures(), 0);
+        assert!(batched == reference, "chunks of {chunk}: samples differ");
+        let expect = if chunk == 4_410 { 8 } else { 64 };
+        assert_eq!(largest.load(Ordering::Relaxed), expect, "blocks per batch");
+    }
+}
+
+/// The host build of the batch kernel as the generator's stage: a minute of music, 64 blocks a
+/// launch, gives the CPU render bit for bit (the kernel sums in the CPU's order, no FMA).
+#[test]
+fn the_batch_kernel_as_the_generators_stage_matches_the_cpu_render() {
+    let (stage, largest) = Batching::new(Some(HostKernel::build()), None);
+    let mut generator = Generator::with_stage(music(), Box::new(stage));
+    let batched = render_in_chunks(&mut generator, 60, 60 * 44_100);
+    let reference = render_in_chunks(&mut Generator::new(music()), 60, 60 * 44_100);
+    assert_eq!(largest.load(Ordering::Relaxed), 64);
+    let worst = batched
+        .iter()
+        .zip(&reference)
+        .fold(0.0f32, |m, (a, b)| m.max((a - b).abs()));
+    let identical = batched
+        .iter()
+        .zip(&reference)
+        .filter(|(a, b)| a == b)
+        .count();
+    println!(
+        "batched host kernel vs CPU: max error {worst:e}, {identical} of {} identical",
+        reference.len()
+    );
+    assert!(batched == reference, "max error {worst}: not bit for bit");
+}
+
+/// A batch that fails (after writing into its buffers) is rendered again on the CPU, which
+/// then carries on: the samples are those of a CPU render exactly, the failure counted once.
+#[test]
+fn a_failed_batch_falls_back_to_the_cpu_with_the_same_samples() {
+    let (stage, _) = Batching::new(None, Some(40));
+    let mut generator = Generator::with_stage(music(), Box::new(stage));
+    let got = render_in_chunks(&mut generator, 30, 4_410);
+    assert_eq!(generator.stage_failures(), 1);
+    assert_eq!(generator.stage_name(), "cpu");
+    let reference = render_in_chunks(&mut Generator::new(music()), 30, 4_410);
+    assert!(got == reference, "the fallback changed the samples");
+}
+
+/// Planning ahead allocates nothing on the render thread: 5 minutes in 100 ms calls.
+#[test]
+fn the_batched_render_path_allocates_nothing() {
+    let (stage, _) = Batching::new(None, None);
+    let mut generator = Generator::with_stage(music(), Box::new(stage));
+    let mut chunk = vec![0.0f32; 2 * 4_410];
+    generator.render(&mut chunk);
+    let before = allocations();
+    for _ in 0..3_000 {
+        generator.render(&mut chunk);
+    }
+    assert_eq!(allocations() - before, 0, "the batched path allocated");
+    assert!(generator.phrases_started() > 8);
 }

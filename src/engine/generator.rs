@@ -45,6 +45,8 @@ pub struct Generator {
     stage: Option<Box<dyn VoiceStage>>,
     cpu: CpuVoiceStage,
     stage_failures: u64,
+    /// Room to plan blocks ahead when the primary stage renders batches (`None` for the CPU).
+    batch: Option<Batch>,
     post: PostStage,
     /// The intensity heard now (glides toward `requested.intensity()`).
     intensity: f32,
@@ -88,6 +90,7 @@ impl Generator {
             score: Score::new(SAMPLE_RATE),
             voices: Vec::with_capacity(MAX_VOICES),
             buses: BusBuffers::new(),
+            batch: Batch::for_stage(stage.as_ref()),
             stage: Some(stage),
             cpu: CpuVoiceStage::default(),
             stage_failures: 0,
@@ -191,6 +194,9 @@ impl Generator {
     /// Renders the next `out.len() / 2` frames as interleaved stereo.
     pub fn render(&mut self, out: &mut [f32]) {
         debug_assert_eq!(out.len() % CHANNELS, 0);
+        if self.batch.is_some() && self.stage_failures == 0 {
+            return self.render_batched(out);
+        }
         let mut done = 0;
         let total = out.len() / CHANNELS;
         while done < total {
@@ -199,6 +205,36 @@ impl Generator {
             }
             let until_boundary = (self.boundary - self.frame) as usize;
             let frames = BLOCK_FRAMES.min(total - done).min(until_boundary);
+            self.render_block(&mut out[done * CHANNELS..(done + frames) * CHANNELS]);
+            done += frames;
+        }
+    }
+
+    /// Renders as many whole blocks as fit into `out` (interleaved stereo) and returns the
+    /// frames written: the blocks end exactly where [`Generator::render`] would end them when
+    /// asked for more than `out` holds, so rendering a long stretch through this, and its last
+    /// part through `render`, gives the same samples as one `render` call for all of it. At
+    /// least one block is written when `out` holds `BLOCK_FRAMES` frames.
+    pub fn render_whole_blocks(&mut self, out: &mut [f32]) -> usize {
+        debug_assert_eq!(out.len() % CHANNELS, 0);
+        let room = out.len() / CHANNELS;
+        let mut done = 0;
+        loop {
+            // At a phrase boundary the next block is a whole one (a phrase is longer than a
+            // block); decide before composing, so that a call that stops here leaves the
+            // phrase to begin in the next call, after any `set_params` in between.
+            let next = if self.frame == self.boundary {
+                BLOCK_FRAMES
+            } else {
+                BLOCK_FRAMES.min((self.boundary - self.frame) as usize)
+            };
+            if done + next > room {
+                return done;
+            }
+            if self.frame == self.boundary {
+                self.begin_phrase();
+            }
+            let frames = BLOCK_FRAMES.min((self.boundary - self.frame) as usize);
             self.render_block(&mut out[done * CHANNELS..(done + frames) * CHANNELS]);
             done += frames;
         }
@@ -229,8 +265,10 @@ impl Generator {
         self.phrases_started += 1;
     }
 
-    fn render_block(&mut self, out: &mut [f32]) {
-        let frames = out.len() / CHANNELS;
+    /// Everything of one block that does not depend on audio: the score's voices into
+    /// `self.voices`, the glides, and the post stage's controls, which it returns. It moves
+    /// the frame on, so blocks can be planned ahead of their voice and post stages.
+    fn plan_block(&mut self, frames: usize) -> PostControls {
         self.score.retire(self.frame);
 
         let glide = 1.0 - (-(frames as f32) / (INTENSITY_GLIDE_SEC * SAMPLE_RATE as f32)).exp();
@@ -252,6 +290,18 @@ impl Generator {
             &mut self.voices,
         );
         self.voice_frames += (self.voices.len() * frames) as u64;
+        self.frame += frames as u64;
+        PostControls {
+            intensity: self.intensity,
+            brightness: self.brightness,
+            swell_db: self.phrase.shape.swell_db(x),
+            bpm: f32::from(self.playing.bpm()),
+        }
+    }
+
+    fn render_block(&mut self, out: &mut [f32]) {
+        let frames = out.len() / CHANNELS;
+        let controls = self.plan_block(frames);
         self.buses.clear(frames);
         let primary = self.stage.as_mut().filter(|_| self.stage_failures == 0);
         let on_primary = primary.is_some();
@@ -263,13 +313,110 @@ impl Generator {
             // The CPU stage cannot fail; its result is what the primary would have given.
             let _ = self.cpu.render(&self.voices, &mut self.buses);
         }
-        let controls = PostControls {
-            intensity: self.intensity,
-            brightness: self.brightness,
-            swell_db: self.phrase.shape.swell_db(x),
-            bpm: f32::from(self.playing.bpm()),
-        };
         self.post.process(&self.buses, &controls, out);
-        self.frame += frames as u64;
+    }
+
+    /// [`Generator::render`] for a stage that renders batches: the blocks of this call (cut
+    /// exactly as block by block) are planned ahead in runs of equal length, each run's voices
+    /// go to the stage in one call, and the post stage then takes the blocks in order. Nothing
+    /// from outside can reach the generator during one call, so planning ahead within it
+    /// changes no sample. On a failure the run is rendered again on the CPU, which then
+    /// carries on, as block by block.
+    fn render_batched(&mut self, out: &mut [f32]) {
+        let total = out.len() / CHANNELS;
+        let mut done = 0;
+        while done < total {
+            let (run_start, frames) = (done, self.plan_run(&mut done, total));
+            let mut batch = self.batch.take().expect("a batching stage has its batch");
+            let blocks = batch.controls.len();
+            for buses in &mut batch.buses[..blocks] {
+                buses.clear(frames);
+            }
+            let primary = self.stage.as_mut().filter(|_| self.stage_failures == 0);
+            let on_primary = primary.is_some();
+            let failed = primary.is_none_or(|stage| {
+                stage
+                    .render_batch(&batch.voices, &batch.starts, &mut batch.buses[..blocks])
+                    .is_err()
+            });
+            if failed {
+                if on_primary {
+                    self.stage_failures += 1;
+                }
+                for (b, buses) in batch.buses[..blocks].iter_mut().enumerate() {
+                    buses.clear(frames); // drop whatever the failed stage half-wrote
+                    let voices =
+                        &batch.voices[batch.starts[b] as usize..batch.starts[b + 1] as usize];
+                    let _ = self.cpu.render(voices, buses);
+                }
+            }
+            for (b, (buses, controls)) in batch.buses.iter().zip(&batch.controls).enumerate() {
+                let start = (run_start + b * frames) * CHANNELS;
+                self.post
+                    .process(buses, controls, &mut out[start..start + frames * CHANNELS]);
+            }
+            self.batch = Some(batch);
+        }
+    }
+
+    /// Plans the next run of blocks of one length (at most the batch's capacity) into the
+    /// batch, moving `done` on; returns the run's block length.
+    fn plan_run(&mut self, done: &mut usize, total: usize) -> usize {
+        let mut batch = self.batch.take().expect("a batching stage has its batch");
+        batch.clear();
+        let mut run_frames = 0;
+        while *done < total && batch.controls.len() < batch.controls.capacity() {
+            if self.frame == self.boundary {
+                self.begin_phrase();
+            }
+            let frames = BLOCK_FRAMES
+                .min(total - *done)
+                .min((self.boundary - self.frame) as usize);
+            if run_frames != 0 && frames != run_frames {
+                break; // a short block (a phrase's end): it starts the next run
+            }
+            run_frames = frames;
+            let controls = self.plan_block(frames);
+            batch.push(&self.voices, controls);
+            *done += frames;
+        }
+        self.batch = Some(batch);
+        run_frames
+    }
+}
+
+/// Blocks planned ahead for a batching voice stage, allocated once: each block's voices (block
+/// `b`'s are `voices[starts[b]..starts[b + 1]]`), bus buffers and post controls.
+struct Batch {
+    voices: Vec<Voice>,
+    starts: Vec<u32>,
+    buses: Vec<BusBuffers>,
+    controls: Vec<PostControls>,
+}
+
+impl Batch {
+    /// Room for the blocks `stage` takes per call, or `None` when it takes one at a time.
+    fn for_stage(stage: &dyn VoiceStage) -> Option<Batch> {
+        let blocks = stage.batch_capacity();
+        (blocks > 1).then(|| Batch {
+            voices: Vec::with_capacity(blocks * MAX_VOICES),
+            starts: Vec::with_capacity(blocks + 1),
+            buses: (0..blocks).map(|_| BusBuffers::new()).collect(),
+            controls: Vec::with_capacity(blocks),
+        })
+    }
+
+    fn clear(&mut self) {
+        self.voices.clear();
+        self.starts.clear();
+        self.starts.push(0);
+        self.controls.clear();
+    }
+
+    /// Adds a planned block (within the capacities: no allocation).
+    fn push(&mut self, voices: &[Voice], controls: PostControls) {
+        self.voices.extend_from_slice(voices);
+        self.starts.push(self.voices.len() as u32);
+        self.controls.push(controls);
     }
 }

@@ -51,6 +51,28 @@ pub trait VoiceStage: Send {
     /// Adds every voice's samples for `out.frames()` frames into `out` (already cleared).
     fn render(&mut self, voices: &[Voice], out: &mut BusBuffers) -> Result<(), RenderError>;
 
+    /// Blocks this stage takes in one [`VoiceStage::render_batch`] call; above 1, the
+    /// generator plans that many blocks ahead and hands them over together (a GPU, whose fixed
+    /// cost per launch dwarfs one block's work). The CPU takes 1: block by block, in cache.
+    fn batch_capacity(&self) -> usize {
+        1
+    }
+
+    /// Adds the voices of `out.len()` blocks, all of `out[0].frames()` frames: block `b` has
+    /// `voices[starts[b]..starts[b + 1]]` and goes into `out[b]` (already cleared). The same
+    /// samples as [`VoiceStage::render`] block by block, which is what this default does.
+    fn render_batch(
+        &mut self,
+        voices: &[Voice],
+        starts: &[u32],
+        out: &mut [BusBuffers],
+    ) -> Result<(), RenderError> {
+        for (b, buses) in out.iter_mut().enumerate() {
+            self.render(&voices[starts[b] as usize..starts[b + 1] as usize], buses)?;
+        }
+        Ok(())
+    }
+
     /// What the last `Err` from `render` was about, as one line for the log ("CUDA_ERROR_…:
     /// …"). It formats, so call it off the render thread, e.g. once after a fallback.
     fn last_error(&self) -> Option<String> {

@@ -277,8 +277,8 @@ impl CudaVoiceStage {
 
     /// Renders `starts.len() - 1` blocks of `frames` frames in one launch: block `b` has the
     /// voices `voices[starts[b]..starts[b + 1]]` and its bus image goes to
-    /// `out[b * 3072..(b + 1) * 3072]` (the layout of `BusBuffers::raw_mut`). For measuring
-    /// what batching would buy; the generator renders block by block.
+    /// `out[b * 3072..(b + 1) * 3072]` (the layout of `BusBuffers::raw_mut`), with CUDA-event
+    /// timings of the steps (benchmarks only; the generator uses `render_batch`).
     pub fn profile_batch(
         &mut self,
         voices: &[Voice],
@@ -287,13 +287,7 @@ impl CudaVoiceStage {
         out: &mut [f32],
     ) -> Result<StageTimings, RenderError> {
         let blocks = starts.len().saturating_sub(1);
-        let fits = (1..=BATCH_CAPACITY).contains(&blocks)
-            && starts.windows(2).all(|w| w[0] <= w[1])
-            && starts[blocks] as usize == voices.len()
-            && voices.len() <= self.voices.len()
-            && frames <= BLOCK_FRAMES
-            && out.len() == blocks * BUS_FLOATS;
-        if !fits {
+        if !self.batch_fits(voices, starts, frames) || out.len() != blocks * BUS_FLOATS {
             return Err(RenderError::Device);
         }
         self.try_profile_batch(voices, starts, frames, out)
@@ -307,43 +301,81 @@ impl CudaVoiceStage {
         frames: usize,
         out: &mut [f32],
     ) -> Result<StageTimings, DriverError> {
-        let blocks = starts.len() - 1;
         self.ctx.bind_to_thread()?;
         self.marks[0].record(&self.stream)?;
-        self.upload(voices)?;
-        self.stream
-            .memcpy_htod(starts, &mut self.starts.slice_mut(..starts.len()))?;
+        self.upload_batch(voices, starts)?;
         self.marks[1].record(&self.stream)?;
-        {
-            let (voices_ptr, _voices_read) = self.voices.device_ptr(&self.stream);
-            let (starts_ptr, _starts_read) = self.starts.device_ptr(&self.stream);
-            let (out_ptr, _out_written) = self.out.device_ptr_mut(&self.stream);
-            let frames = frames as u32;
-            let mut params: [*mut c_void; 4] = [
-                (&raw const voices_ptr).cast_mut().cast(),
-                (&raw const starts_ptr).cast_mut().cast(),
-                (&raw const frames).cast_mut().cast(),
-                (&raw const out_ptr).cast_mut().cast(),
-            ];
-            // SAFETY: parameters match `voice_stage_batch(const Voice*, const unsigned*,
-            // unsigned, float*)`; `starts` is non-decreasing and ends at `voices.len()`, all
-            // within the buffers (checked by the caller); grid.y = blocks <= BATCH_CAPACITY.
-            unsafe {
-                result::launch_kernel(
-                    self.batch_kernel.cu_function(),
-                    (GRID_X, blocks as u32, 1),
-                    (THREADS_PER_BLOCK, 1, 1),
-                    0,
-                    self.stream.cu_stream(),
-                    &mut params,
-                )?;
-            }
-        }
+        self.launch_batch(starts.len() - 1, frames)?;
         self.marks[2].record(&self.stream)?;
         self.queue_download(out.len())?;
         self.marks[3].record(&self.stream)?;
         self.finish_download(out)?;
         self.read_marks()
+    }
+
+    /// Whether a batch fits the device buffers and the kernel's contract.
+    fn batch_fits(&self, voices: &[Voice], starts: &[u32], frames: usize) -> bool {
+        let blocks = starts.len().saturating_sub(1);
+        (1..=BATCH_CAPACITY).contains(&blocks)
+            && starts.windows(2).all(|w| w[0] <= w[1])
+            && starts[blocks] as usize == voices.len()
+            && voices.len() <= self.voices.len()
+            && frames <= BLOCK_FRAMES
+    }
+
+    /// Queues the copies of a batch's voices and offsets.
+    fn upload_batch(&mut self, voices: &[Voice], starts: &[u32]) -> Result<(), DriverError> {
+        self.upload(voices)?;
+        self.stream
+            .memcpy_htod(starts, &mut self.starts.slice_mut(..starts.len()))
+    }
+
+    fn launch_batch(&mut self, blocks: usize, frames: usize) -> Result<(), DriverError> {
+        let (voices_ptr, _voices_read) = self.voices.device_ptr(&self.stream);
+        let (starts_ptr, _starts_read) = self.starts.device_ptr(&self.stream);
+        let (out_ptr, _out_written) = self.out.device_ptr_mut(&self.stream);
+        let frames = frames as u32;
+        let mut params: [*mut c_void; 4] = [
+            (&raw const voices_ptr).cast_mut().cast(),
+            (&raw const starts_ptr).cast_mut().cast(),
+            (&raw const frames).cast_mut().cast(),
+            (&raw const out_ptr).cast_mut().cast(),
+        ];
+        // SAFETY: parameters match `voice_stage_batch(const Voice*, const unsigned*,
+        // unsigned, float*)`; `starts` is non-decreasing and ends at `voices.len()`, all
+        // within the buffers (checked by the caller, `batch_fits`); grid.y = blocks <=
+        // BATCH_CAPACITY. The pointers outlive the launch's enqueueing.
+        unsafe {
+            result::launch_kernel(
+                self.batch_kernel.cu_function(),
+                (GRID_X, blocks as u32, 1),
+                (THREADS_PER_BLOCK, 1, 1),
+                0,
+                self.stream.cu_stream(),
+                &mut params,
+            )
+        }
+    }
+
+    /// One launch for the blocks of a batch, each image copied into its block's buffers.
+    fn run_batch(
+        &mut self,
+        voices: &[Voice],
+        starts: &[u32],
+        out: &mut [BusBuffers],
+    ) -> Result<(), DriverError> {
+        let frames = out[0].frames();
+        self.ctx.bind_to_thread()?;
+        self.upload_batch(voices, starts)?;
+        self.launch_batch(out.len(), frames)?;
+        self.queue_download(out.len() * BUS_FLOATS)?;
+        self.stream.synchronize()?;
+        self.ctx.check_err()?;
+        let staged = self.download_host.as_slice()?;
+        for (image, buses) in staged.chunks_exact(BUS_FLOATS).zip(out.iter_mut()) {
+            buses.raw_mut().copy_from_slice(image);
+        }
+        Ok(())
     }
 
     /// Reads the three intervals between the four marks (the stream is synchronised).
@@ -384,5 +416,30 @@ impl VoiceStage for CudaVoiceStage {
             return Ok(()); // `out` is already cleared: silence needs no GPU round trip
         }
         self.run_block(voices, out).map_err(|e| self.fail(e))
+    }
+
+    fn batch_capacity(&self) -> usize {
+        BATCH_CAPACITY
+    }
+
+    fn render_batch(
+        &mut self,
+        voices: &[Voice],
+        starts: &[u32],
+        out: &mut [BusBuffers],
+    ) -> Result<(), RenderError> {
+        #[cfg(feature = "failpoints")]
+        fail::fail_point!("cuda-voice-stage", |_| Err(RenderError::Device));
+        let Some(frames) = out.first().map(BusBuffers::frames) else {
+            return Ok(());
+        };
+        if !self.batch_fits(voices, starts, frames) || starts.len() != out.len() + 1 {
+            return Err(RenderError::Device);
+        }
+        if voices.is_empty() {
+            return Ok(()); // every block is silent and already cleared
+        }
+        self.run_batch(voices, starts, out)
+            .map_err(|e| self.fail(e))
     }
 }

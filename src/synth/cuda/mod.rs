@@ -24,7 +24,7 @@ pub const VOICE_STAGE_CU: &str = include_str!("voice_stage.cu");
 /// Threads per CUDA block: one per frame, so a 512-frame block spreads over 8 multiprocessors.
 pub const THREADS_PER_BLOCK: u32 = 64;
 
-/// Blocks of audio a single batched launch can take ([`CudaVoiceStage::profile_batch`]).
+/// Blocks of audio a single batched launch takes (the generator's batches, `render_batch`).
 pub const BATCH_CAPACITY: usize = 64;
 
 /// Why the CUDA stage could not start: each maps to the reason string `select_stage` reports.

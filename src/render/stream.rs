@@ -1,0 +1,159 @@
+//! The streamed offline render: the generator renders into a few reused chunks on the calling
+//! thread while a writer thread measures, converts and writes each one, so memory stays the
+//! same whatever the length and the conversion and I/O run beside the synthesis, not after it.
+
+use std::io::{self, Write};
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+
+use super::levels::{LevelMeter, Levels};
+use super::{ParamChange, change_frames, frames_in, wav};
+use crate::audio::{BLOCK_FRAMES, CHANNELS};
+use crate::engine::generator::Generator;
+
+/// Frames in one chunk handed from the renderer to the writer: 16 blocks, 64 KiB of f32
+/// stereo, so a chunk is still in cache when the writer reads it.
+pub const CHUNK_FRAMES: usize = 16 * BLOCK_FRAMES;
+/// Chunks in circulation between the two threads (all the audio memory the render holds).
+const CHUNKS_IN_FLIGHT: usize = 4;
+
+/// What a finished streamed render wrote.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Rendered {
+    /// Frames rendered and written.
+    pub frames: u64,
+    /// Bytes written, header included.
+    pub bytes: u64,
+    /// Levels of everything written.
+    pub levels: Levels,
+}
+
+/// Why a streamed render stopped before its end.
+#[derive(Debug, thiserror::Error)]
+pub enum OutputError {
+    /// The reader of a pipe went away (e.g. `| head -c 1000`): the render stops there.
+    #[error("the reader closed the output after {bytes} bytes")]
+    Closed {
+        /// Bytes written before the pipe closed.
+        bytes: u64,
+    },
+    /// Any other write error (disk full, I/O error).
+    #[error("{source} (after {bytes} bytes)")]
+    Io {
+        /// Bytes written before the error.
+        bytes: u64,
+        /// The error of the write that failed.
+        source: io::Error,
+    },
+}
+
+/// Renders `seconds` through `generator`, asking for each change at its time, and writes it to
+/// `out` as a 16-bit stereo WAV whose header declares the real length. `progress` is called on
+/// this thread with the frames rendered so far after each chunk. The samples are those of
+/// [`super::render_with`] for the same arguments, bit for bit.
+pub fn render_to<W: Write + Send>(
+    generator: &mut Generator,
+    seconds: f64,
+    changes: &[ParamChange],
+    out: W,
+    progress: &mut dyn FnMut(u64),
+) -> Result<Rendered, OutputError> {
+    let total = frames_in(seconds);
+    let (filled_tx, filled_rx) = sync_channel::<(Vec<f32>, usize)>(CHUNKS_IN_FLIGHT);
+    let (free_tx, free_rx) = sync_channel::<Vec<f32>>(CHUNKS_IN_FLIGHT);
+    for _ in 0..CHUNKS_IN_FLIGHT {
+        free_tx
+            .send(vec![0.0; CHUNK_FRAMES * CHANNELS])
+            .expect("the pool channel holds every chunk");
+    }
+    std::thread::scope(|scope| {
+        let writer = std::thread::Builder::new()
+            .name("render-writer".into())
+            .spawn_scoped(scope, move || write_chunks(out, total, filled_rx, free_tx))
+            .map_err(|source| OutputError::Io { bytes: 0, source })?;
+        let mut pending = change_frames(changes, total).peekable();
+        let mut done = 0u64;
+        loop {
+            while let Some((_, params)) = pending.next_if(|&(at, _)| at <= done) {
+                generator.set_params(params);
+            }
+            let end = pending.peek().map_or(total, |&(at, _)| at);
+            if done == end {
+                break; // the end: every change due before it has been asked for
+            }
+            // The writer stopped (an error) once it holds no chunk and gives none back.
+            let Ok(mut chunk) = free_rx.recv() else { break };
+            let frames = render_chunk(generator, &mut chunk, (end - done) as usize);
+            done += frames as u64;
+            if filled_tx.send((chunk, frames)).is_err() {
+                break;
+            }
+            progress(done);
+        }
+        drop(filled_tx); // the writer finishes once it has written what was sent
+        writer
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+    })
+}
+
+/// Renders the next chunk of a stretch with `remaining` frames to go, cut where one render
+/// call for the whole stretch would cut its blocks: whole blocks while more than a chunk
+/// remains, then the rest in one call.
+fn render_chunk(generator: &mut Generator, chunk: &mut [f32], remaining: usize) -> usize {
+    if remaining * CHANNELS <= chunk.len() {
+        generator.render(&mut chunk[..remaining * CHANNELS]);
+        remaining
+    } else {
+        generator.render_whole_blocks(chunk)
+    }
+}
+
+/// The writer thread: the header, then each chunk measured, converted and written, and the
+/// chunk handed back for reuse.
+fn write_chunks<W: Write>(
+    mut out: W,
+    total: u64,
+    filled: Receiver<(Vec<f32>, usize)>,
+    free: SyncSender<Vec<f32>>,
+) -> Result<Rendered, OutputError> {
+    let mut meter = LevelMeter::new();
+    let mut pcm = Vec::with_capacity(CHUNK_FRAMES * wav::BYTES_PER_FRAME);
+    let mut written = 0u64;
+    let mut frames_written = 0u64;
+    write_counted(&mut out, &wav::header(total), &mut written)?;
+    for (chunk, frames) in filled {
+        let samples = &chunk[..frames * CHANNELS];
+        meter.add(samples);
+        wav::pcm16(samples, &mut pcm);
+        // Back to the renderer before the write, so it renders while this one waits on I/O;
+        // the renderer may have stopped, in which case the chunk is just dropped.
+        let _ = free.send(chunk);
+        write_counted(&mut out, &pcm, &mut written)?;
+        frames_written += frames as u64;
+    }
+    out.flush().map_err(|source| classify(source, written))?;
+    Ok(Rendered {
+        frames: frames_written,
+        bytes: written,
+        levels: meter.levels(),
+    })
+}
+
+fn write_counted<W: Write>(
+    out: &mut W,
+    bytes: &[u8],
+    written: &mut u64,
+) -> Result<(), OutputError> {
+    out.write_all(bytes)
+        .map_err(|source| classify(source, *written))?;
+    *written += bytes.len() as u64;
+    Ok(())
+}
+
+fn classify(source: io::Error, bytes: u64) -> OutputError {
+    if source.kind() == io::ErrorKind::BrokenPipe {
+        OutputError::Closed { bytes }
+    } else {
+        OutputError::Io { bytes, source }
+    }
+}
