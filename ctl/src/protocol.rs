@@ -74,6 +74,8 @@ pub enum Request {
 /// The success half of a [`Reply`]: `{"type":"<kind>", ...}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
+// One reply per request, built and dropped at once: boxing the status would only add noise.
+#[allow(clippy::large_enum_variant)]
 pub enum Response {
     /// Answer to [`Request::Version`].
     Version {
@@ -251,6 +253,7 @@ pub type Reply = Result<Response, String>;
 /// The wire form of a [`Reply`]: `{"ok":{...}}` or `{"error":"..."}`.
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
+#[allow(clippy::large_enum_variant)] // see Response
 enum WireReply {
     Ok(Response),
     Error(String),

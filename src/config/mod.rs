@@ -7,8 +7,8 @@
 //! exactly [`Config::default`].
 
 mod error;
-mod limits;
 mod icecast;
+mod limits;
 mod log;
 mod music;
 mod server;
@@ -21,8 +21,8 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 pub use error::ConfigError;
-pub use limits::LimitsConfig;
 pub use icecast::IcecastConfig;
+pub use limits::LimitsConfig;
 pub use log::{LogConfig, LogLevel, LogTarget};
 pub use music::{MusicConfig, SynthConfig};
 pub use server::{ControlConfig, MAX_LISTENERS_LIMIT, ServerConfig, WebControl, lookup_group};
