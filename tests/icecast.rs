@@ -324,9 +324,14 @@ async fn reload_starts_keeps_and_stops_outputs() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("ambientd.toml");
     let base = format!("http://127.0.0.1:{}", icecast.port);
+    let state_dir = dir.path().join("state");
     // Entries are "mount" or "mount name".
     let write = |entries: &[&str]| {
-        let mut text = String::from("[synth]\nbackend = \"cpu\"\n[music]\nseed = 7\n");
+        // The state directory named in the file, as the harness would otherwise pick one.
+        let mut text = format!(
+            "[state]\ndir = {:?}\n[synth]\nbackend = \"cpu\"\n[music]\nseed = 7\n",
+            state_dir
+        );
         for entry in entries {
             let (mount, name) = entry.split_once(' ').unwrap_or((entry, "ambientd"));
             text.push_str(&format!(
@@ -347,7 +352,9 @@ async fn reload_starts_keeps_and_stops_outputs() {
     write(&["/a.opus", "/b.opus"]);
     assert_eq!(
         call(&daemon.socket, Request::Reload).await,
-        Ok(Response::Done)
+        Ok(Response::Reloaded {
+            changes: vec![format!("icecast output {base}/b.opus added")]
+        })
     );
     let second = wait_connected(&daemon, 1, true).await;
     assert_eq!(second["url"], format!("{base}/b.opus"));
@@ -361,7 +368,9 @@ async fn reload_starts_keeps_and_stops_outputs() {
     write(&["/b.opus"]);
     assert_eq!(
         call(&daemon.socket, Request::Reload).await,
-        Ok(Response::Done)
+        Ok(Response::Reloaded {
+            changes: vec![format!("icecast output {base}/a.opus removed")]
+        })
     );
     let listed = outputs(&daemon).await;
     assert_eq!(listed.len(), 1);
@@ -379,7 +388,9 @@ async fn reload_starts_keeps_and_stops_outputs() {
     write(&["/b.opus renamed"]);
     assert_eq!(
         call(&daemon.socket, Request::Reload).await,
-        Ok(Response::Done)
+        Ok(Response::Reloaded {
+            changes: vec![format!("icecast output {base}/b.opus edited: reconnecting")]
+        })
     );
     let icecast = blocking(move || {
         icecast.wait_for_status("\"server_name\":\"renamed\"");

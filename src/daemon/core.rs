@@ -197,6 +197,7 @@ impl Core {
             }
         }
         changes.extend(live_server_changes(&old, &new));
+        changes.extend(icecast_changes(&old, &new));
         super::apply_server_config(&self.stream, &new);
         super::apply_icecast_config(&self.stream, &new);
         let music = new.music.params();
@@ -239,6 +240,31 @@ fn live_server_changes(old: &Config, new: &Config) -> Vec<String> {
     }
     if old.web_control_token != new.web_control_token {
         changed.push("server.web_control_token changed".to_string());
+    }
+    changed
+}
+
+/// The `[[icecast]]` outputs added, edited (restarted) and removed, by URL (never a password).
+fn icecast_changes(old: &Config, new: &Config) -> Vec<String> {
+    let find = |list: &[crate::config::IcecastConfig], url: &str| {
+        list.iter().find(|o| o.url.to_string() == url).cloned()
+    };
+    let mut changed = Vec::new();
+    for output in &new.icecast {
+        let url = output.url.to_string();
+        match find(&old.icecast, &url) {
+            None => changed.push(format!("icecast output {url} added")),
+            Some(before) if before != *output => {
+                changed.push(format!("icecast output {url} edited: reconnecting"))
+            }
+            Some(_) => {}
+        }
+    }
+    for output in &old.icecast {
+        let url = output.url.to_string();
+        if find(&new.icecast, &url).is_none() {
+            changed.push(format!("icecast output {url} removed"));
+        }
     }
     changed
 }

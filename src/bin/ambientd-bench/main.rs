@@ -249,9 +249,11 @@ fn spawn_daemon(
     std::fs::write(
         &config,
         format!(
-            "[server]\nlisten = \"127.0.0.1:{port}\"\nmax_listeners = {}\n[control]\nsocket = \"{}\"\n[synth]\nbackend = \"cpu\"\n[log]\nlevel = \"warn\"\n",
+            // Every bench listener comes from 127.0.0.1: lift the per-address cap with the total.
+            "[server]\nlisten = \"127.0.0.1:{port}\"\nmax_listeners = {}\n[control]\nsocket = \"{}\"\n[synth]\nbackend = \"cpu\"\n[log]\nlevel = \"warn\"\n[limits]\nconnections_per_address = {}\n",
             listeners + 16,
-            dir.join("control.sock").display()
+            dir.join("control.sock").display(),
+            listeners + 16
         ),
     )?;
     let child = Command::new(binary)
