@@ -16,7 +16,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 PREFERENCE = ["MIT", "Apache-2.0", "ISC", "BSD-2-Clause", "BSD-3-Clause", "Zlib", "Unlicense"]
 # Licences whose text Debian ships in /usr/share/common-licenses.
-COMMON = {"Apache-2.0": "Apache-2.0", "BSD-3-Clause": "BSD", "MPL-2.0": "MPL-2.0"}
+COMMON = {"Apache-2.0": "Apache-2.0", "MPL-2.0": "MPL-2.0"}
+# Crates that bundle C code by other authors, whose copyright the stanza must name.
+BUNDLED = {
+    "opusic-sys": "2001-2023 Xiph.Org, Skype Limited, Octasic, Jean-Marc Valin, Timothy B.\n"
+    " Terriberry, CSIRO, Gregory Maxwell, Mark Borgerding, Erik de Castro Lopo, Mozilla, Amazon\n"
+    " (libopus, built from source and linked statically)",
+}
 
 
 def run(*args):
@@ -84,6 +90,8 @@ def main():
         licence = choose(package.get("license") or "", name)
         used.update(licence.split(" and "))
         authors = ", ".join(package.get("authors") or []) or f"the {name} authors"
+        if name in BUNDLED:
+            authors = f"{authors}\n {BUNDLED[name]}"
         stanzas.append(f"Files: cargo-registry/{name}-{version}/*\n"
                        f"Copyright: {authors}\nLicense: {licence}")
     for licence in sorted(used):
