@@ -399,7 +399,14 @@ async fn reload_starts_keeps_and_stops_outputs() {
     .await;
     let renamed = wait_connected(&daemon, 0, true).await;
     assert_eq!(renamed["url"], format!("{base}/b.opus"));
-    assert_eq!(renamed["last_error"], Value::Null, "{renamed}");
+    // Icecast frees a mount a moment after its source's connection closes, so the new login
+    // may first hear "Mountpoint in use" and get in on the next (quick) attempt; any other
+    // error is a failure.
+    let error = renamed["last_error"].as_str().unwrap_or_default();
+    assert!(
+        error.is_empty() || error.contains("Mountpoint in use"),
+        "{renamed}"
+    );
     daemon.stop().await;
     drop(icecast);
 }

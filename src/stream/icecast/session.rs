@@ -176,6 +176,13 @@ async fn handshake(socket: &mut TcpStream, target: &Target) -> Result<(), Ended>
         Some(401) => Err(Ended::Refused(format!(
             "Icecast refused the credentials ({status_line}{why}): check user and password"
         ))),
+        // "Mountpoint in use" passes: Icecast frees a mount a moment after its source leaves
+        // (our own restart, or a half-open connection timing out), so it is retried with the
+        // usual backoff, not the slow wait of a refusal an operator must fix.
+        Some(403) if why.contains("Mountpoint in use") => Err(Ended::Failed(format!(
+            "Icecast refused the mount {} ({status_line}{why})",
+            target.endpoint.mount
+        ))),
         Some(403) => Err(Ended::Refused(format!(
             "Icecast refused the mount {} ({status_line}{why})",
             target.endpoint.mount
