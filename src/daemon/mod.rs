@@ -14,6 +14,7 @@ pub mod logging;
 pub mod notify;
 pub mod open_files;
 mod per_address;
+mod refusal;
 pub mod signals;
 mod systemd;
 
@@ -104,6 +105,8 @@ struct Daemon {
     reloads: Option<mpsc::UnboundedReceiver<()>>,
     /// Connections open per client address (`[limits] connections_per_address`).
     per_address: Arc<per_address::PerAddress>,
+    /// Connections refused for their address's cap, lingering until they read the 503.
+    refusals: refusal::Refusals,
 }
 
 /// Runs the daemon on `listeners` until `shutdown` completes.
@@ -179,6 +182,7 @@ impl Daemon {
             tasks,
             reloads: hooks.reloads,
             per_address: Arc::default(),
+            refusals: refusal::Refusals::default(),
         })
     }
 
@@ -234,7 +238,7 @@ impl Daemon {
                         "connections refused: the address holds [limits] connections_per_address"
                     );
                 }
-                refuse_connection(&socket, cap);
+                self.refusals.refuse(socket, cap);
                 return;
             }
         };
@@ -274,21 +278,6 @@ impl Daemon {
         station.stop();
         tracing::info!("stopped");
     }
-}
-
-/// Answers a connection over its address's cap with a 503 (if the socket takes it at once;
-/// nothing waits on a client that is over its share) and closes it.
-fn refuse_connection(socket: &TcpStream, cap: usize) {
-    let body = format!(
-        "too many connections from your address (at most {cap}, [limits] \
-         connections_per_address); close some and try again\n"
-    );
-    let response = format!(
-        "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\n\
-         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    let _ = socket.try_write(response.as_bytes());
 }
 
 /// Applies what `[server]` and `[stream]` say to the outputs (at start, and again on
