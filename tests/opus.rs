@@ -36,6 +36,25 @@ async fn stream_opus_is_ogg_opus_with_valid_pages_that_ffmpeg_decodes() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_http_10_listener_gets_the_same_pages_bare() {
+    let daemon = TestDaemon::start().await;
+    let mut modern = OggPull::start(daemon.addr).await;
+    let mut old = OggPull::start_with(daemon.addr, false).await;
+    let old_pages = old.pages(2 + 20).await;
+    let modern_pages = modern.pages(2 + 25).await;
+    check_headers(&old_pages);
+    check_audio(&old_pages);
+    let offset = modern_pages
+        .iter()
+        .position(|p| p.sequence == old_pages[2].sequence)
+        .expect("both listeners get the same pages");
+    for (theirs, ours) in modern_pages[offset..].iter().zip(&old_pages[2..]) {
+        assert_eq!(theirs.bytes, ours.bytes, "shared page {}", ours.sequence);
+    }
+    daemon.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_listener_gets_headers_a_burst_and_the_same_pages() {
     let daemon = TestDaemon::start().await;
     let mut first = OggPull::start(daemon.addr).await;

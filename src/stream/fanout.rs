@@ -2,14 +2,15 @@
 //! that fall a second behind, and keeps the last few seconds of ticks for `?resume=SEQ`.
 //!
 //! Listeners are spread over shards, one per sender thread (`ambientd-send-N`, one per core).
-//! The pacer hands each tick to every sender thread; each writes it to its WebSocket
-//! listeners' sockets directly ([`Outbox`]: one non-blocking `sendmsg` of frames made once)
-//! and into its `/stream.wav` listeners' queues, so the shards send in parallel and no
-//! listener costs a task wake-up per tick. Nothing waits for a listener: a WebSocket
-//! listener whose socket is full queues in its outbox, a WAV listener in its channel, each
-//! at most [`QUEUE_TICKS`] ticks (1 s); past that it is removed and told to close
-//! ([`CloseReason::TooSlow`]).
+//! The pacer hands each tick to every sender thread; each writes it to its listeners' sockets
+//! directly (WebSocket, `/stream.wav` and `/stream.opus` alike: [`Outbox`], one non-blocking
+//! `sendmsg` of bytes made once per tick) and into its in-process consumers' queues (an
+//! Icecast output), so the shards send in parallel and no listener costs a task wake-up per
+//! tick. Nothing waits for a listener: one whose socket is full queues in its outbox, a
+//! consumer in its channel, each at most [`QUEUE_TICKS`] ticks (1 s); past that it is
+//! removed and told to close ([`CloseReason::TooSlow`]).
 
+use std::collections::VecDeque;
 use std::sync::mpsc::{SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -23,7 +24,7 @@ use super::metrics::Metrics;
 use super::outbox::Outbox;
 use super::shard::{Inner, Shard, Shared, Sink, Slot};
 pub use super::tick::Tick;
-use super::{messages, wire};
+use super::{messages, streamed_body, wire};
 use crate::station::{Broadcast, TickSink};
 
 /// Ticks kept for listeners that reconnect with `?resume=SEQ` (5 s).
@@ -31,7 +32,7 @@ pub const RESUME_TICKS: usize = 50;
 /// Sender threads at most (beyond a few cores the kernel's socket work is the limit).
 const MAX_SENDERS: usize = 8;
 
-/// A registered `/stream.wav` listener's end of the fan-out.
+/// A registered in-process consumer's end of the fan-out (an Icecast output).
 #[derive(Debug)]
 pub struct Subscription {
     /// Its id (for [`Fanout::unsubscribe`]).
@@ -136,7 +137,7 @@ impl Fanout {
             .set_opus_bitrate(bitrate)
     }
 
-    /// Registers a `/stream.wav` listener. With `resume_after`, the held ticks after that
+    /// Registers an in-process consumer of `format`. With `resume_after`, the held ticks after that
     /// sequence come back as a backlog, and live ticks follow on without a gap. `None` once
     /// closed.
     pub fn subscribe(&self, format: Format, resume_after: Option<u64>) -> Option<Subscription> {
@@ -187,6 +188,31 @@ impl Fanout {
         // A resuming listener continues what it played: no fade-in.
         let fresh = resume_after.is_none();
         Some(self.register(&mut inner, format, Sink::Socket(outbox), fresh))
+    }
+
+    /// Registers the listener of an HTTP stream of `format` (`/stream.wav`, `/stream.opus`)
+    /// writing through `outbox`: queues what `preamble` makes of the held ticks (the
+    /// stream's header, a burst of recent audio), then live ticks follow without a gap, each
+    /// payload one chunk when `chunked`. Returns its id; `None` once closed.
+    pub fn subscribe_body(
+        &self,
+        format: Format,
+        outbox: Arc<Outbox>,
+        chunked: bool,
+        preamble: impl FnOnce(&VecDeque<Arc<Tick>>) -> Vec<Bytes>,
+    ) -> Option<u64> {
+        let mut inner = self.shared.lock();
+        if inner.closed {
+            return None;
+        }
+        for bytes in preamble(&inner.history) {
+            for frame in streamed_body::frames(&bytes, chunked) {
+                outbox.push(frame);
+            }
+        }
+        outbox.start_at(inner.next_sequence);
+        let sink = Sink::Body { outbox, chunked };
+        Some(self.register(&mut inner, format, sink, true))
     }
 
     fn register(&self, inner: &mut Inner, format: Format, sink: Sink, fresh: bool) -> u64 {

@@ -2,6 +2,7 @@
 //!
 //! `/ws` (WebSocket audio), `/stream.wav`, `/stream.opus`, `/healthz`, `/metrics`, `/api/status`, `/`.
 
+use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,17 +12,21 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::header::{self, HeaderValue};
 use hyper::service::service_fn;
-use hyper::{Method, Request, Response, StatusCode};
+use hyper::{Method, Request, Response, StatusCode, Version};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpStream;
-use tokio::sync::{Notify, mpsc, oneshot};
+use tokio::sync::{Notify, mpsc};
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 
-use super::close::CloseReason;
 use super::encode;
-use super::fanout::Subscription;
+use super::fanout::Tick;
+use super::http_io::{Handoff, HttpIo};
+use super::outbox::Outbox;
 use super::query::parse_ws_query;
-use super::{ClientOrigin, ResponseBody, StreamState, ogg_stream, status, wav, ws};
+use super::{
+    ClientOrigin, ResponseBody, StreamState, SubscriptionGuard, ogg_stream, status, streamed_body,
+    wav, ws,
+};
 use crate::station::Presence;
 
 /// Kernel send buffer asked for on each connection. Small on purpose: the per-listener queue
@@ -74,16 +79,23 @@ pub async fn serve_connection(
     let peer = stream
         .peer_addr()
         .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
-    // Fired when the fan-out lets this connection's `/stream.wav` listener go: a stalled
-    // player never polls its body again, so only dropping the connection frees its place.
+    let io = HttpIo::new(stream);
+    // Fired when this connection's stream listener is let go: a stalled player is not
+    // reading, so only dropping the connection frees its place.
     let kick = Arc::new(Notify::new());
     let kicked = kick.clone();
+    let connection_parts = Connection {
+        peer,
+        socket: io.socket.clone(),
+        handoff: io.handoff.clone(),
+        kick,
+    };
     let state_limits = state.limits();
     let service = service_fn(move |request| {
         let state = state.clone();
         let tracker = tracker.clone();
-        let kick = kick.clone();
-        async move { Ok::<_, std::convert::Infallible>(route(request, state, tracker, peer, kick)) }
+        let connection = connection_parts.clone();
+        async move { Ok::<_, std::convert::Infallible>(route(request, state, tracker, connection)) }
     });
     let limits = state_limits;
     // The header timeout also closes sockets that never send a byte, and idle keep-alive
@@ -98,7 +110,7 @@ pub async fn serve_connection(
         // than MAX_HEADERS lines or MAX_HEADER_BYTES of head get 431.
         .max_headers(MAX_HEADERS)
         .max_header_size(MAX_HEADER_BYTES)
-        .serve_connection(TokioIo::new(stream), service)
+        .serve_connection(TokioIo::new(io), service)
         .with_upgrades();
     tokio::pin!(connection);
     tokio::select! {
@@ -111,13 +123,24 @@ pub async fn serve_connection(
     }
 }
 
+/// What a request's handler knows of its connection.
+#[derive(Clone)]
+struct Connection {
+    peer: SocketAddr,
+    /// The socket hyper serves (a stream's listener is written to directly).
+    socket: Arc<TcpStream>,
+    handoff: Arc<Handoff>,
+    /// Drops the connection at once.
+    kick: Arc<Notify>,
+}
+
 fn route(
     request: Request<Incoming>,
     state: Arc<StreamState>,
     tracker: mpsc::Sender<()>,
-    peer: SocketAddr,
-    kick: Arc<Notify>,
+    connection: Connection,
 ) -> Response<ResponseBody> {
+    let peer = connection.peer;
     let path = request.uri().path();
     let known = matches!(
         path,
@@ -138,8 +161,8 @@ fn route(
     }
     match path {
         "/ws" => websocket(request, state, tracker, peer),
-        "/stream.wav" => stream_wav(&state, peer, kick),
-        "/stream.opus" => stream_opus(&state, peer, kick),
+        "/stream.wav" => stream_wav(&state, &request, connection),
+        "/stream.opus" => stream_opus(&state, &request, connection),
         "/healthz" => match state.station.unhealthy() {
             None => plain(StatusCode::OK, "ok"),
             Some(why) => plain(StatusCode::SERVICE_UNAVAILABLE, why),
@@ -179,69 +202,78 @@ fn refuse_full(state: &StreamState) -> Response<ResponseBody> {
     )
 }
 
-/// The body ends itself on shutdown (a clean end of the chunked stream); a listener let go
-/// for being a second behind is not reading, so its connection is dropped instead.
-fn kick_when_too_slow(subscription: &mut Subscription, kick: Arc<Notify>) {
-    let (to_body, body_close) = oneshot::channel();
-    let close = std::mem::replace(&mut subscription.close, body_close);
-    tokio::spawn(async move {
-        if let Ok(reason) = close.await {
-            if reason == CloseReason::TooSlow {
-                kick.notify_one();
-            }
-            let _ = to_body.send(reason);
-        }
-    });
-}
-
-fn stream_wav(
+/// The response of a `/stream.wav` or `/stream.opus` listener (`kind` in the journal):
+/// headers, then the fan-out writes `preamble` and each tick's payload in `format` to the
+/// socket (see `streamed_body`). A HEAD request gets the headers alone.
+fn stream_response(
     state: &Arc<StreamState>,
-    peer: SocketAddr,
-    kick: Arc<Notify>,
+    request: &Request<Incoming>,
+    connection: Connection,
+    (format, kind, content_type): (encode::Format, &'static str, &'static str),
+    preamble: impl FnOnce(&VecDeque<Arc<Tick>>) -> Vec<Bytes>,
 ) -> Response<ResponseBody> {
-    let Some(seat) = state.station.reserve(state.max_listeners()) else {
-        return refuse_full(state);
+    let with_headers = |body| {
+        let mut response = Response::new(body);
+        let headers = response.headers_mut();
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        response
     };
-    let Some(mut subscription) = state.fanout.subscribe(encode::WAV, None) else {
-        return plain(StatusCode::SERVICE_UNAVAILABLE, "server shutting down");
-    };
-    kick_when_too_slow(&mut subscription, kick);
-    state.metrics.wav_connections.add(1);
-    let presence = Presence::join(seat, peer, "wav");
-    let body = wav::body(&state.fanout, subscription, state.metrics.clone(), presence);
-    let mut response = Response::new(body);
-    let headers = response.headers_mut();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("audio/wav"));
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    response
-}
-
-fn stream_opus(
-    state: &Arc<StreamState>,
-    peer: SocketAddr,
-    kick: Arc<Notify>,
-) -> Response<ResponseBody> {
-    if let Err(why) = state.fanout.opus_headers() {
-        return plain(
-            StatusCode::SERVICE_UNAVAILABLE,
-            format!("/stream.opus is unavailable: no Opus encoder ({why})"),
-        );
+    if request.method() == Method::HEAD {
+        return with_headers(full(Bytes::new()));
     }
     let Some(seat) = state.station.reserve(state.max_listeners()) else {
         return refuse_full(state);
     };
-    let mut listener = match ogg_stream::subscribe(&state.fanout) {
-        Ok(listener) => listener,
-        Err(why) => return plain(StatusCode::SERVICE_UNAVAILABLE, why),
+    let outbox = Arc::new(Outbox::new(connection.socket.clone()));
+    // hyper answers HTTP/1.0 with a body that ends with the connection, 1.1 with chunks.
+    let chunked = request.version() != Version::HTTP_10;
+    let Some(id) = state
+        .fanout
+        .subscribe_body(format, outbox.clone(), chunked, preamble)
+    else {
+        return plain(StatusCode::SERVICE_UNAVAILABLE, "server shutting down");
     };
-    kick_when_too_slow(&mut listener.subscription, kick);
-    let presence = Presence::join(seat, peer, "opus");
-    let body = ogg_stream::body(&state.fanout, listener, state.metrics.clone(), presence);
-    let mut response = Response::new(body);
-    let headers = response.headers_mut();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("audio/ogg"));
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    response
+    let listener = streamed_body::Listener {
+        outbox,
+        head_sent: connection.handoff.arm(),
+        guard: SubscriptionGuard::new(state.fanout.clone(), id),
+        presence: Presence::join(seat, connection.peer, kind),
+        kick: connection.kick,
+    };
+    with_headers(streamed_body::body(listener, state.metrics.clone()))
+}
+
+fn stream_wav(
+    state: &Arc<StreamState>,
+    request: &Request<Incoming>,
+    connection: Connection,
+) -> Response<ResponseBody> {
+    if request.method() == Method::GET {
+        state.metrics.wav_connections.add(1);
+    }
+    let kind = (encode::WAV, "wav", "audio/wav");
+    stream_response(state, request, connection, kind, |_| vec![wav::header()])
+}
+
+fn stream_opus(
+    state: &Arc<StreamState>,
+    request: &Request<Incoming>,
+    connection: Connection,
+) -> Response<ResponseBody> {
+    let headers = match state.fanout.opus_headers() {
+        Ok(headers) => headers,
+        Err(why) => {
+            return plain(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("/stream.opus is unavailable: no Opus encoder ({why})"),
+            );
+        }
+    };
+    let kind = (encode::OGG_OPUS, "opus", "audio/ogg");
+    stream_response(state, request, connection, kind, |history| {
+        ogg_stream::preamble(headers, history)
+    })
 }
 
 fn header_has(request: &Request<Incoming>, name: header::HeaderName, token: &str) -> bool {
@@ -297,15 +329,15 @@ fn websocket(
         let Ok(Ok(upgraded)) = tokio::time::timeout(handshake_timeout, upgrade).await else {
             return;
         };
-        // Every connection is served on a TokioIo<TcpStream>; the session writes to the
+        // Every connection is served on a TokioIo<HttpIo>; the session writes to the
         // socket itself (see `outbox`).
-        let Ok(parts) = upgraded.downcast::<TokioIo<TcpStream>>() else {
+        let Ok(parts) = upgraded.downcast::<TokioIo<HttpIo>>() else {
             tracing::error!(listener = %peer, "upgraded connection is not a TCP stream; closing it");
             return;
         };
         let presence = Presence::join(seat, peer, "websocket");
         ws::serve(
-            parts.io.into_inner(),
+            parts.io.into_inner().socket,
             parts.read_buf,
             state,
             query.format,

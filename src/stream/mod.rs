@@ -4,10 +4,11 @@
 //! state file.
 //!
 //! ```text
-//! station's pacer ──▶ fanout (encode and frame once) ──▶ sender threads ──▶ each WebSocket's
-//!                                                          socket (sendmsg; outbox ≤ 10
-//!                                                          ticks when it is full)
-//!                                                      └─▶ each WAV/Ogg body's queue (≤ 10)
+//! station's pacer ──▶ fanout (encode and frame once) ──▶ sender threads ──▶ each listener's
+//!                                                          socket: WebSocket, WAV, Ogg
+//!                                                          (sendmsg; outbox ≤ 10 ticks
+//!                                                          when it is full)
+//!                                                      └─▶ each Icecast output's queue (≤ 10)
 //! ```
 
 pub mod access;
@@ -16,6 +17,7 @@ pub mod close;
 pub mod encode;
 pub mod fanout;
 pub mod http;
+pub mod http_io;
 pub mod icecast;
 pub mod limits;
 pub mod messages;
@@ -27,6 +29,7 @@ pub mod query;
 mod shard;
 pub mod socket_io;
 pub mod status;
+pub mod streamed_body;
 pub mod tick;
 pub mod wav;
 pub mod wire;

@@ -1,4 +1,5 @@
-//! `/stream.opus`: an endless Ogg/Opus body (48 kHz stereo), and the same stream for an
+//! `/stream.opus`: the endless Ogg/Opus stream (48 kHz stereo) as a listener gets it (its
+//! bytes reach the socket through [`super::streamed_body`]), and the same stream for an
 //! in-process consumer (an Icecast source output).
 //!
 //! Every listener gets the stream's header pages (OpusHead, OpusTags: made once, never
@@ -8,21 +9,12 @@
 //! jump from the headers to its first page, as with any live Ogg stream (Icecast's too).
 
 use std::collections::VecDeque;
-use std::convert::Infallible;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 
 use bytes::Bytes;
-use http_body_util::BodyExt;
-use hyper::body::{Body, Frame};
 
 use super::encode::OGG_OPUS;
 use super::fanout::{Fanout, Subscription, Tick};
-use super::metrics::Metrics;
-use super::{ResponseBody, SubscriptionGuard};
-use crate::station::Presence;
 
 /// Recent pages a new listener gets at once (1 s of audio, ~12 kB at 96 kbit/s).
 pub const BURST_TICKS: usize = 10;
@@ -54,15 +46,7 @@ pub fn subscribe(fanout: &Fanout) -> Result<OggListener, String> {
         .subscribe(OGG_OPUS, Some(resume_after.unwrap_or(0)))
         .ok_or_else(|| "server shutting down".to_string())?;
     let backlog = std::mem::take(&mut subscription.backlog);
-    // Only the unbroken run of pages just before the live ones: older ones belong to an
-    // earlier stretch of the stream (before a pause without listeners).
-    let mut burst: Vec<Bytes> = backlog
-        .iter()
-        .rev()
-        .map_while(|tick| page(tick).cloned())
-        .take(BURST_TICKS)
-        .collect();
-    burst.reverse();
+    let burst = burst(backlog.iter());
     Ok(OggListener {
         headers,
         burst,
@@ -75,64 +59,23 @@ pub fn page(tick: &Tick) -> Option<&Bytes> {
     tick.chunk.get(OGG_OPUS).map(|encoded| &encoded.payload)
 }
 
-/// The response body: headers, burst, then each tick's page until the server closes it.
-struct OggBody {
-    pending: VecDeque<Bytes>,
-    subscription: Subscription,
-    closed: bool,
-    metrics: Arc<Metrics>,
-    _guard: SubscriptionGuard,
-    _place: Presence,
+/// What a new `/stream.opus` listener gets before the live pages: the header pages, then
+/// the burst of the most recent pages in `history` (oldest first).
+pub fn preamble(headers: Bytes, history: &VecDeque<Arc<Tick>>) -> Vec<Bytes> {
+    let mut preamble = vec![headers];
+    preamble.extend(burst(history.iter()));
+    preamble
 }
 
-impl Body for OggBody {
-    type Data = Bytes;
-    type Error = Infallible;
-
-    fn poll_frame(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
-        let this = self.get_mut();
-        if let Some(bytes) = this.pending.pop_front() {
-            return Poll::Ready(Some(Ok(Frame::data(bytes))));
-        }
-        if this.closed || Pin::new(&mut this.subscription.close).poll(cx).is_ready() {
-            this.closed = true;
-            return Poll::Ready(None);
-        }
-        loop {
-            let tick = match this.subscription.ticks.poll_recv(cx) {
-                Poll::Ready(Some(tick)) => tick,
-                Poll::Ready(None) => return Poll::Ready(None),
-                Poll::Pending => return Poll::Pending,
-            };
-            if let Some(page) = page(&tick) {
-                this.metrics.listener_chunks_sent.add(1);
-                return Poll::Ready(Some(Ok(Frame::data(page.clone()))));
-            }
-        }
-    }
-}
-
-/// The body of a `/stream.opus` response for `listener`, present as `place`.
-pub fn body(
-    fanout: &Arc<Fanout>,
-    listener: OggListener,
-    metrics: Arc<Metrics>,
-    place: Presence,
-) -> ResponseBody {
-    let guard = SubscriptionGuard::new(fanout.clone(), listener.subscription.id);
-    let mut pending = VecDeque::with_capacity(1 + listener.burst.len());
-    pending.push_back(listener.headers);
-    pending.extend(listener.burst);
-    OggBody {
-        pending,
-        subscription: listener.subscription,
-        closed: false,
-        metrics,
-        _guard: guard,
-        _place: place,
-    }
-    .boxed_unsync()
+/// The unbroken run of pages at the end of `ticks`, at most [`BURST_TICKS`], oldest first:
+/// older ones belong to an earlier stretch of the stream (before a pause without
+/// listeners).
+fn burst<'a>(ticks: impl DoubleEndedIterator<Item = &'a Arc<Tick>>) -> Vec<Bytes> {
+    let mut burst: Vec<Bytes> = ticks
+        .rev()
+        .map_while(|tick| page(tick).cloned())
+        .take(BURST_TICKS)
+        .collect();
+    burst.reverse();
+    burst
 }

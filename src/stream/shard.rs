@@ -1,6 +1,6 @@
 //! The fan-out's shards: the listeners one sender thread serves, and the delivery of a tick
-//! to them (a WebSocket listener's socket, a `/stream.wav` body's queue), removing those a
-//! second behind or gone. The [`Fanout`](super::fanout::Fanout) owns the shards.
+//! to them (a WebSocket listener's socket, the socket of a `/stream.wav` or `/stream.opus`
+//! response, an in-process consumer's queue), removing those a second behind or gone. The [`Fanout`](super::fanout::Fanout) owns the shards.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -12,13 +12,17 @@ use super::close::{CloseReason, QUEUE_TICKS};
 use super::encode::{FORMATS, Format};
 use super::metrics::{LocalHistogram, Metrics};
 use super::outbox::{Offer, Outbox};
+use super::streamed_body;
 use super::tick::Tick;
 
 /// Where a listener's ticks go.
 pub(super) enum Sink {
-    /// A WebSocket listener: straight to its socket.
+    /// A WebSocket listener: straight to its socket, as WebSocket frames.
     Socket(Arc<Outbox>),
-    /// A `/stream.wav` listener: into its response body's queue.
+    /// A `/stream.wav` or `/stream.opus` listener: straight to its socket, each payload as
+    /// one chunk of a chunked body (`chunked`) or bare (an HTTP/1.0 response).
+    Body { outbox: Arc<Outbox>, chunked: bool },
+    /// An in-process consumer (an Icecast source output): into its queue.
     Queue {
         ticks: mpsc::Sender<Arc<Tick>>,
         close: oneshot::Sender<CloseReason>,
@@ -31,7 +35,7 @@ pub(super) enum Sink {
 impl Sink {
     pub(super) fn close(self, reason: CloseReason) {
         match self {
-            Sink::Socket(outbox) => outbox.close(reason),
+            Sink::Socket(outbox) | Sink::Body { outbox, .. } => outbox.close(reason),
             Sink::Queue { close, .. } => {
                 let _ = close.send(reason);
             }
@@ -88,13 +92,16 @@ impl Shared {
     /// Sends `tick` to every listener of shard `index` and removes those too slow or gone.
     pub(super) fn send_shard(&self, index: usize, tick: &Arc<Tick>) {
         let mut frames: [Option<Vec<&Bytes>>; FORMATS] = Default::default();
+        // A chunk's size line per format (every listener's payload of a format is as long,
+        // faded in or not).
+        let mut sizes: [Option<Bytes>; FORMATS] = Default::default();
         let mut gone = Vec::new();
         let mut written = 0;
         let mut delivery = LocalHistogram::default();
         let shard = &self.shards[index];
         let mut listeners = shard.lock();
         for (&id, slot) in listeners.iter_mut() {
-            match &slot.sink {
+            let offer = match &slot.sink {
                 Sink::Socket(outbox) => {
                     // A fresh listener's frames are its own; the others' are shared per format.
                     let first;
@@ -105,23 +112,48 @@ impl Shared {
                         frames[slot.format.index()]
                             .get_or_insert_with(|| tick.frames(slot.format, false))
                     };
-                    match outbox.offer_tick(tick.chunk.sequence, tick.at, frames) {
-                        Offer::Written(delay) => {
-                            written += 1;
-                            delivery.observe(delay);
-                            slot.fresh = false;
-                        }
-                        Offer::Queued => slot.fresh = false,
-                        Offer::Skipped => {}
-                        Offer::TooSlow => gone.push((id, true)),
+                    outbox.offer_tick(tick.chunk.sequence, tick.at, frames)
+                }
+                Sink::Body { outbox, chunked } => {
+                    let audio = if slot.fresh {
+                        tick.chunk.faded_in(slot.format)
+                    } else {
+                        tick.chunk.get(slot.format)
+                    };
+                    // No payload: the format failed this tick (the Opus stream); skip it.
+                    let Some(audio) = audio else { continue };
+                    let payload = &audio.payload;
+                    if *chunked {
+                        let size: &Bytes = sizes[slot.format.index()]
+                            .get_or_insert_with(|| streamed_body::size_line(payload.len()));
+                        outbox.offer_tick(
+                            tick.chunk.sequence,
+                            tick.at,
+                            &[size, payload, &streamed_body::CRLF],
+                        )
+                    } else {
+                        outbox.offer_tick(tick.chunk.sequence, tick.at, &[payload])
                     }
                 }
-                Sink::Queue { from, .. } if tick.chunk.sequence < *from => {}
-                Sink::Queue { ticks, .. } => match ticks.try_send(tick.clone()) {
-                    Ok(()) => {}
-                    Err(mpsc::error::TrySendError::Full(_)) => gone.push((id, true)),
-                    Err(mpsc::error::TrySendError::Closed(_)) => gone.push((id, false)),
-                },
+                Sink::Queue { from, .. } if tick.chunk.sequence < *from => continue,
+                Sink::Queue { ticks, .. } => {
+                    match ticks.try_send(tick.clone()) {
+                        Ok(()) => {}
+                        Err(mpsc::error::TrySendError::Full(_)) => gone.push((id, true)),
+                        Err(mpsc::error::TrySendError::Closed(_)) => gone.push((id, false)),
+                    }
+                    continue;
+                }
+            };
+            match offer {
+                Offer::Written(delay) => {
+                    written += 1;
+                    delivery.observe(delay);
+                    slot.fresh = false;
+                }
+                Offer::Queued => slot.fresh = false,
+                Offer::Skipped => {}
+                Offer::TooSlow => gone.push((id, true)),
             }
         }
         let mut removed = Vec::with_capacity(gone.len());

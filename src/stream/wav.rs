@@ -1,24 +1,12 @@
-//! `/stream.wav`: an endless 16-bit stereo WAV body, one chunk per tick, in real time.
+//! `/stream.wav`: an endless 16-bit stereo WAV body, one chunk per tick, in real time (its
+//! bytes reach the socket through [`super::streamed_body`]).
 //!
 //! The header declares the largest sizes a RIFF file can hold; players that stream (mpv,
 //! ffplay, VLC, browsers' `<audio>`) read on for as long as data comes.
 
-use std::convert::Infallible;
-use std::future::Future;
-use std::pin::Pin;
-use std::sync::Arc;
-use std::task::{Context, Poll};
-
 use bytes::{BufMut, Bytes, BytesMut};
-use http_body_util::BodyExt;
-use hyper::body::{Body, Frame};
 
-use super::encode::WAV;
-use super::fanout::{Fanout, Subscription};
-use super::metrics::Metrics;
-use super::{ResponseBody, SubscriptionGuard};
 use crate::audio::{CHANNELS, SAMPLE_RATE};
-use crate::station::Presence;
 
 /// Bytes of the canonical 44-byte RIFF/WAVE header.
 pub const HEADER_BYTES: usize = 44;
@@ -43,77 +31,6 @@ pub fn header() -> Bytes {
     h.put_slice(b"data");
     h.put_u32_le(DATA_BYTES);
     h.freeze()
-}
-
-/// The response body: the header, then each tick's stereo PCM until the server closes it.
-struct WavBody {
-    header: Option<Bytes>,
-    subscription: Subscription,
-    closed: bool,
-    /// Whether no audio was sent yet (the first chunk fades in, so players do not click).
-    fresh: bool,
-    metrics: Arc<Metrics>,
-    _guard: SubscriptionGuard,
-    _place: Presence,
-}
-
-impl Body for WavBody {
-    type Data = Bytes;
-    type Error = Infallible;
-
-    fn poll_frame(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
-        let this = self.get_mut();
-        if let Some(header) = this.header.take() {
-            return Poll::Ready(Some(Ok(Frame::data(header))));
-        }
-        if this.closed || Pin::new(&mut this.subscription.close).poll(cx).is_ready() {
-            // Slow or shutting down: end the body (the player may reconnect).
-            this.closed = true;
-            return Poll::Ready(None);
-        }
-        loop {
-            let tick = match this.subscription.ticks.poll_recv(cx) {
-                Poll::Ready(Some(tick)) => tick,
-                Poll::Ready(None) => return Poll::Ready(None),
-                Poll::Pending => return Poll::Pending,
-            };
-            // The WAV format is stateless: every tick has it (made now if nobody listened in
-            // it when the tick was made), so nothing is skipped in practice.
-            let encoded = if this.fresh {
-                tick.chunk.faded_in(WAV)
-            } else {
-                tick.chunk.get(WAV)
-            };
-            if let Some(encoded) = encoded {
-                this.fresh = false;
-                this.metrics.listener_chunks_sent.add(1);
-                return Poll::Ready(Some(Ok(Frame::data(encoded.payload.clone()))));
-            }
-        }
-    }
-}
-
-/// The body of a `/stream.wav` response for a listener present as `place`.
-pub fn body(
-    fanout: &Arc<Fanout>,
-    subscription: Subscription,
-    metrics: Arc<Metrics>,
-    place: Presence,
-) -> ResponseBody {
-    let guard = SubscriptionGuard::new(fanout.clone(), subscription.id);
-    WavBody {
-        header: Some(header()),
-        subscription,
-        closed: false,
-        fresh: true,
-        metrics,
-        _guard: guard,
-        _place: place,
-    }
-    .boxed_unsync()
 }
 
 #[cfg(test)]

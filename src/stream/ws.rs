@@ -88,7 +88,7 @@ struct Client {
 /// Runs a listener's session to its end, on `stream` (just upgraded; `read` holds bytes the
 /// HTTP server read past the request).
 pub async fn serve(
-    stream: TcpStream,
+    stream: Arc<TcpStream>,
     read: Bytes,
     state: Arc<StreamState>,
     format: Format,
@@ -98,7 +98,7 @@ pub async fn serve(
 ) {
     let peer = presence.addr();
     let limits = state.limits();
-    let outbox = Arc::new(Outbox::new(Arc::new(stream)));
+    let outbox = Arc::new(Outbox::new(stream));
     let io = SessionIo::new(outbox.clone(), state.metrics.clone());
     let config = config(limits.max_message_bytes);
     let mut ws =

@@ -87,26 +87,34 @@ pub fn parse_pages(mut data: &[u8]) -> Vec<Page> {
     pages
 }
 
-/// An open `GET /stream.opus`: reads the chunked body as it comes.
+/// An open `GET /stream.opus`: reads the body (chunked for HTTP/1.1) as it comes.
 pub struct OggPull {
     socket: TcpStream,
     raw: Vec<u8>,
-    /// Whether the response head was read (`raw` holds chunked body from then on).
+    /// Whether the response head was read (`raw` holds body from then on).
     in_body: bool,
+    /// Whether the body is chunked (an HTTP/1.1 request) or bare (HTTP/1.0).
+    chunked: bool,
     body: Vec<u8>,
 }
 
 impl OggPull {
+    /// An HTTP/1.1 listener.
     pub async fn start(addr: SocketAddr) -> OggPull {
+        OggPull::start_with(addr, true).await
+    }
+
+    /// An HTTP/1.1 listener (`http_11`) or an HTTP/1.0 one.
+    pub async fn start_with(addr: SocketAddr, http_11: bool) -> OggPull {
         let mut socket = TcpStream::connect(addr).await.unwrap();
-        socket
-            .write_all(b"GET /stream.opus HTTP/1.1\r\nHost: x\r\n\r\n")
-            .await
-            .unwrap();
+        let version = if http_11 { "1.1" } else { "1.0" };
+        let request = format!("GET /stream.opus HTTP/{version}\r\nHost: x\r\n\r\n");
+        socket.write_all(request.as_bytes()).await.unwrap();
         let mut pull = OggPull {
             socket,
             raw: Vec::new(),
             in_body: false,
+            chunked: http_11,
             body: Vec::new(),
         };
         let head_end = loop {
@@ -116,9 +124,13 @@ impl OggPull {
             pull.read_more().await;
         };
         let head = String::from_utf8_lossy(&pull.raw[..head_end]).to_ascii_lowercase();
-        assert!(head.starts_with("http/1.1 200"), "{head}");
+        assert!(head.starts_with(&format!("http/{version} 200")), "{head}");
         assert!(head.contains("content-type: audio/ogg"), "{head}");
-        assert!(head.contains("transfer-encoding: chunked"), "{head}");
+        assert_eq!(
+            head.contains("transfer-encoding: chunked"),
+            http_11,
+            "{head}"
+        );
         pull.raw.drain(..head_end + 4);
         pull.in_body = true;
         pull.take_chunks();
@@ -138,8 +150,13 @@ impl OggPull {
         }
     }
 
-    /// Moves every whole chunk of the chunked encoding from `raw` into the body.
+    /// Moves every whole chunk of the chunked encoding (or all of a bare body) from `raw`
+    /// into the body.
     fn take_chunks(&mut self) {
+        if !self.chunked {
+            self.body.append(&mut self.raw);
+            return;
+        }
         while let Some(end) = self.raw.windows(2).position(|w| w == b"\r\n") {
             let size_text = std::str::from_utf8(&self.raw[..end]).unwrap().trim();
             let size = usize::from_str_radix(size_text, 16).unwrap();
