@@ -103,7 +103,8 @@ pub struct Metrics {
     pub wav_connections: Counter,
     /// WebSocket `set`s refused for coming faster than `[limits] sets_per_second`.
     pub sets_refused: Counter,
-    /// Time from a tick to its chunk written to a WebSocket listener's socket (live chunks).
+    /// Time from a tick to its chunk written to a listener's socket (live chunks; an HTTP
+    /// stream listener gets three ticks a write, so its older two wait 100–200 ms).
     pub delivery: Histogram,
 }
 
@@ -261,7 +262,7 @@ pub fn render_prometheus(
     metrics.delivery.render(
         &mut out,
         "ambientd_delivery_seconds",
-        "Time from a tick to its chunk written to a WebSocket listener's socket.",
+        "Time from a tick to its chunk written to a listener's socket (HTTP streams: 3 ticks a write).",
     );
     let version = env!("CARGO_PKG_VERSION");
     let _ = writeln!(

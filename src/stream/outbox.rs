@@ -27,8 +27,10 @@ const SLICES_PER_WRITE: usize = 16;
 /// What became of a tick offered to a listener.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Offer {
-    /// Written to the socket whole, `at` this long after the tick began.
-    Written(Duration),
+    /// Written to the socket whole (its delay went to the `delivered` callback).
+    Written,
+    /// Held, to go out with the next tick written.
+    Held,
     /// Queued (partly or wholly) behind frames the socket has not taken yet.
     Queued,
     /// Already sent as part of the resume backlog (or the listener is closing).
@@ -54,6 +56,8 @@ struct Queue {
     /// The first sequence this listener still needs (ticks before it came in the backlog).
     next_sequence: u64,
     close: Option<CloseReason>,
+    /// Whether `frames` are held ticks (none written yet), not ticks the socket refused.
+    holding: bool,
 }
 
 #[derive(Debug)]
@@ -86,14 +90,24 @@ impl Outbox {
     }
 
     /// Offers tick `sequence` (its frames, in order) that began at `at`: written at once when
-    /// nothing is queued and the socket takes it, else queued for the session to drain.
-    pub fn offer_tick(&self, sequence: u64, at: Instant, frames: &[&Bytes]) -> Offer {
+    /// nothing is queued and the socket takes it, else queued for the session to drain. With
+    /// `hold`, the tick waits (unwritten, no wake-up) to go out with the next tick offered
+    /// without `hold`, in the same `sendmsg`: fewer, larger writes for listeners that buffer
+    /// anyway. Each tick that reaches the socket whole here reports its delay to `delivered`.
+    pub fn offer_tick(
+        &self,
+        sequence: u64,
+        at: Instant,
+        frames: &[&Bytes],
+        hold: bool,
+        delivered: &mut dyn FnMut(Duration),
+    ) -> Offer {
         let mut queue = self.lock();
         if sequence < queue.next_sequence || queue.close.is_some() {
             return Offer::Skipped;
         }
         queue.next_sequence = sequence + 1;
-        if !queue.frames.is_empty() {
+        if !queue.frames.is_empty() && !queue.holding {
             if queue.waiting_ticks() >= QUEUE_TICKS {
                 return Offer::TooSlow;
             }
@@ -102,26 +116,44 @@ impl Outbox {
             self.wake.notify_one();
             return Offer::Queued;
         }
-        let (array, count) = slices(frames.iter().map(|f| &f[..]));
-        let total: usize = frames.iter().map(|f| f.len()).sum();
-        let written = if count == frames.len() {
-            // Straight to the socket (`sendmsg`), not through tokio's `writev`: the cheapest
-            // call there is, made a thousand times a tick. A full socket (`EAGAIN`) leaves
-            // tokio's readiness as it was; the session's drain goes through tokio and learns
-            // it there, then waits for the socket to drain.
-            socket2::SockRef::from(&*self.socket)
-                .send_vectored(&array[..count])
-                .unwrap_or(0)
-        } else {
-            0
+        if hold {
+            queue.push_tick(frames, at);
+            queue.holding = true;
+            return Offer::Held;
+        }
+        queue.holding = false;
+        let held = &queue.frames;
+        let written = {
+            let (array, count) = slices(
+                held.iter()
+                    .map(|f| &f.bytes[..])
+                    .chain(frames.iter().map(|f| &f[..])),
+            );
+            if count == held.len() + frames.len() {
+                // Straight to the socket (`sendmsg`), not through tokio's `writev`: the
+                // cheapest call there is, made a thousand times a tick. A full socket
+                // (`EAGAIN`) leaves tokio's readiness as it was; the session's drain goes
+                // through tokio and learns it there, then waits for the socket to drain.
+                socket2::SockRef::from(&*self.socket)
+                    .send_vectored(&array[..count])
+                    .unwrap_or(0)
+            } else {
+                0
+            }
         };
+        let total: usize = held.iter().map(|f| f.bytes.len()).sum::<usize>()
+            + frames.iter().map(|f| f.len()).sum::<usize>();
         if written == total {
-            return Offer::Written(at.elapsed());
+            for begun in queue.frames.drain(..).filter_map(|f| f.ends_tick) {
+                delivered(begun.elapsed());
+            }
+            delivered(at.elapsed());
+            return Offer::Written;
         }
         // Queue the rest: the socket is full (or nearly), the session drains it.
         queue.push_tick(frames, at);
         queue.written = written;
-        queue.trim_written(&mut |_| {});
+        queue.trim_written(delivered);
         drop(queue);
         self.wake.notify_one();
         Offer::Queued
@@ -146,6 +178,7 @@ impl Outbox {
     pub fn close(&self, reason: CloseReason) {
         let mut queue = self.lock();
         queue.close = Some(reason);
+        queue.holding = false;
         let keep = usize::from(queue.written > 0).min(queue.frames.len());
         queue.frames.truncate(keep);
         drop(queue);
@@ -292,7 +325,7 @@ mod tests {
         let at = Instant::now();
         let (event, audio) = (frame(2, 1, 100), frame(2, 2, 12_000));
         assert_eq!(
-            outbox.offer_tick(2, at, &[&event, &audio]),
+            outbox.offer_tick(2, at, &[&event, &audio], false, &mut |_| {}),
             Offer::Skipped,
             "before the first live tick"
         );
@@ -300,7 +333,7 @@ mod tests {
         let mut offers = Vec::new();
         for tick in 3.. {
             let (event, audio) = (frame(tick, 1, 100), frame(tick, 2, 12_000));
-            let offer = outbox.offer_tick(tick, at, &[&event, &audio]);
+            let offer = outbox.offer_tick(tick, at, &[&event, &audio], false, &mut |_| {});
             offers.push(offer);
             if offer == Offer::TooSlow {
                 break;
@@ -329,16 +362,55 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn held_ticks_go_out_with_the_next_tick_in_order() {
+        let (outbox, mut client) = pair().await;
+        let at = Instant::now();
+        let (first, second, third) = (frame(0, 1, 100), frame(1, 2, 100), frame(2, 3, 100));
+        let mut delivered = 0;
+        let mut count = |_| delivered += 1;
+        assert_eq!(
+            outbox.offer_tick(0, at, &[&first], true, &mut count),
+            Offer::Held
+        );
+        assert_eq!(
+            outbox.offer_tick(1, at, &[&second], true, &mut count),
+            Offer::Held
+        );
+        let mut nothing = [0u8; 1];
+        assert!(
+            client.try_read(&mut nothing).is_err(),
+            "held ticks are not written"
+        );
+        assert_eq!(
+            outbox.offer_tick(2, at, &[&third], false, &mut count),
+            Offer::Written
+        );
+        assert_eq!(delivered, 3, "every tick of the write reports its delay");
+        let mut got = vec![0; 300];
+        client.read_exact(&mut got).await.unwrap();
+        assert_eq!(got, [&first[..], &second[..], &third[..]].concat());
+    }
+
+    #[tokio::test]
     async fn close_keeps_a_partly_written_frame_and_drops_the_rest() {
         let (outbox, mut client) = pair().await;
         let at = Instant::now();
         let big = frame(0, 7, 200_000);
-        assert_eq!(outbox.offer_tick(0, at, &[&big]), Offer::Queued);
+        assert_eq!(
+            outbox.offer_tick(0, at, &[&big], false, &mut |_| {}),
+            Offer::Queued
+        );
         let small = frame(1, 8, 100);
-        assert_eq!(outbox.offer_tick(1, at, &[&small]), Offer::Queued);
+        assert_eq!(
+            outbox.offer_tick(1, at, &[&small], false, &mut |_| {}),
+            Offer::Queued
+        );
         outbox.close(CloseReason::TooSlow);
         assert_eq!(outbox.close_reason(), Some(CloseReason::TooSlow));
-        assert_eq!(outbox.offer_tick(2, at, &[&small]), Offer::Skipped);
+        assert_eq!(
+            outbox.offer_tick(2, at, &[&small], false, &mut |_| {}),
+            Offer::Skipped
+        );
         outbox.push(Bytes::from_static(b"bye"));
         let reader = tokio::spawn(async move {
             let mut got = Vec::new();

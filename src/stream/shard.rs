@@ -51,6 +51,12 @@ pub(super) struct Slot {
     pub(super) fresh: bool,
 }
 
+/// Ticks an HTTP stream listener (`/stream.wav`, `/stream.opus`) gets per write: its player
+/// buffers seconds, and one `sendmsg` for three ticks costs a third of three, which is most
+/// of what a listener costs (the kernel's TCP work). WebSocket listeners get every tick at
+/// once (the page's jitter buffer is short).
+pub(super) const BODY_TICKS_PER_WRITE: u64 = 3;
+
 /// Listeners served by one sender thread.
 #[derive(Default)]
 pub(super) struct Shard(Mutex<HashMap<u64, Slot>>);
@@ -101,6 +107,10 @@ impl Shared {
         let shard = &self.shards[index];
         let mut listeners = shard.lock();
         for (&id, slot) in listeners.iter_mut() {
+            let mut report = |delay| {
+                written += 1;
+                delivery.observe(delay);
+            };
             let offer = match &slot.sink {
                 Sink::Socket(outbox) => {
                     // A fresh listener's frames are its own; the others' are shared per format.
@@ -112,7 +122,7 @@ impl Shared {
                         frames[slot.format.index()]
                             .get_or_insert_with(|| tick.frames(slot.format, false))
                     };
-                    outbox.offer_tick(tick.chunk.sequence, tick.at, frames)
+                    outbox.offer_tick(tick.chunk.sequence, tick.at, frames, false, &mut report)
                 }
                 Sink::Body { outbox, chunked } => {
                     let audio = if slot.fresh {
@@ -123,6 +133,8 @@ impl Shared {
                     // No payload: the format failed this tick (the Opus stream); skip it.
                     let Some(audio) = audio else { continue };
                     let payload = &audio.payload;
+                    // Players of an HTTP stream buffer seconds: a few ticks per write.
+                    let hold = !(tick.chunk.sequence + 1).is_multiple_of(BODY_TICKS_PER_WRITE);
                     if *chunked {
                         let size: &Bytes = sizes[slot.format.index()]
                             .get_or_insert_with(|| streamed_body::size_line(payload.len()));
@@ -130,9 +142,17 @@ impl Shared {
                             tick.chunk.sequence,
                             tick.at,
                             &[size, payload, &streamed_body::CRLF],
+                            hold,
+                            &mut report,
                         )
                     } else {
-                        outbox.offer_tick(tick.chunk.sequence, tick.at, &[payload])
+                        outbox.offer_tick(
+                            tick.chunk.sequence,
+                            tick.at,
+                            &[payload],
+                            hold,
+                            &mut report,
+                        )
                     }
                 }
                 Sink::Queue { from, .. } if tick.chunk.sequence < *from => continue,
@@ -146,12 +166,7 @@ impl Shared {
                 }
             };
             match offer {
-                Offer::Written(delay) => {
-                    written += 1;
-                    delivery.observe(delay);
-                    slot.fresh = false;
-                }
-                Offer::Queued => slot.fresh = false,
+                Offer::Written | Offer::Queued | Offer::Held => slot.fresh = false,
                 Offer::Skipped => {}
                 Offer::TooSlow => gone.push((id, true)),
             }
