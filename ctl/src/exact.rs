@@ -159,6 +159,25 @@ mod tests {
         );
     }
 
+    #[test]
+    fn a_set_decoded_from_a_number_re_encodes_to_itself() {
+        for number in [
+            "18446744073709551616",
+            "1e19",
+            "-0",
+            "0.30",
+            "1e400",
+            "7E+2",
+        ] {
+            let line = format!(r#"{{"type":"set","param":"seed","value":{number}}}"#);
+            let request = crate::decode_request(&line).unwrap();
+            let encoded = crate::encode_request(&request);
+            assert_eq!(crate::decode_request(&encoded).unwrap(), request, "{line}");
+            let reply = crate::handle_line(&line, &mut |_| Ok(crate::Response::Done));
+            assert_eq!(reply.matches('\n').count(), 1, "{reply}");
+        }
+    }
+
     #[derive(Debug, serde::Deserialize)]
     struct File {
         #[serde(deserialize_with = "deserialize_seed")]
