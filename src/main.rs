@@ -52,6 +52,11 @@ enum Command {
         /// Voice-stage back-end: CUDA when a GPU is there (auto), forced CUDA, or the CPU.
         #[arg(long, value_enum, default_value_t = BackendChoice::Auto)]
         backend: BackendChoice,
+        /// Every SECONDS of audio, print that stretch's integrated loudness and peak and the
+        /// process's memory (one line on stderr), then the spread at the end: a long render's
+        /// drift, period by period (e.g. 3600 for a 24-hour soak).
+        #[arg(long, value_name = "SECONDS", allow_hyphen_values = true)]
+        loudness_every: Option<i64>,
     },
     /// Checks a configuration file the way start-up and reload read it, and says what is wrong
     /// (file:line:column and the allowed values) or that it is fine; nothing is started.
@@ -95,15 +100,19 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             key,
             intensity,
             backend,
+            loudness_every,
         }) => {
             if !(seconds.is_finite() && seconds > 0.0 && seconds <= 86_400.0) {
                 anyhow::bail!(
                     "seconds: {seconds} is out of range (allowed more than 0, at most 86400)"
                 );
             }
+            if let Some(every) = loudness_every.filter(|every| !(1..=86_400).contains(every)) {
+                anyhow::bail!("loudness-every: {every} is out of range (allowed 1..=86400)");
+            }
             let seed = seed.unwrap_or_else(random_seed);
             let params = SynthesisParameters::new(key, bpm, intensity, seed)?;
-            render(params, seconds, &out, backend)
+            render(params, seconds, &out, backend, loudness_every)
         }
         Some(Command::CheckConfig { file }) => {
             let config = Config::load(&file)?;
@@ -249,7 +258,9 @@ fn render(
     seconds: f64,
     out: &std::path::Path,
     backend: BackendChoice,
+    loudness_every: Option<i64>,
 ) -> anyhow::Result<()> {
+    use ambientd::render::periods::{PeriodMeter, Spread};
     use std::io::IsTerminal;
     let to_stdout = out.as_os_str() == "-";
     if to_stdout && std::io::stdout().is_terminal() {
@@ -293,10 +304,24 @@ fn render(
         indicatif::ProgressBar::hidden()
     };
     let mut generator = ambientd::engine::generator::Generator::with_stage(params, selected.stage);
-    let rendered =
-        ambientd::render::stream::render_to(&mut generator, seconds, &[], file, &mut |frames| {
-            bar.set_position(frames)
-        });
+    let spread = std::sync::Arc::new(std::sync::Mutex::new(Spread::default()));
+    let periods = loudness_every.map(|every| {
+        let spread = spread.clone();
+        let bar = bar.clone();
+        PeriodMeter::new(every as f64, move |period| {
+            // Above the progress bar, which redraws below it.
+            bar.suspend(|| eprintln!("{}", period.line()));
+            spread.lock().unwrap_or_else(|e| e.into_inner()).add(period);
+        })
+    });
+    let rendered = ambientd::render::stream::render_to_with_periods(
+        &mut generator,
+        seconds,
+        &[],
+        file,
+        &mut |frames| bar.set_position(frames),
+        periods,
+    );
     bar.finish_and_clear();
     if generator.stage_failures() > 0 {
         eprintln!("warning: the GPU voice stage failed; the CPU rendered from then on");
@@ -319,6 +344,10 @@ fn render(
         levels.peak_dbfs,
         levels.integrated_lufs
     ));
+    if let Some(every) = loudness_every {
+        let spread = *spread.lock().unwrap_or_else(|e| e.into_inner());
+        say(&format!("loudness every {every} s, {}", spread.line()));
+    }
     Ok(())
 }
 

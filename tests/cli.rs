@@ -92,7 +92,14 @@ fn bad_parameters_fail_with_one_line_naming_the_field_and_range() {
             vec!["--bpm", "fast"],
             "bpm: \"fast\" is not a whole number (allowed 40..=120)",
         ),
-        (vec!["--seed", "-3"], "seed: \"-3\" is not a seed"),
+        (
+            vec!["--seed", "-3"],
+            "seed: -3 is out of range (allowed 0..=18446744073709551615)",
+        ),
+        (
+            vec!["--seed", "18446744073709551616"],
+            "seed: 18446744073709551616 is out of range (allowed 0..=18446744073709551615)",
+        ),
     ] {
         let mut full = vec!["render", "--out", out_arg];
         full.extend(args.iter().copied());

@@ -155,6 +155,7 @@
 pub mod bind;
 pub mod client;
 pub mod display;
+pub mod exact;
 pub mod key;
 #[cfg(feature = "manpage")]
 pub mod manpage;

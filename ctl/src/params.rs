@@ -38,9 +38,12 @@ pub enum ParamError {
          e.g. \"D minor\", \"F#m\", \"Bb major\", \"C\")"
     )]
     Key(String),
-    /// A seed that is not an unsigned 64-bit integer.
-    #[error("seed: {0:?} is not a seed (allowed 0..=18446744073709551615)")]
+    /// A whole-number seed outside `0..=u64::MAX` (`18446744073709551616`, `-1`), as typed.
+    #[error("seed: {0} is out of range (allowed 0..=18446744073709551615)")]
     Seed(String),
+    /// A seed that is not a whole number written in digits ("abc", "1.5", "1e3").
+    #[error("seed: {0:?} is not a whole number in digits (allowed 0..=18446744073709551615)")]
+    SeedNotWhole(String),
     /// A parameter name that does not exist.
     #[error("unknown parameter {0:?} (allowed: key, bpm, intensity, seed)")]
     UnknownParam(String),
@@ -78,16 +81,32 @@ pub fn parse_bpm(text: &str) -> Result<u16, ParamError> {
 /// Parses and checks an intensity written as text.
 pub fn parse_intensity(text: &str) -> Result<f32, ParamError> {
     let text = text.trim();
-    validate_intensity(
-        text.parse()
-            .map_err(|_| ParamError::IntensityNotNumber(text.to_string()))?,
-    )
+    let intensity = text
+        .parse()
+        .map_err(|_| ParamError::IntensityNotNumber(text.to_string()))?;
+    // Out of range: shown as typed, not as the f32 it became ("1e19", not 9999999980506448000).
+    validate_intensity(intensity).map_err(|_| ParamError::Intensity(text.to_string()))
 }
 
-/// Parses a seed written as text.
+/// Parses a seed written as text. A whole number past the range ("18446744073709551616",
+/// "-3", "1e400") is out of range, named as typed; anything else that is not a `u64` ("abc",
+/// "1.5") is not a whole number.
 pub fn parse_seed(text: &str) -> Result<u64, ParamError> {
     let text = text.trim();
-    text.parse().map_err(|_| ParamError::Seed(text.to_string()))
+    if let Ok(seed) = text.parse() {
+        return Ok(seed);
+    }
+    let digits = text.strip_prefix(['+', '-']).unwrap_or(text);
+    let whole = !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit());
+    // A float this large is out of range whatever its digits; smaller ones are not seeds.
+    let huge = text
+        .parse::<f64>()
+        .is_ok_and(|x| x.is_infinite() || x.abs() >= 18_446_744_073_709_551_616.0);
+    if whole || huge {
+        Err(ParamError::Seed(text.to_string()))
+    } else {
+        Err(ParamError::SeedNotWhole(text.to_string()))
+    }
 }
 
 /// The names of the parameters that can be read and set one at a time.
@@ -116,6 +135,16 @@ impl Param {
             Param::Bpm => "bpm",
             Param::Intensity => "intensity",
             Param::Seed => "seed",
+        }
+    }
+
+    /// What the parameter accepts, as its errors say it.
+    pub const fn allowed(self) -> &'static str {
+        match self {
+            Param::Key => "a tonic A-G with optional #/b, then minor or major, e.g. \"D minor\"",
+            Param::Bpm => "40..=120",
+            Param::Intensity => "0.0..=1.0",
+            Param::Seed => crate::exact::SEED_RANGE,
         }
     }
 }
@@ -235,6 +264,7 @@ struct RawParameters {
     key: Key,
     bpm: u16,
     intensity: f32,
+    #[serde(deserialize_with = "crate::exact::deserialize_seed")]
     seed: u64,
 }
 

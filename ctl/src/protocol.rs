@@ -298,10 +298,17 @@ pub fn encode_event(event: &Event) -> String {
 
 /// Parses a request line (surrounding whitespace and the newline are ignored).
 pub fn decode_request(line: &str) -> Result<Request, DecodeError> {
-    serde_json::from_str(line.trim()).map_err(|source| DecodeError {
+    let bad = |source| DecodeError {
         what: "bad request",
         source,
-    })
+    };
+    // A `set` is read on its own so that a number value keeps its digits (seed 2^64 is named
+    // as typed, not as 1.8446744073709552e19).
+    if let Some(set) = crate::set::set_from_json(line.trim()) {
+        return set
+            .map_err(|message| bad(<serde_json::Error as serde::de::Error>::custom(message)));
+    }
+    serde_json::from_str(line.trim()).map_err(bad)
 }
 
 /// Parses a reply line.

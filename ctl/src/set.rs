@@ -10,8 +10,13 @@ use crate::params::{
 /// A value as typed for `set`: a relative step or an absolute value.
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Change<'a> {
-    /// `+N` or `-N`: N added to or taken from the current value.
-    Relative { step: f64, text: &'a str },
+    /// `+N` or `-N`: N added to or taken from the current value. A seed's step is an exact
+    /// integer (`whole`): a float would round steps past 2^53.
+    Relative {
+        step: f64,
+        whole: i128,
+        text: &'a str,
+    },
     /// Anything else, parsed by the parameter's own parser.
     Absolute(&'a str),
 }
@@ -27,15 +32,32 @@ fn classify(param: Param, value: &str) -> Result<Change<'_>, ParamError> {
     if param == Param::Key {
         return Err(bad());
     }
+    if param == Param::Seed {
+        // Digits only: "+1e30" and "+0.5" are not steps between seeds; a step of more than
+        // 38 digits is out of range as typed.
+        let whole = text.parse::<i128>().map_err(|_| match parse_seed(text) {
+            Err(ParamError::Seed(_)) => ParamError::Seed(text.to_string()),
+            _ => ParamError::SeedNotWhole(text.to_string()),
+        })?;
+        return Ok(Change::Relative {
+            step: whole as f64,
+            whole,
+            text,
+        });
+    }
     let step: f64 = text.parse().map_err(|_| bad())?;
     if !step.is_finite() {
         return Err(bad());
     }
     // A step in a whole-number parameter must be whole: "+0.5" bpm is a typo, not a request.
-    if matches!(param, Param::Bpm | Param::Seed) && step.fract() != 0.0 {
+    if param == Param::Bpm && step.fract() != 0.0 {
         return Err(bad());
     }
-    Ok(Change::Relative { step, text })
+    Ok(Change::Relative {
+        step,
+        whole: 0,
+        text,
+    })
 }
 
 /// The error for a value that is not even of the parameter's shape.
@@ -44,7 +66,7 @@ fn invalid(param: Param, text: &str) -> ParamError {
         Param::Key => ParamError::Key(text.to_string()),
         Param::Bpm => ParamError::BpmNotWhole(text.to_string()),
         Param::Intensity => ParamError::IntensityNotNumber(text.to_string()),
-        Param::Seed => ParamError::Seed(text.to_string()),
+        Param::Seed => ParamError::SeedNotWhole(text.to_string()),
     }
 }
 
@@ -80,7 +102,7 @@ pub fn apply_set(
     let mut next = *current;
     match classify(param, value)? {
         Change::Absolute(text) => next.set_from_str(param, text)?,
-        Change::Relative { step, text } => {
+        Change::Relative { step, whole, text } => {
             let old = current.get_as_string(param);
             let shown = |new: &dyn std::fmt::Display| format!("{new} ({old}{text})");
             match param {
@@ -99,9 +121,12 @@ pub fn apply_set(
                     next.set_intensity(parse_intensity(&new.to_string())?)?;
                 }
                 Param::Seed => {
-                    let new = i128::from(current.seed()) + step as i128;
+                    let out = || ParamError::Seed(format!("{old}{text}"));
+                    let new = i128::from(current.seed())
+                        .checked_add(whole)
+                        .ok_or_else(out)?;
                     let seed = u64::try_from(new).map_err(|_| ParamError::Seed(shown(&new)))?;
-                    next.set_seed(parse_seed(&seed.to_string())?);
+                    next.set_seed(seed);
                 }
                 Param::Key => unreachable!("classify rejects relative keys"),
             }
@@ -110,8 +135,10 @@ pub fn apply_set(
     Ok(next)
 }
 
-/// A `set` value as text; a JSON number is accepted too and kept in its shortest text form,
-/// so hand-written and browser clients may send `"value":80` as well as `"value":"80"`.
+/// A `set` value as text; a JSON number is accepted too, so hand-written and browser clients
+/// may send `"value":80` as well as `"value":"80"`. [`crate::decode_request`] reads a
+/// number's literal itself ([`set_from_json`]); this is serde's path for a `Request` decoded
+/// by other means, where a number past 2^53 has already lost its digits.
 pub(crate) fn text_or_number<'de, D: serde::Deserializer<'de>>(
     deserializer: D,
 ) -> Result<String, D::Error> {
@@ -160,6 +187,37 @@ impl serde::de::Visitor<'_> for SetValue {
         }
         Ok(number.to_string())
     }
+}
+
+/// A `set` line's fields, its value unparsed: the text of a number survives only this way
+/// (serde hands a tagged enum's numbers over as floats past u64, rounded).
+#[derive(serde::Deserialize)]
+struct WireSet<'a> {
+    #[serde(rename = "type")]
+    kind: String,
+    param: Param,
+    #[serde(borrow)]
+    value: &'a serde_json::value::RawValue,
+}
+
+/// The `set` request in `line`, its value read exactly: text as sent, a number as written
+/// ([`crate::exact::set_value_from_literal`]). `None` when `line` is not a well-formed
+/// `set` (the caller's ordinary decoding then says what is wrong).
+pub(crate) fn set_from_json(line: &str) -> Option<Result<crate::Request, String>> {
+    let wire: WireSet = serde_json::from_str(line).ok()?;
+    if wire.kind != "set" {
+        return None;
+    }
+    let raw = wire.value.get();
+    let value = match raw.as_bytes().first() {
+        Some(b'-' | b'0'..=b'9') => crate::exact::set_value_from_literal(wire.param, raw),
+        Some(b'"') => serde_json::from_str::<String>(raw).map_err(|e| e.to_string()),
+        _ => return None,
+    };
+    Some(value.map(|value| crate::Request::Set {
+        param: wire.param,
+        value,
+    }))
 }
 
 fn negative<E: serde::de::Error>(number: impl std::fmt::Display) -> E {
@@ -244,7 +302,27 @@ mod tests {
         );
         assert_eq!(
             err(at(70, 0.5, 3), Param::Seed, "-5"),
-            "seed: \"-2 (3-5)\" is not a seed (allowed 0..=18446744073709551615)"
+            "seed: -2 (3-5) is out of range (allowed 0..=18446744073709551615)"
+        );
+        // A seed's step is exact: no float rounds 2^64+1.
+        assert_eq!(
+            err(at(70, 0.5, u64::MAX), Param::Seed, "+18446744073709551617"),
+            "seed: 36893488147419103232 (18446744073709551615+18446744073709551617) is out of \
+             range (allowed 0..=18446744073709551615)"
+        );
+        assert_eq!(
+            err(at(70, 0.5, 0), Param::Seed, "+1e3"),
+            "seed: \"+1e3\" is not a whole number in digits (allowed 0..=18446744073709551615)"
+        );
+        assert_eq!(
+            err(at(70, 0.5, 0), Param::Seed, "+1e30"),
+            "seed: +1e30 is out of range (allowed 0..=18446744073709551615)"
+        );
+        assert_eq!(
+            apply_set(&at(70, 0.5, 1), Param::Seed, "+18446744073709551614")
+                .unwrap()
+                .seed(),
+            u64::MAX
         );
         let max = at(70, 0.5, u64::MAX);
         assert!(err(max, Param::Seed, "+1").contains("allowed 0..=18446744073709551615"));
@@ -310,10 +388,24 @@ mod tests {
             let err = value(negative).unwrap_err();
             assert!(err.contains("negative") && err.contains("\"-5\""), "{err}");
         }
-        let err = value("18446744073709551616").unwrap_err();
+        // Numbers keep their digits at any size; the range is the parameter's business.
+        assert_eq!(
+            value("18446744073709551616").unwrap(),
+            "18446744073709551616"
+        );
+        assert_eq!(value("1e19").unwrap(), "10000000000000000000");
+        assert_eq!(value("80.0").unwrap(), "80");
+        let negative = value("-18446744073709551616").unwrap_err();
         assert!(
-            err.contains("too large") && err.contains("as a string"),
-            "{err}"
+            negative.contains(
+                "seed: -18446744073709551616 is negative (allowed 0..=18446744073709551615)"
+            ),
+            "{negative}"
+        );
+        let p = at(70, 0.5, 0);
+        assert_eq!(
+            err(p, Param::Seed, &value("18446744073709551616").unwrap()),
+            "seed: 18446744073709551616 is out of range (allowed 0..=18446744073709551615)"
         );
         for other in ["true", "null", "[1]"] {
             let err = value(other).unwrap_err();

@@ -90,7 +90,11 @@ pub struct ParamChanges {
     pub bpm: Option<u16>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub intensity: Option<f32>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::exact::deserialize_optional_seed"
+    )]
     pub seed: Option<u64>,
 }
 

@@ -194,7 +194,7 @@ fn bad_values_are_one_line_errors_naming_the_field_and_nothing_is_sent() {
         ),
         (
             &["set", "seed", "+0.5"],
-            "ambientctl: seed: \"+0.5\" is not a seed (allowed 0..=18446744073709551615)",
+            "ambientctl: seed: \"+0.5\" is not a whole number in digits (allowed 0..=18446744073709551615)",
         ),
         (
             &["set", "tempo", "80"],

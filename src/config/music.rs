@@ -19,6 +19,7 @@ pub struct MusicConfig {
     #[serde(deserialize_with = "intensity")]
     pub intensity: f32,
     /// Composition seed: the same seed and parameters give the same music.
+    #[serde(deserialize_with = "ambientctl::exact::deserialize_seed")]
     pub seed: u64,
 }
 

@@ -105,8 +105,8 @@ async fn connection(
             reply
         });
         // A confirmed `set` is on disk: the reply waits for the save, or says it failed.
-        if changed && let Err(error) = core.stream.station.until_saved().await {
-            reply = encode_reply(&Err(unsaved(&error)));
+        if changed && let Err(refusal) = core.stream.station.until_saved().await {
+            reply = encode_reply(&Err(refusal));
         }
         // Subscribed before the reply goes out, so no event after it is missed.
         let events = watching.then(|| core.stream.station.subscribe());
@@ -125,11 +125,6 @@ async fn read_line(
     line: &mut Vec<u8>,
 ) -> std::io::Result<usize> {
     reader.read_until(b'\n', line).await
-}
-
-/// The refusal of a `set` that applied but could not be saved.
-fn unsaved(error: &str) -> String {
-    format!("applied but not saved: {error}; it plays now but is lost at the next restart")
 }
 
 /// The reply to one request.

@@ -45,8 +45,7 @@ impl LevelMeter {
             peak: 0.0,
             sums: [0.0; CHANNELS],
             frames: 0,
-            loudness: ebur128::EbuR128::new(CHANNELS as u32, SAMPLE_RATE, ebur128::Mode::I)
-                .expect("valid EBU R128 meter settings"),
+            loudness: histogram_meter(),
         }
     }
 
@@ -81,6 +80,18 @@ impl LevelMeter {
             dc,
         }
     }
+}
+
+/// An EBU R128 integrated-loudness meter in constant memory: block energies go into a
+/// histogram (0.1 dB bins, libebur128's), where the default mode keeps every 400 ms block
+/// (10 a second: a 24-hour render would hold 7 MB of them, and the memory would grow).
+pub(crate) fn histogram_meter() -> ebur128::EbuR128 {
+    ebur128::EbuR128::new(
+        CHANNELS as u32,
+        SAMPLE_RATE,
+        ebur128::Mode::I | ebur128::Mode::HISTOGRAM,
+    )
+    .expect("valid EBU R128 meter settings")
 }
 
 /// Measures peak, integrated loudness (EBU R128) and DC of interleaved stereo f32.

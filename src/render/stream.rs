@@ -6,6 +6,7 @@ use std::io::{self, Write};
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 
 use super::levels::{LevelMeter, Levels};
+use super::periods::PeriodMeter;
 use super::{ParamChange, change_frames, frames_in, wav};
 use crate::audio::{BLOCK_FRAMES, CHANNELS};
 use crate::engine::generator::Generator;
@@ -57,6 +58,19 @@ pub fn render_to<W: Write + Send>(
     out: W,
     progress: &mut dyn FnMut(u64),
 ) -> Result<Rendered, OutputError> {
+    render_to_with_periods(generator, seconds, changes, out, progress, None)
+}
+
+/// [`render_to`], also measuring each period `periods` is cut into (on the writer thread,
+/// as the whole is measured); the last, partial period is reported at the end.
+pub fn render_to_with_periods<W: Write + Send>(
+    generator: &mut Generator,
+    seconds: f64,
+    changes: &[ParamChange],
+    out: W,
+    progress: &mut dyn FnMut(u64),
+    periods: Option<PeriodMeter>,
+) -> Result<Rendered, OutputError> {
     let total = frames_in(seconds);
     let (filled_tx, filled_rx) = sync_channel::<(Vec<f32>, usize)>(CHUNKS_IN_FLIGHT);
     let (free_tx, free_rx) = sync_channel::<Vec<f32>>(CHUNKS_IN_FLIGHT);
@@ -68,7 +82,9 @@ pub fn render_to<W: Write + Send>(
     std::thread::scope(|scope| {
         let writer = std::thread::Builder::new()
             .name("render-writer".into())
-            .spawn_scoped(scope, move || write_chunks(out, total, filled_rx, free_tx))
+            .spawn_scoped(scope, move || {
+                write_chunks(out, total, filled_rx, free_tx, periods)
+            })
             .map_err(|source| OutputError::Io { bytes: 0, source })?;
         let mut pending = change_frames(changes, total).peekable();
         let mut done = 0u64;
@@ -115,6 +131,7 @@ fn write_chunks<W: Write>(
     total: u64,
     filled: Receiver<(Vec<f32>, usize)>,
     free: SyncSender<Vec<f32>>,
+    mut periods: Option<PeriodMeter>,
 ) -> Result<Rendered, OutputError> {
     let mut meter = LevelMeter::new();
     let mut pcm = Vec::with_capacity(CHUNK_FRAMES * wav::BYTES_PER_FRAME);
@@ -124,6 +141,9 @@ fn write_chunks<W: Write>(
     for (chunk, frames) in filled {
         let samples = &chunk[..frames * CHANNELS];
         meter.add(samples);
+        if let Some(periods) = periods.as_mut() {
+            periods.add(samples);
+        }
         wav::pcm16(samples, &mut pcm);
         // Back to the renderer before the write, so it renders while this one waits on I/O;
         // the renderer may have stopped, in which case the chunk is just dropped.
@@ -132,6 +152,9 @@ fn write_chunks<W: Write>(
         frames_written += frames as u64;
     }
     out.flush().map_err(|source| classify(source, written))?;
+    if let Some(periods) = periods.as_mut() {
+        periods.finish();
+    }
     Ok(Rendered {
         frames: frames_written,
         bytes: written,

@@ -12,6 +12,7 @@
 pub mod audience;
 pub mod counters;
 pub mod event;
+mod held;
 mod journal;
 pub mod pacer;
 pub mod status;
@@ -28,6 +29,7 @@ use self::audience::Places;
 pub use self::audience::{Presence, Seat};
 use self::counters::{ReloadRecord, TickCounters};
 pub use self::event::{Event, PhraseStart, Underrun};
+use self::held::Held;
 use self::journal::Journal;
 pub use self::pacer::{Broadcast, Pacer, TICK, TickSink};
 pub use self::status::{ReloadFigures, RenderFigures, Snapshot};
@@ -62,6 +64,9 @@ pub struct Station {
     unsent: Mutex<Option<SynthesisParameters>>,
     /// Saves accepted parameter changes off the async runtime; `None`: nowhere.
     saver: Option<ParamsSaver>,
+    /// Changes listeners hear of only once saved (their `params` answers a `set`). Locked
+    /// after `params`.
+    held: Held,
     /// Every event, for whoever subscribed (control-socket watchers).
     events: broadcast::Sender<Event>,
     /// Events published since the last tick that go out with the next one.
@@ -111,6 +116,7 @@ impl Station {
             config: Mutex::new(config),
             unsent: Mutex::default(),
             saver,
+            held: Held::default(),
             events: broadcast::channel(EVENT_BACKLOG).0,
             pending: Mutex::default(),
             counters: TickCounters::default(),
@@ -135,9 +141,11 @@ impl Station {
 
     /// Changes the parameters to what `change` makes of the current ones: the engine takes
     /// them at the next bar line, they are saved (on the saving thread), and
-    /// [`Event::Params`] is published. A refusal from `change` (e.g.
-    /// [`ambientctl::apply_set`]'s out-of-range message) changes nothing. A failed save is
-    /// logged, not refused: the music changed, only its memory did not.
+    /// [`Event::Params`] is published: to subscribers at once, to listeners with the first
+    /// tick after the save (so their `params` answers a `set` only once it is durable). A
+    /// refusal from `change` (e.g. [`ambientctl::apply_set`]'s out-of-range message) changes
+    /// nothing. A failed save is not refused here: the music changed, only its memory did
+    /// not ([`Self::until_saved`] tells whoever waits for it).
     pub fn update_params<E: std::fmt::Display>(
         &self,
         change: impl FnOnce(&SynthesisParameters) -> Result<SynthesisParameters, E>,
@@ -161,20 +169,35 @@ impl Station {
         drop(unsent);
         *current = next;
         // Queued under the lock, so the file ends with the last change applied.
-        if let Some(saver) = &self.saver {
-            saver.save(ParamChanges::between(&lock(&self.config), &next));
+        let saving = self
+            .saver
+            .as_ref()
+            .and_then(|saver| saver.save(ParamChanges::between(&lock(&self.config), &next)));
+        match saving {
+            Some(number) => {
+                self.held.hold(number, next);
+                drop(current);
+                self.tell(Event::Params(next));
+            }
+            None => {
+                drop(current);
+                self.publish(Event::Params(next));
+            }
         }
-        drop(current);
-        self.publish(Event::Params(next));
         Ok(next)
     }
 
-    /// Waits until every change accepted so far is on disk; `Err` names why it could not
-    /// be saved. `Ok` at once without a state directory (nothing is saved then, as the
-    /// start-up log says).
+    /// Waits until every change accepted so far is on disk; `Err` is the refusal to show
+    /// the one who asked for the change ("applied but not saved: ..., it plays now but is
+    /// lost at the next restart"). `Ok` at once without a state directory (nothing is saved
+    /// then, as the start-up log says).
     pub async fn until_saved(&self) -> Result<(), String> {
         match &self.saver {
-            Some(saver) => saver.until_saved().await,
+            Some(saver) => saver.until_saved().await.map_err(|error| {
+                format!(
+                    "applied but not saved: {error}; it plays now but is lost at the next restart"
+                )
+            }),
             None => Ok(()),
         }
     }
@@ -275,9 +298,16 @@ impl Station {
         }
     }
 
-    /// Moves the events waiting for a tick into `out`.
+    /// Moves the events waiting for a tick into `out`, with the latest parameter change
+    /// saved since the last tick (coalesced like any `params`).
     fn take_pending(&self, out: &mut Vec<Event>) {
-        out.append(&mut lock(&self.pending));
+        let saved = self.saver.as_ref().map_or(0, ParamsSaver::saved_through);
+        let mut pending = lock(&self.pending);
+        if let Some(params) = self.held.release(saved) {
+            pending.retain(|queued| !matches!(queued, Event::Params(_)));
+            pending.push(Event::Params(params));
+        }
+        out.append(&mut pending);
     }
 
     /// Once per tick: closes the journal's listener-churn window when it is over.

@@ -15,8 +15,9 @@
 //! fsyncs the directory, so a crash or power cut leaves either the old or the new file whole.
 //! The daemon saves on its own thread ([`ParamsSaver`]): an fsync takes milliseconds, which
 //! the async runtime should not block on; when changes come faster than the disk, only the
-//! latest is written. A control `set` awaits [`ParamsSaver::until_saved`] before it replies,
-//! so a confirmed change is on disk (or the reply says it could not be saved).
+//! latest is written. A `set` awaits [`ParamsSaver::until_saved`] before it is answered (the
+//! control socket's reply, the WebSocket's `params`), so a confirmed change is on disk (or
+//! the answer says it could not be saved).
 
 use std::fs::{self, File};
 use std::io::{self, Write};
@@ -148,6 +149,9 @@ impl ParamsStore {
     /// Saves `params` atomically (write a temporary file, fsync, rename, fsync the directory),
     /// creating the directory if needed.
     pub fn save(&self, params: &ParamChanges) -> Result<(), StateError> {
+        // Test builds only: FAILPOINTS="state::save=sleep(400)" makes the disk slow.
+        #[cfg(feature = "failpoints")]
+        fail::fail_point!("state::save");
         let write_err = |path: &Path| {
             let path = path.to_path_buf();
             move |source| StateError::Write { path, source }
@@ -272,16 +276,27 @@ impl ParamsSaver {
         &self.path
     }
 
-    /// Queues `params` to be saved (after any earlier change); returns at once.
-    pub fn save(&self, params: ParamChanges) {
+    /// Queues `params` to be saved (after any earlier change); returns at once with the
+    /// change's number ([`Self::saved_through`] reaches it once it is handled), `None`
+    /// after shutdown.
+    pub fn save(&self, params: ParamChanges) -> Option<u64> {
         let mut running = self.running.lock().unwrap_or_else(|e| e.into_inner());
         match running.as_mut() {
             Some(running) => {
                 running.queued += 1;
                 let _ = running.sender.send((running.queued, params));
+                Some(running.queued)
             }
-            None => tracing::error!("parameters changed after shutdown; not saved"),
+            None => {
+                tracing::error!("parameters changed after shutdown; not saved");
+                None
+            }
         }
+    }
+
+    /// The number of the last change handled (saved, or failed to save).
+    pub fn saved_through(&self) -> u64 {
+        self.saved.borrow().through
     }
 
     /// Writes what is pending and stops the thread (shutdown). Later saves are refused.

@@ -6,9 +6,13 @@
 //! Close codes: the client's own close is echoed; a frame or message over
 //! `[limits] max_message_bytes` is closed with 1009, invalid UTF-8 in a text message with 1007,
 //! any other protocol violation with 1002; the server's own reasons are 4000 (too slow) and
-//! 1001 (shutting down). A client's `set`s are rate-limited ([`SetRate`]).
+//! 1001 (shutting down). A client's `set`s are rate-limited ([`SetRate`]), and answered
+//! only once durable: the `params` that answers one rides the first tick after the save, and
+//! a failed save gets an `error` saying so (the session waits for it without stalling).
 
+use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -39,6 +43,8 @@ pub const OPUS_UNAVAILABLE: &str = "encoding=opus is unavailable: this daemon ha
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
 
 type Socket = WebSocketStream<SessionIo>;
+/// The wait for an accepted `set`'s save ([`crate::station::Station::until_saved`]).
+type Saving<'a> = Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'a>>;
 
 /// Settings for server-side sockets: clients only send small control messages, so the read
 /// buffer is small (the default 128 KiB per listener would dominate memory at scale), and
@@ -184,6 +190,9 @@ async fn session(
     if let Err(ending) = pump(outbox, state).await {
         return ending;
     }
+    // The save of this client's latest accepted `set`; a later one replaces it (its wait
+    // covers every change before it).
+    let mut saving: Option<Saving<'_>> = None;
     loop {
         tokio::select! {
             biased;
@@ -192,11 +201,24 @@ async fn session(
                     return ending;
                 }
             }
+            saved = async { saving.as_mut().expect("guarded by the condition").await },
+                if saving.is_some() =>
+            {
+                saving = None;
+                if let Err(refusal) = saved
+                    && ws.send(Message::Text(messages::error(&refusal))).await.is_err()
+                {
+                    return Ending::Gone;
+                }
+            }
             incoming = ws.next() => {
                 let reply = match incoming {
                     Some(Ok(Message::Text(text))) => match answer(&text, state, client) {
                         Some(reply) => reply,
-                        None => continue,
+                        None => {
+                            saving = Some(Box::pin(state.station.until_saved()));
+                            continue;
+                        }
                     },
                     Some(Ok(Message::Binary(_))) => {
                         messages::error("binary messages are not accepted; send JSON text")
@@ -233,7 +255,7 @@ async fn pump(outbox: &Outbox, state: &StreamState) -> Result<(), Ending> {
 }
 
 /// The reply to a client's text message; `None` for an accepted `set`, whose `params`
-/// message reaches every listener (this one included) with the next chunk.
+/// message reaches every listener (this one included) with the first chunk after the save.
 fn answer(text: &str, state: &StreamState, client: &mut Client) -> Option<Utf8Bytes> {
     match messages::classify_client_message(text) {
         ClientRequest::Set(ambientctl::Request::Set { .. })
