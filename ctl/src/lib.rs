@@ -165,6 +165,7 @@ pub mod server;
 pub mod set;
 pub mod socket;
 pub mod sources;
+pub mod status;
 
 pub use bind::{BindError, RemoveOnDrop, SOCKET_MODE, bind_control_socket};
 pub use client::{Client, ClientError, Events, WatchLine};
