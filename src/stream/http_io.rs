@@ -56,24 +56,34 @@ impl HttpIo {
     }
 }
 
+/// Reads what `socket` has into `buf`, waiting (through tokio's readiness) when it has
+/// nothing: a shared socket's `AsyncRead`, for hyper here and a WebSocket session.
+pub fn poll_read_socket(
+    socket: &TcpStream,
+    cx: &mut Context<'_>,
+    buf: &mut ReadBuf<'_>,
+) -> Poll<io::Result<()>> {
+    loop {
+        ready!(socket.poll_read_ready(cx))?;
+        match socket.try_read(buf.initialize_unfilled()) {
+            Ok(read) => {
+                buf.advance(read);
+                return Poll::Ready(Ok(()));
+            }
+            // Readiness was stale; `try_read` cleared it, so the next poll waits.
+            Err(error) if error.kind() == io::ErrorKind::WouldBlock => {}
+            Err(error) => return Poll::Ready(Err(error)),
+        }
+    }
+}
+
 impl AsyncRead for HttpIo {
     fn poll_read(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        loop {
-            ready!(self.socket.poll_read_ready(cx))?;
-            match self.socket.try_read(buf.initialize_unfilled()) {
-                Ok(read) => {
-                    buf.advance(read);
-                    return Poll::Ready(Ok(()));
-                }
-                // Readiness was stale; `try_read` cleared it, so the next poll waits.
-                Err(error) if error.kind() == io::ErrorKind::WouldBlock => {}
-                Err(error) => return Poll::Ready(Err(error)),
-            }
-        }
+        poll_read_socket(&self.socket, cx, buf)
     }
 }
 

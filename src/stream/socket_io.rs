@@ -46,19 +46,7 @@ impl AsyncRead for SessionIo {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        let socket = self.outbox.socket();
-        loop {
-            ready!(socket.poll_read_ready(cx))?;
-            match socket.try_read(buf.initialize_unfilled()) {
-                Ok(read) => {
-                    buf.advance(read);
-                    return Poll::Ready(Ok(()));
-                }
-                // Readiness was stale; `try_read` cleared it, so the next poll waits.
-                Err(error) if error.kind() == io::ErrorKind::WouldBlock => {}
-                Err(error) => return Poll::Ready(Err(error)),
-            }
-        }
+        super::http_io::poll_read_socket(self.outbox.socket(), cx, buf)
     }
 }
 
