@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use ambientctl::{Key, SynthesisParameters, params};
 use ambientd::config::{Config, Overrides};
+use ambientd::render::stream::Format;
 use ambientd::synth::BackendChoice;
 use anyhow::Context;
 use clap::{CommandFactory, Parser, Subcommand};
@@ -29,14 +30,19 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Renders music offline to a 16-bit stereo WAV file, through the daemon's own engine.
+    /// Renders music offline to a 16-bit stereo WAV or FLAC file, through the daemon's own
+    /// engine.
     Render {
         /// Length in seconds.
         #[arg(long, default_value_t = 60.0, allow_hyphen_values = true)]
         seconds: f64,
-        /// The WAV file to write; `-` writes it to stdout (status lines then go to stderr).
+        /// The file to write; `-` writes it to stdout (status lines then go to stderr).
         #[arg(long, allow_hyphen_values = true)]
         out: PathBuf,
+        /// File format: by default FLAC when the file name ends in `.flac`, else WAV (and
+        /// WAV on stdout).
+        #[arg(long, value_enum)]
+        format: Option<Format>,
         /// Composition seed (random if not given; printed either way).
         #[arg(long, value_parser = params::parse_seed, allow_hyphen_values = true)]
         seed: Option<u64>,
@@ -95,6 +101,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Render {
             seconds,
             out,
+            format,
             seed,
             bpm,
             key,
@@ -112,7 +119,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
             let seed = seed.unwrap_or_else(random_seed);
             let params = SynthesisParameters::new(key, bpm, intensity, seed)?;
-            render(params, seconds, &out, backend, loudness_every)
+            let format = format.unwrap_or_else(|| Format::for_path(&out)); // "-": WAV
+            render(params, seconds, &out, format, backend, loudness_every)
         }
         Some(Command::CheckConfig { file }) => {
             let config = Config::load(&file)?;
@@ -257,6 +265,7 @@ fn render(
     params: SynthesisParameters,
     seconds: f64,
     out: &std::path::Path,
+    format: Format,
     backend: BackendChoice,
     loudness_every: Option<i64>,
 ) -> anyhow::Result<()> {
@@ -265,8 +274,9 @@ fn render(
     let to_stdout = out.as_os_str() == "-";
     if to_stdout && std::io::stdout().is_terminal() {
         anyhow::bail!(
-            "out: \"-\" writes the WAV to stdout, which is a terminal; \
-             pipe it (e.g. | ffplay -) or give a file name"
+            "out: \"-\" writes the {} to stdout, which is a terminal; \
+             pipe it (e.g. | ffplay -) or give a file name",
+            format.name()
         );
     }
     let say = |line: &str| {
@@ -281,28 +291,8 @@ fn render(
         eprintln!("warning: voice stage {}", selected.reason);
     }
     say(&format!("voice stage {}", selected.reason));
-    let name = if to_stdout {
-        "stdout".to_string()
-    } else {
-        out.display().to_string()
-    };
-    let file = if to_stdout {
-        // The descriptor itself, not `Stdout`, which would scan the audio for line breaks.
-        std::fs::File::from(std::io::stdout().as_fd().try_clone_to_owned()?)
-    } else {
-        std::fs::File::create(out).with_context(|| format!("cannot write {name}"))?
-    };
-    let total = ambientd::render::frames_in(seconds);
-    let bar = if std::io::stderr().is_terminal() {
-        indicatif::ProgressBar::new(total).with_style(
-            indicatif::ProgressStyle::with_template(
-                "{wide_bar} {percent:>3} % · {elapsed} · {eta} left",
-            )
-            .expect("a valid progress template"),
-        )
-    } else {
-        indicatif::ProgressBar::hidden()
-    };
+    let (file, name) = open_output(out)?;
+    let bar = progress_bar(ambientd::render::frames_in(seconds));
     let mut generator = ambientd::engine::generator::Generator::with_stage(params, selected.stage);
     let spread = std::sync::Arc::new(std::sync::Mutex::new(Spread::default()));
     let periods = loudness_every.map(|every| {
@@ -314,13 +304,13 @@ fn render(
             spread.lock().unwrap_or_else(|e| e.into_inner()).add(period);
         })
     });
-    let rendered = ambientd::render::stream::render_to_with_periods(
+    let rendered = ambientd::render::stream::render_to_with(
         &mut generator,
         seconds,
         &[],
-        file,
+        &file,
         &mut |frames| bar.set_position(frames),
-        periods,
+        ambientd::render::stream::Options { format, periods },
     );
     bar.finish_and_clear();
     if generator.stage_failures() > 0 {
@@ -333,6 +323,12 @@ fn render(
             generator.frame() as f64 / f64::from(ambientd::audio::SAMPLE_RATE)
         )
     })?;
+    if let (Some(header), false) = (&rendered.final_header, to_stdout) {
+        // What only the end knows (FLAC's MD5 and frame sizes); a pipe keeps "unknown".
+        use std::os::unix::fs::FileExt;
+        file.write_all_at(header, 0)
+            .with_context(|| format!("cannot finish the header of {name}"))?;
+    }
     let levels = rendered.levels;
     say(&format!(
         "wrote {name} ({seconds} s, {}, {} bpm, intensity {}, seed {}): \
@@ -349,6 +345,33 @@ fn render(
         say(&format!("loudness every {every} s, {}", spread.line()));
     }
     Ok(())
+}
+
+/// The file a render writes (`-`: stdout) and the name its messages give it.
+fn open_output(out: &std::path::Path) -> anyhow::Result<(std::fs::File, String)> {
+    if out.as_os_str() == "-" {
+        // The descriptor itself, not `Stdout`, which would scan the audio for line breaks.
+        let stdout = std::io::stdout().as_fd().try_clone_to_owned()?;
+        Ok((std::fs::File::from(stdout), "stdout".to_string()))
+    } else {
+        let name = out.display().to_string();
+        let file = std::fs::File::create(out).with_context(|| format!("cannot write {name}"))?;
+        Ok((file, name))
+    }
+}
+
+/// A progress bar over `total` frames while stderr is a terminal; a hidden one otherwise.
+fn progress_bar(total: u64) -> indicatif::ProgressBar {
+    use std::io::IsTerminal;
+    if !std::io::stderr().is_terminal() {
+        return indicatif::ProgressBar::hidden();
+    }
+    indicatif::ProgressBar::new(total).with_style(
+        indicatif::ProgressStyle::with_template(
+            "{wide_bar} {percent:>3} % · {elapsed} · {eta} left",
+        )
+        .expect("a valid progress template"),
+    )
 }
 
 /// ambientd(1): clap's sections from the command definition, then the hand-written FILES,

@@ -3,17 +3,22 @@
 // allows web control, and exposes `window.ambient` for tests and the curious.
 
 import { Connection } from './connection.js';
-import { OpusChunkDecoder, opusSupported } from './opus.js';
+import { Controls, fmtIntensity } from './controls.js';
+import { setPlaybackState, setupMediaSession, showOnLockScreen } from './media-session.js';
+import { OpusChunkDecoder, opusDecoderKind } from './opus.js';
+import { WasmOpusChunkDecoder } from './opus-wasm.js';
 import { Player } from './player.js';
 import { Visualizer } from './visualizer.js';
 
-// Page options: the page takes Opus (~12 kB/s) where the browser decodes it (WebCodecs), else
-// binary PCM; ?encoding=binary|json|opus forces one (json: the seed's base64 AudioChunk
-// messages). ?channels=1 asks for mono PCM (Opus is stereo). ?engine=script forces the
+// Page options: the page takes Opus (~12 kB/s), decoded by WebCodecs where the browser has it
+// and by libopus in WebAssembly elsewhere (?opus=wasm forces that), else binary PCM;
+// ?encoding=binary|json|opus forces one (json: the seed's base64 AudioChunk messages). ?channels=1 asks for mono PCM (Opus is stereo). ?engine=script forces the
 // ScriptProcessor fallback (used automatically where AudioWorklet is missing).
 const options = new URLSearchParams(location.search);
 const ASKED_ENCODING = ['json', 'binary', 'opus'].includes(options.get('encoding')) ? options.get('encoding') : null;
-const OPUS_OK = await opusSupported();
+const OPUS_ASKED = ['webcodecs', 'wasm'].includes(options.get('opus')) ? options.get('opus') : null;
+const OPUS_DECODER = await opusDecoderKind(OPUS_ASKED); // 'webcodecs' | 'wasm' | null
+const OPUS_OK = OPUS_DECODER !== null;
 // Opus only from a daemon that says it has it (/api/status "opus"); else PCM.
 const OPUS_OFFERED = ASKED_ENCODING === null && OPUS_OK ? await opusOffered() : false;
 let ENCODING = ASKED_ENCODING ?? (OPUS_OFFERED && options.get('channels') !== '1' ? 'opus' : 'binary');
@@ -37,8 +42,6 @@ async function opusOffered() {
 // Ask for this much of the daemon's recent history on play, so the buffer fills at once
 // instead of waiting for live chunks (the jitter buffer starts at its target, not earlier).
 const START_BACKLOG_CHUNKS = 4;
-const TONICS = ['C', 'C#', 'Db', 'D', 'Eb', 'E', 'F', 'F#', 'Gb', 'G', 'Ab', 'A', 'Bb', 'B'];
-const MODES = ['minor', 'major'];
 
 const $ = (id) => document.getElementById(id);
 const ui = {
@@ -51,6 +54,7 @@ const ui = {
 
 const player = new Player({ engine: options.get('engine') });
 const visual = new Visualizer($('scope'), player);
+const controls = new Controls(ui, sendSet);
 let conn = null;
 let opus = null; // the Opus decoder of the current connection (encoding=opus)
 
@@ -101,7 +105,8 @@ async function play() {
   if (!model.playing) return; // stopped while the audio graph was being built
   conn = new Connection({ channels: CHANNELS, encoding: ENCODING });
   if (ENCODING === 'opus') {
-    opus = new OpusChunkDecoder((seq, timestamp, pcm) => player.push(seq, timestamp, pcm, 0, CHANNELS));
+    const onChunk = (seq, timestamp, pcm) => player.push(seq, timestamp, pcm, 0, CHANNELS);
+    opus = OPUS_DECODER === 'wasm' ? new WasmOpusChunkDecoder(onChunk) : new OpusChunkDecoder(onChunk);
   }
   const next = await live;
   if (next !== null && next > START_BACKLOG_CHUNKS) conn.resumeAfter(next - 1 - START_BACKLOG_CHUNKS);
@@ -110,7 +115,7 @@ async function play() {
   conn.onState = onConnectionState;
   conn.start();
   visual.start();
-  if ('mediaSession' in navigator) navigator.mediaSession.playbackState = 'playing';
+  setPlaybackState(true);
   logEvent('play');
 }
 
@@ -125,7 +130,7 @@ async function stop() {
   opus = null;
   visual.stop();
   setStatus('Stopped.');
-  if ('mediaSession' in navigator) navigator.mediaSession.playbackState = 'paused';
+  setPlaybackState(false);
   logEvent('stop');
   await player.stop();
 }
@@ -174,7 +179,8 @@ function onMessage(msg) {
       }
       if (msg.params) applyParams(msg.params);
       if (msg.phrase) applyPhrase(msg.phrase);
-      renderControls();
+      controls.show(model.webControl);
+      controls.sync(model.params);
       renderAbout();
       logEvent('hello', { webControl: model.webControl });
       break;
@@ -203,7 +209,7 @@ function applyParams(params) {
   for (const name of ['key', 'bpm', 'intensity', 'seed']) if (params[name] !== undefined) next[name] = params[name];
   model.params = next;
   renderNowPlaying();
-  syncControls();
+  controls.sync(model.params);
 }
 
 function applyPhrase(phrase) {
@@ -238,17 +244,12 @@ function chordName(chord) {
 
 // ---- rendering -------------------------------------------------------------------------
 
-function fmtIntensity(v) {
-  const n = Number(v);
-  return Number.isFinite(n) ? n.toFixed(2) : '—';
-}
-
 function renderNowPlaying() {
   const p = model.params;
   ui.key.textContent = p.key ?? '—';
   ui.bpm.textContent = `${p.bpm ?? '—'} bpm`;
   ui.intensity.textContent = `intensity ${fmtIntensity(p.intensity)}`;
-  updateMediaSession();
+  showOnLockScreen(p);
 }
 
 function renderChords() {
@@ -276,7 +277,8 @@ function renderAbout() {
   if (model.version) parts.push(`ambientd ${model.version}`);
   if (model.backend) parts.push(`${model.backend} synthesis`);
   parts.push(`${model.format.sample_rate / 1000} kHz ${CHANNELS === 1 ? 'mono' : 'stereo'}`);
-  parts.push(ENCODING === 'opus' ? 'Opus (decoded by the browser)' : `PCM${OPUS_OK ? '' : ' (this browser cannot decode Opus)'}`);
+  const decodedBy = OPUS_DECODER === 'wasm' ? 'WebAssembly' : 'the browser';
+  parts.push(ENCODING === 'opus' ? `Opus (decoded by ${decodedBy})` : `PCM${OPUS_OK ? '' : ' (this browser cannot decode Opus)'}`);
   if (player.engine === 'script') parts.push('compatibility audio (no AudioWorklet here)');
   ui.about.textContent = parts.join(' · ');
 }
@@ -352,43 +354,6 @@ function onConnectionState(state, detail) {
 
 // ---- controls (only when the daemon allows web control) ---------------------------------
 
-function buildKeyOptions() {
-  for (const mode of MODES) {
-    for (const tonic of TONICS) {
-      const opt = document.createElement('option');
-      opt.value = `${tonic} ${mode}`;
-      opt.textContent = `${tonic.replace('#', '♯').replace(/^([A-G])b$/, '$1♭')} ${mode}`;
-      ui.ctlKey.append(opt);
-    }
-  }
-}
-
-function renderControls() {
-  ui.controls.hidden = !model.webControl;
-  syncControls();
-}
-
-function syncControls() {
-  const p = model.params;
-  if (p.key && document.activeElement !== ui.ctlKey) {
-    if (![...ui.ctlKey.options].some((o) => o.value === p.key)) {
-      const opt = document.createElement('option');
-      opt.value = p.key;
-      opt.textContent = p.key;
-      ui.ctlKey.prepend(opt);
-    }
-    ui.ctlKey.value = p.key;
-  }
-  if (p.bpm !== undefined && document.activeElement !== ui.ctlBpm) {
-    ui.ctlBpm.value = p.bpm;
-    ui.ctlBpmOut.textContent = String(p.bpm);
-  }
-  if (p.intensity !== undefined && document.activeElement !== ui.ctlIntensity) {
-    ui.ctlIntensity.value = p.intensity;
-    ui.ctlIntensityOut.textContent = fmtIntensity(p.intensity);
-  }
-}
-
 function sendSet(param, value) {
   ui.ctlError.hidden = true;
   if (!conn || !conn.send({ type: 'set', param, value: String(value) })) {
@@ -401,7 +366,7 @@ function sendSet(param, value) {
 let errorTimer = 0;
 function showControlError(message) {
   model.lastError = message;
-  if (ui.controls.hidden) {
+  if (!controls.visible) {
     setStatus(message, 'warn'); // no controls on screen to put it under
     statusHeldUntil = performance.now() + 6000;
     return;
@@ -412,31 +377,6 @@ function showControlError(message) {
   errorTimer = setTimeout(() => {
     ui.ctlError.hidden = true;
   }, 8000);
-}
-
-// ---- Media Session (lock screen) ---------------------------------------------------------
-
-function updateMediaSession() {
-  if (!('mediaSession' in navigator) || typeof MediaMetadata === 'undefined') return;
-  const p = model.params;
-  navigator.mediaSession.metadata = new MediaMetadata({
-    title: p.key ? `Ambient in ${p.key}` : 'Ambient',
-    artist: 'ambientd',
-    album: p.bpm ? `${p.bpm} bpm · intensity ${fmtIntensity(p.intensity)}` : 'Endless ambient music',
-  });
-}
-
-function setupMediaSession() {
-  if (!('mediaSession' in navigator)) return;
-  updateMediaSession();
-  const handlers = { play, pause: stop, stop };
-  for (const [action, handler] of Object.entries(handlers)) {
-    try {
-      navigator.mediaSession.setActionHandler(action, () => handler());
-    } catch {
-      /* action not supported by this browser */
-    }
-  }
 }
 
 // ---- wiring ------------------------------------------------------------------------------
@@ -461,11 +401,6 @@ document.addEventListener('pointerdown', () => {
 
 ui.play.addEventListener('click', () => (model.playing ? stop() : play()));
 ui.volume.addEventListener('input', () => player.setVolume(Number(ui.volume.value)));
-ui.ctlKey.addEventListener('change', () => sendSet('key', ui.ctlKey.value));
-ui.ctlBpm.addEventListener('input', () => (ui.ctlBpmOut.textContent = ui.ctlBpm.value));
-ui.ctlBpm.addEventListener('change', () => sendSet('bpm', ui.ctlBpm.value));
-ui.ctlIntensity.addEventListener('input', () => (ui.ctlIntensityOut.textContent = fmtIntensity(ui.ctlIntensity.value)));
-ui.ctlIntensity.addEventListener('change', () => sendSet('intensity', fmtIntensity(ui.ctlIntensity.value)));
 
 document.addEventListener('visibilitychange', () => {
   if (document.visibilityState === 'visible' && model.playing) {
@@ -474,9 +409,8 @@ document.addEventListener('visibilitychange', () => {
   }
 });
 
-buildKeyOptions();
 renderChords();
-setupMediaSession();
+setupMediaSession({ play, pause: stop, stop }, model.params);
 renderAbout();
 player.setVolume(Number(ui.volume.value));
 
@@ -500,7 +434,7 @@ window.ambient = {
     params: { ...model.params },
     chords: [...model.chords],
     webControl: model.webControl,
-    controlsVisible: !ui.controls.hidden,
+    controlsVisible: controls.visible,
     backend: model.backend,
     version: model.version,
     status: ui.status.textContent,
@@ -508,6 +442,7 @@ window.ambient = {
     reconnects: conn ? conn.reconnects : 0,
     encoding: ENCODING,
     opusSupported: OPUS_OK,
+    opusDecoder: ENCODING === 'opus' ? OPUS_DECODER : null,
     about: ui.about.textContent,
     events: model.events.slice(-50),
   }),

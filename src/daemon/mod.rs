@@ -151,7 +151,7 @@ impl Daemon {
         if let Some(address) = listen {
             tracing::info!(
                 %address,
-                "listening on http://{address}/ (/ws, /stream.wav, /metrics, /healthz)"
+                "listening on http://{address}/ (/ws, /stream.wav, /stream.opus, /api/status, /metrics, /healthz)"
             );
         }
         let (tracker, all_done) = mpsc::channel::<()>(1);

@@ -1,8 +1,10 @@
 //! Offline rendering (`ambientd render`): the generator's output, with optional parameter
-//! changes at given times, into memory ([`render`]) or streamed to a WAV writer in constant
-//! memory ([`stream::render_to`]), with its loudness measured as it goes ([`levels`]), for the
-//! whole and, on request, period by period ([`periods`]).
+//! changes at given times, into memory ([`render`]) or streamed to a writer in constant
+//! memory ([`stream::render_to`]) as WAV ([`wav`]) or FLAC ([`flac`]), with its loudness
+//! measured as it goes ([`levels`]), for the whole and, on request, period by period
+//! ([`periods`]).
 
+pub mod flac;
 pub mod levels;
 pub mod periods;
 pub mod stream;

@@ -5,6 +5,7 @@
 use std::io::{self, Write};
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 
+use super::flac::FlacEncoder;
 use super::levels::{LevelMeter, Levels};
 use super::periods::PeriodMeter;
 use super::{ParamChange, change_frames, frames_in, wav};
@@ -17,8 +18,55 @@ pub const CHUNK_FRAMES: usize = 16 * BLOCK_FRAMES;
 /// Chunks in circulation between the two threads (all the audio memory the render holds).
 const CHUNKS_IN_FLIGHT: usize = 4;
 
+/// The file format of a streamed render.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Format {
+    /// 16-bit stereo WAV (RF64 past 4 GiB).
+    #[default]
+    Wav,
+    /// FLAC of the same 16-bit samples (lossless; about half the size).
+    Flac,
+}
+
+impl Format {
+    /// The format a file name asks for: FLAC for a name ending in `.flac` (any case), WAV
+    /// otherwise.
+    pub fn for_path(path: &std::path::Path) -> Self {
+        let flac = path
+            .extension()
+            .is_some_and(|extension| extension.eq_ignore_ascii_case("flac"));
+        if flac { Self::Flac } else { Self::Wav }
+    }
+
+    /// The format's name as the command line spells it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Wav => "WAV",
+            Self::Flac => "FLAC",
+        }
+    }
+}
+
+/// How a streamed render is written, beyond its samples.
+#[derive(Default)]
+pub struct Options {
+    /// The file format.
+    pub format: Format,
+    /// Measures each period of the render as well as the whole (`--loudness-every`).
+    pub periods: Option<PeriodMeter>,
+}
+
+impl std::fmt::Debug for Options {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Options")
+            .field("format", &self.format)
+            .field("periods", &self.periods.is_some())
+            .finish()
+    }
+}
+
 /// What a finished streamed render wrote.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Rendered {
     /// Frames rendered and written.
     pub frames: u64,
@@ -26,6 +74,10 @@ pub struct Rendered {
     pub bytes: u64,
     /// Levels of everything written.
     pub levels: Levels,
+    /// The header completed with what only the end knows (FLAC's MD5 and frame sizes), the
+    /// same length as the one written first: an output that can be rewritten (a file) gets it
+    /// written over its start. `None` when the first header was already complete (WAV).
+    pub final_header: Option<Vec<u8>>,
 }
 
 /// Why a streamed render stopped before its end.
@@ -58,18 +110,26 @@ pub fn render_to<W: Write + Send>(
     out: W,
     progress: &mut dyn FnMut(u64),
 ) -> Result<Rendered, OutputError> {
-    render_to_with_periods(generator, seconds, changes, out, progress, None)
+    render_to_with(
+        generator,
+        seconds,
+        changes,
+        out,
+        progress,
+        Options::default(),
+    )
 }
 
-/// [`render_to`], also measuring each period `periods` is cut into (on the writer thread,
-/// as the whole is measured); the last, partial period is reported at the end.
-pub fn render_to_with_periods<W: Write + Send>(
+/// [`render_to`] in `options.format`, also measuring each period `options.periods` is cut
+/// into (on the writer thread, as the whole is measured; the last, partial period is reported
+/// at the end).
+pub fn render_to_with<W: Write + Send>(
     generator: &mut Generator,
     seconds: f64,
     changes: &[ParamChange],
     out: W,
     progress: &mut dyn FnMut(u64),
-    periods: Option<PeriodMeter>,
+    options: Options,
 ) -> Result<Rendered, OutputError> {
     let total = frames_in(seconds);
     let (filled_tx, filled_rx) = sync_channel::<(Vec<f32>, usize)>(CHUNKS_IN_FLIGHT);
@@ -83,7 +143,7 @@ pub fn render_to_with_periods<W: Write + Send>(
         let writer = std::thread::Builder::new()
             .name("render-writer".into())
             .spawn_scoped(scope, move || {
-                write_chunks(out, total, filled_rx, free_tx, periods)
+                write_chunks(out, total, filled_rx, free_tx, options)
             })
             .map_err(|source| OutputError::Io { bytes: 0, source })?;
         let mut pending = change_frames(changes, total).peekable();
@@ -124,20 +184,30 @@ fn render_chunk(generator: &mut Generator, chunk: &mut [f32], remaining: usize) 
     }
 }
 
-/// The writer thread: the header, then each chunk measured, converted and written, and the
-/// chunk handed back for reuse.
+/// The writer thread: the header, then each chunk measured, converted (and encoded) and
+/// written, and the chunk handed back for reuse.
 fn write_chunks<W: Write>(
     mut out: W,
     total: u64,
     filled: Receiver<(Vec<f32>, usize)>,
     free: SyncSender<Vec<f32>>,
-    mut periods: Option<PeriodMeter>,
+    options: Options,
 ) -> Result<Rendered, OutputError> {
+    let Options {
+        format,
+        mut periods,
+    } = options;
     let mut meter = LevelMeter::new();
     let mut pcm = Vec::with_capacity(CHUNK_FRAMES * wav::BYTES_PER_FRAME);
+    let mut flac = (format == Format::Flac).then(|| FlacEncoder::new(total));
+    let mut encoded = Vec::new();
     let mut written = 0u64;
     let mut frames_written = 0u64;
-    write_counted(&mut out, &wav::header(total), &mut written)?;
+    let header = match &flac {
+        Some(flac) => flac.header(),
+        None => wav::header(total),
+    };
+    write_counted(&mut out, &header, &mut written)?;
     for (chunk, frames) in filled {
         let samples = &chunk[..frames * CHANNELS];
         meter.add(samples);
@@ -148,9 +218,26 @@ fn write_chunks<W: Write>(
         // Back to the renderer before the write, so it renders while this one waits on I/O;
         // the renderer may have stopped, in which case the chunk is just dropped.
         let _ = free.send(chunk);
-        write_counted(&mut out, &pcm, &mut written)?;
+        let bytes = match flac.as_mut() {
+            Some(flac) => {
+                encoded.clear();
+                flac.encode(&pcm, &mut encoded);
+                &encoded
+            }
+            None => &pcm,
+        };
+        write_counted(&mut out, bytes, &mut written)?;
         frames_written += frames as u64;
     }
+    let final_header = match flac.as_mut() {
+        Some(flac) => {
+            encoded.clear();
+            let header = flac.finish(&mut encoded); // the last, shorter frame
+            write_counted(&mut out, &encoded, &mut written)?;
+            Some(header)
+        }
+        None => None,
+    };
     out.flush().map_err(|source| classify(source, written))?;
     if let Some(periods) = periods.as_mut() {
         periods.finish();
@@ -159,6 +246,7 @@ fn write_chunks<W: Write>(
         frames: frames_written,
         bytes: written,
         levels: meter.levels(),
+        final_header,
     })
 }
 

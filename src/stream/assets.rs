@@ -33,7 +33,13 @@ pub const ASSETS: &[Asset] = &[
     asset!("/style.css", "style.css", "text/css; charset=utf-8"),
     asset!("/app.js", "app.js", JS),
     asset!("/connection.js", "connection.js", JS),
+    asset!("/controls.js", "controls.js", JS),
+    asset!("/media-session.js", "media-session.js", JS),
     asset!("/opus.js", "opus.js", JS),
+    asset!("/opus-wasm.js", "opus-wasm.js", JS),
+    // libopus in WebAssembly for browsers without WebCodecs (npm `opus-decoder` 0.7.12, MIT;
+    // see web/README.md), fetched only by those.
+    asset!("/opus-decoder.min.js", "opus-decoder.min.js", JS),
     asset!("/player.js", "player.js", JS),
     asset!("/visualizer.js", "visualizer.js", JS),
     asset!("/worklet.js", "worklet.js", JS),

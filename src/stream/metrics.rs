@@ -262,7 +262,7 @@ pub fn render_prometheus(
     metrics.delivery.render(
         &mut out,
         "ambientd_delivery_seconds",
-        "Time from a tick to its chunk written to a listener's socket (HTTP streams: 3 ticks a write).",
+        "Time from a chunk being due to a listener to its write to the socket: due when made (WebSocket), or with the third of three ticks an HTTP stream listener gets a write.",
     );
     let version = env!("CARGO_PKG_VERSION");
     let _ = writeln!(

@@ -93,7 +93,8 @@ impl Outbox {
     /// nothing is queued and the socket takes it, else queued for the session to drain. With
     /// `hold`, the tick waits (unwritten, no wake-up) to go out with the next tick offered
     /// without `hold`, in the same `sendmsg`: fewer, larger writes for listeners that buffer
-    /// anyway. Each tick that reaches the socket whole here reports its delay to `delivered`.
+    /// anyway. Each tick that reaches the socket whole here reports its delay to `delivered`:
+    /// from `at`, and for held ticks from the `at` of the tick that releases them.
     pub fn offer_tick(
         &self,
         sequence: u64,
@@ -120,6 +121,15 @@ impl Outbox {
             queue.push_tick(frames, at);
             queue.holding = true;
             return Offer::Held;
+        }
+        if queue.holding {
+            // The held ticks were due with this one (the hold is by design): their delivery
+            // time counts from now, as this tick's does.
+            for frame in queue.frames.iter_mut() {
+                if let Some(begun) = frame.ends_tick.as_mut() {
+                    *begun = at;
+                }
+            }
         }
         queue.holding = false;
         let held = &queue.frames;
@@ -365,15 +375,20 @@ mod tests {
     async fn held_ticks_go_out_with_the_next_tick_in_order() {
         let (outbox, mut client) = pair().await;
         let at = Instant::now();
+        let ago = |ms| at.checked_sub(Duration::from_millis(ms)).unwrap();
         let (first, second, third) = (frame(0, 1, 100), frame(1, 2, 100), frame(2, 3, 100));
         let mut delivered = 0;
-        let mut count = |_| delivered += 1;
+        let mut longest = Duration::ZERO;
+        let mut count = |delay: Duration| {
+            delivered += 1;
+            longest = longest.max(delay);
+        };
         assert_eq!(
-            outbox.offer_tick(0, at, &[&first], true, &mut count),
+            outbox.offer_tick(0, ago(200), &[&first], true, &mut count),
             Offer::Held
         );
         assert_eq!(
-            outbox.offer_tick(1, at, &[&second], true, &mut count),
+            outbox.offer_tick(1, ago(100), &[&second], true, &mut count),
             Offer::Held
         );
         let mut nothing = [0u8; 1];
@@ -386,6 +401,10 @@ mod tests {
             Offer::Written
         );
         assert_eq!(delivered, 3, "every tick of the write reports its delay");
+        assert!(
+            longest < Duration::from_millis(100),
+            "held ticks count from their release, not their making: {longest:?}"
+        );
         let mut got = vec![0; 300];
         client.read_exact(&mut got).await.unwrap();
         assert_eq!(got, [&first[..], &second[..], &third[..]].concat());

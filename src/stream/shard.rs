@@ -133,8 +133,10 @@ impl Shared {
                     // No payload: the format failed this tick (the Opus stream); skip it.
                     let Some(audio) = audio else { continue };
                     let payload = &audio.payload;
-                    // Players of an HTTP stream buffer seconds: a few ticks per write.
-                    let hold = !(tick.chunk.sequence + 1).is_multiple_of(BODY_TICKS_PER_WRITE);
+                    // Players of an HTTP stream buffer seconds: a few ticks per write, each
+                    // listener in its own phase (by id), so every tick writes to a third of
+                    // them rather than every third tick to all.
+                    let hold = !(tick.chunk.sequence + id + 1).is_multiple_of(BODY_TICKS_PER_WRITE);
                     if *chunked {
                         let size: &Bytes = sizes[slot.format.index()]
                             .get_or_insert_with(|| streamed_body::size_line(payload.len()));

@@ -139,6 +139,49 @@ test('against the daemon the page plays Opus (WebCodecs) at under 40 KB/s, and s
   await pcm.page.close();
 });
 
+test('without WebCodecs the page plays Opus through WebAssembly, the same stream at the same rate', { skip: USING_MOCK && 'the mock streams PCM only' }, async () => {
+  // A browser without WebCodecs (older Safari and Firefox): no AudioDecoder at all.
+  const noWebCodecs = () => {
+    delete window.AudioDecoder;
+    delete window.EncodedAudioChunk;
+  };
+  const { page, errors } = await openPage(browser, target.url, undefined, '/', noWebCodecs);
+  pages.push(page);
+  const scripts = [];
+  page.on('request', (request) => scripts.push(new URL(request.url()).pathname));
+  const st = await state(page);
+  assert.equal(st.opusSupported, true, 'WebAssembly decodes Opus where WebCodecs cannot');
+  assert.equal(st.encoding, 'opus');
+  await playAndWait(page);
+  assert.equal((await state(page)).opusDecoder, 'wasm');
+  assert.match(await page.textContent('#about'), /Opus \(decoded by WebAssembly\)/);
+  assert.ok(scripts.includes('/opus-decoder.min.js'), 'the decoder is fetched when needed');
+  const started = await stats(page);
+  const startedAt = Date.now();
+  await waitFor(async () => (await stats(page)).received >= started.received + 40, { timeout: 15000, what: '40 more chunks' });
+  const s = await stats(page);
+  const bytesPerSecond = (s.bytesReceived - started.bytesReceived) / ((Date.now() - startedAt) / 1000);
+  console.log(`# opus page (WebAssembly): ${Math.round(bytesPerSecond)} B/s`);
+  assert.ok(bytesPerSecond < 40000 && bytesPerSecond > 5000, `received ${Math.round(bytesPerSecond)} B/s`);
+  assert.equal(s.opusErrors, 0);
+  assert.equal(s.outOfOrder, 0);
+  assert.equal(s.gaps, 0);
+  assert.equal(s.state, 'playing');
+  assert.equal(s.sampleRate, 48000);
+  assert.ok((await peakEnergy(page)) > 0.005, 'it sounds');
+  assert.deepEqual(errors, []);
+  await page.close();
+  // With WebCodecs there, the page never fetches the WebAssembly decoder.
+  const plain = await openPage(browser, target.url);
+  pages.push(plain.page);
+  const fetched = [];
+  plain.page.on('request', (request) => fetched.push(new URL(request.url()).pathname));
+  await playAndWait(plain.page);
+  assert.equal((await state(plain.page)).opusDecoder, 'webcodecs');
+  assert.ok(!fetched.includes('/opus-decoder.min.js'), `fetched ${fetched.join(' ')}`);
+  await plain.page.close();
+});
+
 test('mono over JSON (?channels=1&encoding=json) plays the same way', async () => {
   const { page, errors } = await openPage(browser, target.url, undefined, '/?channels=1&encoding=json');
   pages.push(page);

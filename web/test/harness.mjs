@@ -166,8 +166,9 @@ export async function launchBrowser() {
 }
 
 /** A fresh page that records console errors and uncaught exceptions. */
-export async function openPage(browser, url, viewport = { width: 760, height: 980 }, pagePath = '/') {
+export async function openPage(browser, url, viewport = { width: 760, height: 980 }, pagePath = '/', init = null) {
   const page = await browser.newPage({ viewport });
+  if (init) await page.addInitScript(init); // runs before the page's own scripts
   const errors = [];
   page.on('console', (msg) => {
     if (msg.type() === 'error') errors.push(msg.text());
