@@ -83,8 +83,13 @@ def main():
         " crate as built (cargo-registry/NAME-VERSION) and, where it offers a choice, the\n"
         " licence used.",
         "Files: *\nCopyright: 2026 ambientd developers\nLicense: MIT or Apache-2.0",
+        # Embedded in the binary and served to browsers without WebCodecs (web/README.md).
+        "Files: web/opus-decoder.min.js\n"
+        "Copyright: 2021-2026 Ethan Halsall (npm opus-decoder 0.7.12, wasm-audio-decoders)\n"
+        " Xiph.Org Foundation and contributors (libopus, compiled to WebAssembly)\n"
+        "License: MIT and BSD-3-Clause",
     ]
-    used = {"MIT", "Apache-2.0"}
+    used = {"MIT", "Apache-2.0", "BSD-3-Clause"}
     for name, version in linked_packages():
         package = by_id[(name, version)]
         licence = choose(package.get("license") or "", name)
