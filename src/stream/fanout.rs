@@ -11,6 +11,7 @@
 //! removed and told to close ([`CloseReason::TooSlow`]).
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -83,6 +84,7 @@ impl Fanout {
             inner: Mutex::default(),
             shards: (0..senders.max(1)).map(|_| Shard::default()).collect(),
             metrics,
+            body_listeners: AtomicUsize::new(0),
         });
         let mut channels = Vec::with_capacity(senders);
         let mut threads = Vec::with_capacity(senders);
@@ -212,6 +214,7 @@ impl Fanout {
         }
         outbox.start_at(inner.next_sequence);
         let sink = Sink::Body { outbox, chunked };
+        self.shared.body_listeners.fetch_add(1, Ordering::Relaxed);
         Some(self.register(&mut inner, format, sink, true))
     }
 
@@ -234,6 +237,7 @@ impl Fanout {
     pub fn unsubscribe(&self, id: u64) {
         let removed = self.shared.shard_of(id).lock().remove(&id);
         if let Some(slot) = removed {
+            self.shared.forget_sink(&slot.sink);
             self.shared.lock().per_format[slot.format.index()] -= 1;
         }
     }
@@ -288,6 +292,7 @@ impl Fanout {
         let mut inner = self.shared.lock();
         inner.closed = true;
         inner.per_format = [0; FORMATS];
+        self.shared.body_listeners.store(0, Ordering::Relaxed);
         for shard in &self.shared.shards {
             for (_, slot) in shard.lock().drain() {
                 slot.sink.close(CloseReason::ShuttingDown);

@@ -1,8 +1,10 @@
 //! The fan-out's shards: the listeners one sender thread serves, and the delivery of a tick
 //! to them (a WebSocket listener's socket, the socket of a `/stream.wav` or `/stream.opus`
-//! response, an in-process consumer's queue), removing those a second behind or gone. The [`Fanout`](super::fanout::Fanout) owns the shards.
+//! response, an in-process consumer's queue), removing those a second behind or gone. The
+//! [`Fanout`](super::fanout::Fanout) owns the shards.
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::Bytes;
@@ -56,6 +58,21 @@ pub(super) struct Slot {
 /// of what a listener costs (the kernel's TCP work). WebSocket listeners get every tick at
 /// once (the page's jitter buffer is short).
 pub(super) const BODY_TICKS_PER_WRITE: u64 = 3;
+/// Past this many HTTP stream listeners, five ticks (500 ms) per write: a sender thread's pass
+/// over a third of them would take longer than 50 ms on a core (BENCHMARKS.md: ~5,000
+/// `sendmsg` a tick took 50–70 ms), a fifth keeps it under.
+pub(super) const BUSY_BODY_LISTENERS: usize = 10_000;
+/// Ticks per write past [`BUSY_BODY_LISTENERS`].
+pub(super) const BUSY_BODY_TICKS_PER_WRITE: u64 = 5;
+
+/// Ticks per write for HTTP stream listeners when there are `body_listeners` of them.
+pub(super) fn body_ticks_per_write(body_listeners: usize) -> u64 {
+    if body_listeners > BUSY_BODY_LISTENERS {
+        BUSY_BODY_TICKS_PER_WRITE
+    } else {
+        BODY_TICKS_PER_WRITE
+    }
+}
 
 /// Listeners served by one sender thread.
 #[derive(Default)]
@@ -84,9 +101,18 @@ pub(super) struct Shared {
     pub(super) inner: Mutex<Inner>,
     pub(super) shards: Vec<Shard>,
     pub(super) metrics: Arc<Metrics>,
+    /// HTTP stream listeners (`Sink::Body`) registered now, for [`body_ticks_per_write`].
+    pub(super) body_listeners: AtomicUsize,
 }
 
 impl Shared {
+    /// Counts a listener's sink out of [`Shared::body_listeners`] (when it is removed).
+    pub(super) fn forget_sink(&self, sink: &Sink) {
+        if matches!(sink, Sink::Body { .. }) {
+            self.body_listeners.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+
     pub(super) fn lock(&self) -> MutexGuard<'_, Inner> {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -104,6 +130,7 @@ impl Shared {
         let mut gone = Vec::new();
         let mut written = 0;
         let mut delivery = LocalHistogram::default();
+        let ticks_per_write = body_ticks_per_write(self.body_listeners.load(Ordering::Relaxed));
         let shard = &self.shards[index];
         let mut listeners = shard.lock();
         for (&id, slot) in listeners.iter_mut() {
@@ -136,7 +163,7 @@ impl Shared {
                     // Players of an HTTP stream buffer seconds: a few ticks per write, each
                     // listener in its own phase (by id), so every tick writes to a third of
                     // them rather than every third tick to all.
-                    let hold = !(tick.chunk.sequence + id + 1).is_multiple_of(BODY_TICKS_PER_WRITE);
+                    let hold = !(tick.chunk.sequence + id + 1).is_multiple_of(ticks_per_write);
                     if *chunked {
                         let size: &Bytes = sizes[slot.format.index()]
                             .get_or_insert_with(|| streamed_body::size_line(payload.len()));
@@ -178,6 +205,7 @@ impl Shared {
         for (id, too_slow) in gone {
             if let Some(slot) = listeners.remove(&id) {
                 removed.push(slot.format);
+                self.forget_sink(&slot.sink);
                 if too_slow {
                     slow += 1;
                     slot.sink.close(CloseReason::TooSlow);
@@ -200,5 +228,19 @@ impl Shared {
                 "dropped listeners that fell {QUEUE_TICKS} chunks (1 s) behind"
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn past_the_busy_count_http_listeners_get_five_ticks_a_write() {
+        assert_eq!(body_ticks_per_write(0), 3);
+        assert_eq!(body_ticks_per_write(BUSY_BODY_LISTENERS), 3);
+        assert_eq!(body_ticks_per_write(BUSY_BODY_LISTENERS + 1), 5);
+        // A fifth of the busy count plus one writes fewer times a tick than a third of it.
+        assert!((BUSY_BODY_LISTENERS + 1) / 5 < BUSY_BODY_LISTENERS / 3);
     }
 }
