@@ -43,9 +43,17 @@ listeners() { # URL PID COUNT
 echo "CPU: $(lscpu | sed -n 's/^Model name: *//p'), $(nproc) cores; $BIN on CPUs $DAEMON_CPUS, load tool on $LOAD_CPUS"
 if [ "$CEILING" = 1 ]; then
     echo "load: $(cat /proc/loadavg)"
+    metrics() { curl -s 127.0.0.1:18434/metrics | grep -E '^ambientd_(listeners_dropped_total|underruns_total|delivery_seconds_(count|bucket\{le="(0.01|0.02|0.05|0.1|0.25|0.5|1)"\}))'; }
     for _ in $(seq "$P"); do listeners http://127.0.0.1:18434/stream.opus "$amb" $((N / P)) & done
+    # The daemon's figures over the load tools' measuring window (after their ramp and
+    # warm-up), and over the whole run.
+    sleep $((N / P * 2 / 1000 + 3 + 1))
+    metrics > "$work/before"
     wait $(jobs -p | grep -v "^$amb$")
-    curl -s 127.0.0.1:18434/metrics | grep -E '^ambientd_(listeners_dropped_total|underruns_total|delivery_seconds_(count|bucket\{le="(0.01|0.02|0.05|0.1|0.25|0.5|1)"\}))'
+    metrics > "$work/after"
+    echo "whole run:"; cat "$work/after"
+    echo "measuring window only (ramp excluded):"
+    awk 'NR == FNR { was[$1] = $2; next } { printf "%s %d\n", $1, $2 - was[$1] }' "$work/before" "$work/after"
     echo "load: $(cat /proc/loadavg)"
     exit 0
 fi

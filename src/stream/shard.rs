@@ -133,71 +133,61 @@ impl Shared {
         let ticks_per_write = body_ticks_per_write(self.body_listeners.load(Ordering::Relaxed));
         let shard = &self.shards[index];
         let mut listeners = shard.lock();
-        for (&id, slot) in listeners.iter_mut() {
-            let mut report = |delay| {
-                written += 1;
-                delivery.observe(delay);
-            };
-            let offer = match &slot.sink {
-                Sink::Socket(outbox) => {
-                    // A fresh listener's frames are its own; the others' are shared per format.
-                    let first;
-                    let frames = if slot.fresh {
-                        first = tick.frames(slot.format, true);
-                        &first
-                    } else {
-                        frames[slot.format.index()]
-                            .get_or_insert_with(|| tick.frames(slot.format, false))
-                    };
-                    outbox.offer_tick(tick.chunk.sequence, tick.at, frames, false, &mut report)
-                }
-                Sink::Body { outbox, chunked } => {
-                    let audio = if slot.fresh {
-                        tick.chunk.faded_in(slot.format)
-                    } else {
-                        tick.chunk.get(slot.format)
-                    };
-                    // No payload: the format failed this tick (the Opus stream); skip it.
-                    let Some(audio) = audio else { continue };
-                    let payload = &audio.payload;
-                    // Players of an HTTP stream buffer seconds: a few ticks per write, each
-                    // listener in its own phase (by id), so every tick writes to a third of
-                    // them rather than every third tick to all.
-                    let hold = !(tick.chunk.sequence + id + 1).is_multiple_of(ticks_per_write);
-                    if *chunked {
-                        let size: &Bytes = sizes[slot.format.index()]
-                            .get_or_insert_with(|| streamed_body::size_line(payload.len()));
-                        outbox.offer_tick(
-                            tick.chunk.sequence,
-                            tick.at,
-                            &[size, payload, &streamed_body::CRLF],
-                            hold,
-                            &mut report,
-                        )
-                    } else {
-                        outbox.offer_tick(
-                            tick.chunk.sequence,
-                            tick.at,
-                            &[payload],
-                            hold,
-                            &mut report,
-                        )
-                    }
-                }
-                Sink::Queue { from, .. } if tick.chunk.sequence < *from => continue,
-                Sink::Queue { ticks, .. } => {
-                    match ticks.try_send(tick.clone()) {
-                        Ok(()) => {}
-                        Err(mpsc::error::TrySendError::Full(_)) => gone.push((id, true)),
-                        Err(mpsc::error::TrySendError::Closed(_)) => gone.push((id, false)),
-                    }
+        // An HTTP stream listener in its phase's hold (each listener its own phase, by id, so
+        // every tick writes to a share of them rather than every few ticks to all).
+        let holds = |id: u64, slot: &Slot| {
+            matches!(slot.sink, Sink::Body { .. })
+                && !(tick.chunk.sequence + id + 1).is_multiple_of(ticks_per_write)
+        };
+        // Those written this tick first, then the held ones (cheap, but thousands): no write
+        // waits behind them.
+        for pass_of_held in [false, true] {
+            for (&id, slot) in listeners.iter_mut() {
+                let hold = holds(id, slot);
+                if hold != pass_of_held {
                     continue;
                 }
-            };
-            match offer {
-                Offer::Written | Offer::Queued | Offer::Held => slot.fresh = false,
-                Offer::Skipped => {}
-                Offer::TooSlow => gone.push((id, true)),
+                let mut report = |delay| {
+                    written += 1;
+                    delivery.observe(delay);
+                };
+                let offer = match &slot.sink {
+                    Sink::Socket(outbox) => {
+                        // A fresh listener's frames are its own; the others' are shared per
+                        // format.
+                        let first;
+                        let frames = if slot.fresh {
+                            first = tick.frames(slot.format, true);
+                            &first
+                        } else {
+                            frames[slot.format.index()]
+                                .get_or_insert_with(|| tick.frames(slot.format, false))
+                        };
+                        outbox.offer_tick(tick.chunk.sequence, tick.at, frames, false, &mut report)
+                    }
+                    Sink::Body { outbox, chunked } => {
+                        let Some(offer) =
+                            offer_body(tick, slot, outbox, *chunked, &mut sizes, hold, &mut report)
+                        else {
+                            continue;
+                        };
+                        offer
+                    }
+                    Sink::Queue { from, .. } if tick.chunk.sequence < *from => continue,
+                    Sink::Queue { ticks, .. } => {
+                        match ticks.try_send(tick.clone()) {
+                            Ok(()) => {}
+                            Err(mpsc::error::TrySendError::Full(_)) => gone.push((id, true)),
+                            Err(mpsc::error::TrySendError::Closed(_)) => gone.push((id, false)),
+                        }
+                        continue;
+                    }
+                };
+                match offer {
+                    Offer::Written | Offer::Queued | Offer::Held => slot.fresh = false,
+                    Offer::Skipped => {}
+                    Offer::TooSlow => gone.push((id, true)),
+                }
             }
         }
         let mut removed = Vec::with_capacity(gone.len());
@@ -229,6 +219,40 @@ impl Shared {
             );
         }
     }
+}
+
+/// Offers `tick` to an HTTP stream listener's socket as one pre-framed chunk (or bare, for
+/// HTTP/1.0), held with `hold`; `None` when the tick has no payload in its format (the Opus
+/// stream failed that tick).
+fn offer_body(
+    tick: &Tick,
+    slot: &Slot,
+    outbox: &Outbox,
+    chunked: bool,
+    sizes: &mut [Option<Bytes>; FORMATS],
+    hold: bool,
+    report: &mut dyn FnMut(std::time::Duration),
+) -> Option<Offer> {
+    let audio = if slot.fresh {
+        tick.chunk.faded_in(slot.format)
+    } else {
+        tick.chunk.get(slot.format)
+    }?;
+    let payload = &audio.payload;
+    let (sequence, at) = (tick.chunk.sequence, tick.at);
+    Some(if chunked {
+        let size: &Bytes = sizes[slot.format.index()]
+            .get_or_insert_with(|| streamed_body::size_line(payload.len()));
+        outbox.offer_tick(
+            sequence,
+            at,
+            &[size, payload, &streamed_body::CRLF],
+            hold,
+            report,
+        )
+    } else {
+        outbox.offer_tick(sequence, at, &[payload], hold, report)
+    })
 }
 
 #[cfg(test)]
