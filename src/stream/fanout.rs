@@ -23,7 +23,7 @@ pub use super::close::{CloseReason, QUEUE_TICKS};
 use super::encode::{Encoders, FORMATS, Format};
 use super::metrics::Metrics;
 use super::outbox::Outbox;
-use super::shard::{Inner, Shard, Shared, Sink, Slot};
+use super::shard::{Inner, RECENT_TICKS, Shard, Shared, Sink, Slot};
 pub use super::tick::Tick;
 use super::{messages, streamed_body, wire};
 use crate::station::{Broadcast, TickSink};
@@ -94,8 +94,15 @@ impl Fanout {
             let thread = std::thread::Builder::new()
                 .name(format!("ambientd-send-{index}"))
                 .spawn(move || {
+                    // The last ticks, newest last: an HTTP stream listener gets those it has
+                    // not had, in one write, when its turn comes.
+                    let mut recent = VecDeque::with_capacity(RECENT_TICKS);
                     while let Ok(tick) = ticks.recv() {
-                        shared.send_shard(index, &tick);
+                        if recent.len() == RECENT_TICKS {
+                            recent.pop_front();
+                        }
+                        recent.push_back(tick);
+                        shared.send_shard(index, recent.make_contiguous());
                     }
                 });
             match thread {
@@ -268,8 +275,24 @@ impl Fanout {
     /// Hands `tick` to every listener. Never waits for a listener.
     fn send(&self, tick: Arc<Tick>) {
         if self.inline {
+            let recent: Vec<Arc<Tick>> = {
+                let inner = self.shared.lock();
+                let held = inner.history.len().min(RECENT_TICKS);
+                inner
+                    .history
+                    .iter()
+                    .skip(inner.history.len() - held)
+                    .cloned()
+                    .collect()
+            };
+            // The history ends with `tick` (kept just before); an empty one: `tick` alone.
+            let recent = if recent.is_empty() {
+                vec![tick]
+            } else {
+                recent
+            };
             for index in 0..self.shared.shards.len() {
-                self.shared.send_shard(index, &tick);
+                self.shared.send_shard(index, &recent);
             }
             return;
         }

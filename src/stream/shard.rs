@@ -65,6 +65,9 @@ pub(super) const BUSY_BODY_LISTENERS: usize = 10_000;
 /// Ticks per write past [`BUSY_BODY_LISTENERS`].
 pub(super) const BUSY_BODY_TICKS_PER_WRITE: u64 = 5;
 
+/// Ticks a sender thread keeps (the most an HTTP stream listener gets in one write).
+pub(super) const RECENT_TICKS: usize = BUSY_BODY_TICKS_PER_WRITE as usize;
+
 /// Ticks per write for HTTP stream listeners when there are `body_listeners` of them.
 pub(super) fn body_ticks_per_write(body_listeners: usize) -> u64 {
     if body_listeners > BUSY_BODY_LISTENERS {
@@ -121,12 +124,16 @@ impl Shared {
         &self.shards[(id % self.shards.len() as u64) as usize]
     }
 
-    /// Sends `tick` to every listener of shard `index` and removes those too slow or gone.
-    pub(super) fn send_shard(&self, index: usize, tick: &Arc<Tick>) {
+    /// Sends the newest of `recent` (the last ticks, oldest first) to every listener of shard
+    /// `index` and removes those too slow or gone. An HTTP stream listener whose turn it is
+    /// gets every tick of `recent` it has not had, in one write; between turns it is not
+    /// touched at all (its state is one cache miss a write, not one a tick).
+    pub(super) fn send_shard(&self, index: usize, recent: &[Arc<Tick>]) {
+        let Some(tick) = recent.last() else { return };
         let mut frames: [Option<Vec<&Bytes>>; FORMATS] = Default::default();
-        // A chunk's size line per format (every listener's payload of a format is as long,
-        // faded in or not).
-        let mut sizes: [Option<Bytes>; FORMATS] = Default::default();
+        // A chunk's size line per tick and format (every listener's payload of a format is as
+        // long, faded in or not).
+        let mut sizes: [[Option<Bytes>; FORMATS]; RECENT_TICKS] = Default::default();
         let mut gone = Vec::new();
         let mut written = 0;
         let mut delivery = LocalHistogram::default();
@@ -139,55 +146,53 @@ impl Shared {
             matches!(slot.sink, Sink::Body { .. })
                 && !(tick.chunk.sequence + id + 1).is_multiple_of(ticks_per_write)
         };
-        // Those written this tick first, then the held ones (cheap, but thousands): no write
-        // waits behind them.
-        for pass_of_held in [false, true] {
-            for (&id, slot) in listeners.iter_mut() {
-                let hold = holds(id, slot);
-                if hold != pass_of_held {
+        for (&id, slot) in listeners.iter_mut() {
+            if holds(id, slot) {
+                continue; // its ticks go out with its next turn's, from `recent`
+            }
+            let mut report = |delay| {
+                written += 1;
+                delivery.observe(delay);
+            };
+            let Slot {
+                sink,
+                format,
+                fresh,
+            } = slot;
+            let offer = match sink {
+                Sink::Socket(outbox) => {
+                    // A fresh listener's frames are its own; the others' are shared per format.
+                    let first;
+                    let frames = if *fresh {
+                        first = tick.frames(*format, true);
+                        &first
+                    } else {
+                        frames[format.index()].get_or_insert_with(|| tick.frames(*format, false))
+                    };
+                    outbox.offer_tick(tick.chunk.sequence, tick.at, frames, false, &mut report)
+                }
+                Sink::Body { outbox, chunked } => {
+                    let body = Body {
+                        outbox,
+                        chunked: *chunked,
+                        format: *format,
+                    };
+                    offer_recent(recent, &body, fresh, &mut sizes, &mut report)
+                }
+                Sink::Queue { from, .. } if tick.chunk.sequence < *from => continue,
+                Sink::Queue { ticks, .. } => {
+                    match ticks.try_send(tick.clone()) {
+                        Ok(()) => {}
+                        Err(mpsc::error::TrySendError::Full(_)) => gone.push((id, true)),
+                        Err(mpsc::error::TrySendError::Closed(_)) => gone.push((id, false)),
+                    }
                     continue;
                 }
-                let mut report = |delay| {
-                    written += 1;
-                    delivery.observe(delay);
-                };
-                let offer = match &slot.sink {
-                    Sink::Socket(outbox) => {
-                        // A fresh listener's frames are its own; the others' are shared per
-                        // format.
-                        let first;
-                        let frames = if slot.fresh {
-                            first = tick.frames(slot.format, true);
-                            &first
-                        } else {
-                            frames[slot.format.index()]
-                                .get_or_insert_with(|| tick.frames(slot.format, false))
-                        };
-                        outbox.offer_tick(tick.chunk.sequence, tick.at, frames, false, &mut report)
-                    }
-                    Sink::Body { outbox, chunked } => {
-                        let Some(offer) =
-                            offer_body(tick, slot, outbox, *chunked, &mut sizes, hold, &mut report)
-                        else {
-                            continue;
-                        };
-                        offer
-                    }
-                    Sink::Queue { from, .. } if tick.chunk.sequence < *from => continue,
-                    Sink::Queue { ticks, .. } => {
-                        match ticks.try_send(tick.clone()) {
-                            Ok(()) => {}
-                            Err(mpsc::error::TrySendError::Full(_)) => gone.push((id, true)),
-                            Err(mpsc::error::TrySendError::Closed(_)) => gone.push((id, false)),
-                        }
-                        continue;
-                    }
-                };
-                match offer {
-                    Offer::Written | Offer::Queued | Offer::Held => slot.fresh = false,
-                    Offer::Skipped => {}
-                    Offer::TooSlow => gone.push((id, true)),
-                }
+            };
+            match offer {
+                Offer::Written | Offer::Queued | Offer::Held => *fresh = false,
+                Offer::Skipped => {}
+                Offer::TooSlow => gone.push((id, true)),
             }
         }
         let mut removed = Vec::with_capacity(gone.len());
@@ -221,38 +226,63 @@ impl Shared {
     }
 }
 
-/// Offers `tick` to an HTTP stream listener's socket as one pre-framed chunk (or bare, for
-/// HTTP/1.0), held with `hold`; `None` when the tick has no payload in its format (the Opus
-/// stream failed that tick).
-fn offer_body(
-    tick: &Tick,
-    slot: &Slot,
-    outbox: &Outbox,
+/// An HTTP stream listener's socket and what its chunks look like.
+#[derive(Clone, Copy)]
+struct Body<'a> {
+    outbox: &'a Outbox,
     chunked: bool,
-    sizes: &mut [Option<Bytes>; FORMATS],
-    hold: bool,
+    format: Format,
+}
+
+/// Offers an HTTP stream listener the ticks of `recent` it has not had (the outbox skips the
+/// others), each as one pre-framed chunk (or bare, for HTTP/1.0), all in one write: every
+/// tick but the newest held for it. The first it gets is faded in (`slot.fresh`). Says how
+/// the newest went (or the first refusal).
+fn offer_recent(
+    recent: &[Arc<Tick>],
+    body: &Body<'_>,
+    fresh: &mut bool,
+    sizes: &mut [[Option<Bytes>; FORMATS]; RECENT_TICKS],
     report: &mut dyn FnMut(std::time::Duration),
-) -> Option<Offer> {
-    let audio = if slot.fresh {
-        tick.chunk.faded_in(slot.format)
-    } else {
-        tick.chunk.get(slot.format)
-    }?;
-    let payload = &audio.payload;
-    let (sequence, at) = (tick.chunk.sequence, tick.at);
-    Some(if chunked {
-        let size: &Bytes = sizes[slot.format.index()]
-            .get_or_insert_with(|| streamed_body::size_line(payload.len()));
-        outbox.offer_tick(
-            sequence,
-            at,
-            &[size, payload, &streamed_body::CRLF],
-            hold,
-            report,
-        )
-    } else {
-        outbox.offer_tick(sequence, at, &[payload], hold, report)
-    })
+) -> Offer {
+    let Body {
+        outbox,
+        chunked,
+        format,
+    } = *body;
+    let mut last = Offer::Skipped;
+    for (k, tick) in recent.iter().enumerate() {
+        let hold = k + 1 < recent.len();
+        let audio = if *fresh {
+            tick.chunk.faded_in(format)
+        } else {
+            tick.chunk.get(format)
+        };
+        // No payload: the format failed this tick (the Opus stream); skip it.
+        let Some(audio) = audio else { continue };
+        let payload = &audio.payload;
+        let (sequence, at) = (tick.chunk.sequence, tick.at);
+        let offer = if chunked {
+            let size: &Bytes = sizes[k][format.index()]
+                .get_or_insert_with(|| streamed_body::size_line(payload.len()));
+            outbox.offer_tick(
+                sequence,
+                at,
+                &[size, payload, &streamed_body::CRLF],
+                hold,
+                report,
+            )
+        } else {
+            outbox.offer_tick(sequence, at, &[payload], hold, report)
+        };
+        match offer {
+            Offer::Written | Offer::Queued | Offer::Held => *fresh = false,
+            Offer::Skipped => continue,
+            Offer::TooSlow => return Offer::TooSlow,
+        }
+        last = offer;
+    }
+    last
 }
 
 #[cfg(test)]
