@@ -10,8 +10,9 @@
 #
 # Needs: a built ambientd (BIN, default target/debug/ambientd: cargo build), icecast2, ffmpeg,
 # node, bc; run as root (icecast2 drops to its own user via <changeowner>) with ulimit -n ≥
-# N + 1000. DAEMON_CPUS / LOAD_CPUS (taskset lists) keep the daemon and the load tool on
-# cores of their own, so the tool's CPU does not count against the daemon.
+# N + 1000. DAEMON_CPUS / LOAD_CPUS (taskset lists) keep the servers (ambientd, and icecast2
+# in the side-by-side) and the load tool on cores of their own, so the tool's CPU does not
+# count against a server.
 set -euo pipefail
 N=${N:-1000}; P=${P:-1}; SECS=${SECS:-15}; ROUNDS=${ROUNDS:-2}; CEILING=${CEILING:-0}
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -57,7 +58,7 @@ if [ "$CEILING" = 1 ]; then
     echo "load: $(cat /proc/loadavg)"
     exit 0
 fi
-icecast2 -c "$work/icecast.xml" > "$work/icecast.log" 2>&1 &
+taskset -c "$DAEMON_CPUS" icecast2 -c "$work/icecast.xml" > "$work/icecast.log" 2>&1 &
 sleep 3
 ice=$(pgrep -n icecast2)
 ffmpeg -nostdin -loglevel error -i http://127.0.0.1:18434/stream.opus -c copy -f ogg \

@@ -64,6 +64,11 @@ pub(super) const BODY_TICKS_PER_WRITE: u64 = 3;
 pub(super) const BUSY_BODY_LISTENERS: usize = 10_000;
 /// Ticks per write past [`BUSY_BODY_LISTENERS`].
 pub(super) const BUSY_BODY_TICKS_PER_WRITE: u64 = 5;
+// Just past the busy count, fewer writes a tick than just below it.
+const _: () = assert!(
+    (BUSY_BODY_LISTENERS + 1) / (BUSY_BODY_TICKS_PER_WRITE as usize)
+        < BUSY_BODY_LISTENERS / (BODY_TICKS_PER_WRITE as usize)
+);
 
 /// Ticks a sender thread keeps (the most an HTTP stream listener gets in one write).
 pub(super) const RECENT_TICKS: usize = BUSY_BODY_TICKS_PER_WRITE as usize;
@@ -294,7 +299,5 @@ mod tests {
         assert_eq!(body_ticks_per_write(0), 3);
         assert_eq!(body_ticks_per_write(BUSY_BODY_LISTENERS), 3);
         assert_eq!(body_ticks_per_write(BUSY_BODY_LISTENERS + 1), 5);
-        // A fifth of the busy count plus one writes fewer times a tick than a third of it.
-        assert!((BUSY_BODY_LISTENERS + 1) / 5 < BUSY_BODY_LISTENERS / 3);
     }
 }
