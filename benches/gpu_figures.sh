@@ -9,6 +9,12 @@
 #
 #   benches/gpu_figures.sh [OUT_DIR]
 # Prints everything; also writes it to OUT_DIR/gpu_figures.txt (default: a temp dir).
+# On a GPU machine without a Rust toolchain, build the three programs elsewhere and point
+# PREBUILT at a folder holding them as `ambientd`, `cuda_gpu` (the test) and `cuda_stage`
+# (the bench):
+#   cargo build --release --locked --bin ambientd
+#   cargo bench --locked --bench cuda_stage --no-run             # prints the bench's path
+#   cargo test --release --locked --all-features --test cuda_gpu --no-run   # and the test's
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${1:-$(mktemp -d -t gpu-figures.XXXXXX)}
@@ -20,19 +26,26 @@ grep -m1 'model name' /proc/cpuinfo | cut -d: -f2-
 nproc
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader || true
 echo "load: $(cut -d' ' -f1-3 /proc/loadavg), $(head -1 /proc/pressure/cpu)"
-git rev-parse --short HEAD
+git rev-parse --short HEAD 2>/dev/null || true
 
-echo "== build (release)"
-cargo build --release --locked --bin ambientd
-
-echo "== GPU tests"
-timeout 300 cargo test --locked --all-features --test cuda_gpu -- --ignored --nocapture
-
-echo "== cuda_stage bench"
-timeout 300 cargo bench --locked --bench cuda_stage
+if [[ -n ${PREBUILT:-} ]]; then
+    echo "== prebuilt programs in $PREBUILT"
+    BIN=$PREBUILT/ambientd
+    echo "== GPU tests"
+    timeout 300 "$PREBUILT/cuda_gpu" --ignored --nocapture --test-threads 1
+    echo "== cuda_stage bench"
+    timeout 300 "$PREBUILT/cuda_stage" --bench
+else
+    echo "== build (release)"
+    cargo build --release --locked --bin ambientd
+    BIN=target/release/ambientd
+    echo "== GPU tests"
+    timeout 300 cargo test --locked --all-features --test cuda_gpu -- --ignored --nocapture
+    echo "== cuda_stage bench"
+    timeout 300 cargo bench --locked --bench cuda_stage
+fi
 
 echo "== whole process: ambientd render --seconds 600, cuda vs cpu (alternated)"
-BIN=target/release/ambientd
 for round in 1 2 3; do
     for backend in cuda cpu; do
         start=$(date +%s.%N)

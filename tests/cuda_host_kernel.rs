@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use ambientctl::SynthesisParameters;
 use ambientd::audio::BLOCK_FRAMES;
 use ambientd::engine::generator::Generator;
+use ambientd::render::stream::render_to;
 use ambientd::synth::bus::{BusBuffers, NUM_BUSES};
 use ambientd::synth::cpu::CpuVoiceStage;
 use ambientd::synth::voice::Voice;
@@ -319,6 +320,34 @@ fn the_batch_kernel_as_the_generators_stage_matches_the_cpu_render() {
         reference.len()
     );
     assert!(batched == reference, "max error {worst}: not bit for bit");
+}
+
+/// `ambientd render`'s streamed path (chunks of whole blocks) batches too: with a batching
+/// stage its chunks are a whole batch, each rendered in runs of 64 blocks, and the file is
+/// the CPU render's byte for byte.
+#[test]
+fn the_streamed_render_batches_and_writes_the_cpu_render() {
+    let seconds = 75.0;
+    let mut reference = Vec::new();
+    render_to(
+        &mut Generator::new(music()),
+        seconds,
+        &[],
+        &mut reference,
+        &mut |_| {},
+    )
+    .unwrap();
+    let (stage, largest) = Batching::new(None, None);
+    let mut generator = Generator::with_stage(music(), Box::new(stage));
+    let mut batched = Vec::new();
+    render_to(&mut generator, seconds, &[], &mut batched, &mut |_| {}).unwrap();
+    assert!(
+        generator.phrases_started() >= 2,
+        "crosses a phrase boundary"
+    );
+    assert_eq!(generator.stage_failures(), 0);
+    assert_eq!(largest.load(Ordering::Relaxed), 64, "blocks per batch");
+    assert!(batched == reference, "the batched streamed render differs");
 }
 
 /// A batch that fails (after writing into its buffers) is rendered again on the CPU, which

@@ -145,6 +145,12 @@ impl Generator {
         }
     }
 
+    /// Blocks the voice stage takes in one call (1 when it renders block by block): a call
+    /// of at least this many blocks lets a batching stage fill its batches.
+    pub fn batch_blocks(&self) -> usize {
+        self.batch.as_ref().map_or(1, |batch| batch.buses.len())
+    }
+
     /// How many times the primary voice stage failed (after the first, the CPU renders).
     pub fn stage_failures(&self) -> u64 {
         self.stage_failures
@@ -217,6 +223,9 @@ impl Generator {
     /// least one block is written when `out` holds `BLOCK_FRAMES` frames.
     pub fn render_whole_blocks(&mut self, out: &mut [f32]) -> usize {
         debug_assert_eq!(out.len() % CHANNELS, 0);
+        if self.batch.is_some() && self.stage_failures == 0 {
+            return self.render_whole_blocks_batched(out);
+        }
         let room = out.len() / CHANNELS;
         let mut done = 0;
         loop {
@@ -236,6 +245,34 @@ impl Generator {
             }
             let frames = BLOCK_FRAMES.min((self.boundary - self.frame) as usize);
             self.render_block(&mut out[done * CHANNELS..(done + frames) * CHANNELS]);
+            done += frames;
+        }
+    }
+
+    /// [`Generator::render_whole_blocks`] for a stage that renders batches: the same blocks,
+    /// handed to [`Generator::render_batched`] a phrase's stretch at a time. Each stretch ends
+    /// at the phrase's end (its short last block included) or at the last whole block that
+    /// fits, so the batched path cuts exactly where block by block would.
+    fn render_whole_blocks_batched(&mut self, out: &mut [f32]) -> usize {
+        let room = out.len() / CHANNELS;
+        let mut done = 0;
+        loop {
+            if self.frame == self.boundary {
+                if done + BLOCK_FRAMES > room {
+                    return done;
+                }
+                self.begin_phrase();
+            }
+            let left_in_phrase = (self.boundary - self.frame) as usize;
+            let frames = if left_in_phrase <= room - done {
+                left_in_phrase
+            } else {
+                (room - done) / BLOCK_FRAMES * BLOCK_FRAMES
+            };
+            if frames == 0 {
+                return done;
+            }
+            self.render_batched(&mut out[done * CHANNELS..(done + frames) * CHANNELS]);
             done += frames;
         }
     }

@@ -13,7 +13,8 @@ use crate::audio::{BLOCK_FRAMES, CHANNELS};
 use crate::engine::generator::Generator;
 
 /// Frames in one chunk handed from the renderer to the writer: 16 blocks, 64 KiB of f32
-/// stereo, so a chunk is still in cache when the writer reads it.
+/// stereo, so a chunk is still in cache when the writer reads it. A stage that renders
+/// batches (the GPU's 64 blocks) gets chunks of a whole batch instead ([`chunk_frames`]).
 pub const CHUNK_FRAMES: usize = 16 * BLOCK_FRAMES;
 /// Chunks in circulation between the two threads (all the audio memory the render holds).
 const CHUNKS_IN_FLIGHT: usize = 4;
@@ -132,11 +133,12 @@ pub fn render_to_with<W: Write + Send>(
     options: Options,
 ) -> Result<Rendered, OutputError> {
     let total = frames_in(seconds);
+    let chunk_frames = chunk_frames(generator);
     let (filled_tx, filled_rx) = sync_channel::<(Vec<f32>, usize)>(CHUNKS_IN_FLIGHT);
     let (free_tx, free_rx) = sync_channel::<Vec<f32>>(CHUNKS_IN_FLIGHT);
     for _ in 0..CHUNKS_IN_FLIGHT {
         free_tx
-            .send(vec![0.0; CHUNK_FRAMES * CHANNELS])
+            .send(vec![0.0; chunk_frames * CHANNELS])
             .expect("the pool channel holds every chunk");
     }
     std::thread::scope(|scope| {
@@ -170,6 +172,12 @@ pub fn render_to_with<W: Write + Send>(
             .join()
             .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
     })
+}
+
+/// Frames in each chunk for `generator`: [`CHUNK_FRAMES`], or one whole batch of its voice
+/// stage where that is larger (each chunk is one render call, and a batch never spans two).
+pub fn chunk_frames(generator: &Generator) -> usize {
+    CHUNK_FRAMES.max(generator.batch_blocks() * BLOCK_FRAMES)
 }
 
 /// Renders the next chunk of a stretch with `remaining` frames to go, cut where one render
