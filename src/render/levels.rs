@@ -1,7 +1,8 @@
 //! Level figures of a stereo render (peak, EBU R128 integrated loudness, DC), measured chunk
 //! by chunk as the render goes, so a render of any length is measured without being held.
 
-use crate::audio::{CHANNELS, SAMPLE_RATE};
+use super::loudness::Loudness;
+use crate::audio::CHANNELS;
 
 /// Level figures of a stereo render.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -20,7 +21,7 @@ pub struct LevelMeter {
     peak: f32,
     sums: [f64; CHANNELS],
     frames: u64,
-    loudness: ebur128::EbuR128,
+    loudness: Loudness,
 }
 
 impl std::fmt::Debug for LevelMeter {
@@ -45,24 +46,22 @@ impl LevelMeter {
             peak: 0.0,
             sums: [0.0; CHANNELS],
             frames: 0,
-            loudness: histogram_meter(),
+            loudness: Loudness::new(),
         }
     }
 
     /// Adds the next interleaved stereo frames.
     pub fn add(&mut self, samples: &[f32]) {
-        self.peak = samples.iter().fold(self.peak, |m, s| m.max(s.abs()));
-        self.loudness
-            .add_frames_f32(samples)
-            .expect("interleaved stereo frames");
-        // Summed in frame order, channel by channel: the same figure however the render is cut.
-        for (ch, sum) in self.sums.iter_mut().enumerate() {
-            *sum = samples
-                .iter()
-                .skip(ch)
-                .step_by(CHANNELS)
-                .fold(*sum, |acc, &s| acc + f64::from(s));
+        self.peak = peak(self.peak, samples);
+        self.loudness.add(samples);
+        // Summed in frame order, each channel on its own: the same figure however the render
+        // is cut (both chains in one pass, which the CPU overlaps).
+        let [mut left, mut right] = self.sums;
+        for frame in samples.chunks_exact(CHANNELS) {
+            left += f64::from(frame[0]);
+            right += f64::from(frame[1]);
         }
+        self.sums = [left, right];
         self.frames += (samples.len() / CHANNELS) as u64;
     }
 
@@ -76,22 +75,25 @@ impl LevelMeter {
             .fold(0.0f64, |m, d| if d.abs() > m.abs() { d } else { m });
         Levels {
             peak_dbfs: 20.0 * f64::from(self.peak).log10(),
-            integrated_lufs: self.loudness.loudness_global().unwrap_or(f64::NEG_INFINITY),
+            integrated_lufs: self.loudness.integrated(),
             dc,
         }
     }
 }
 
-/// An EBU R128 integrated-loudness meter in constant memory: block energies go into a
-/// histogram (0.1 dB bins, libebur128's), where the default mode keeps every 400 ms block
-/// (10 a second: a 24-hour render would hold 7 MB of them, and the memory would grow).
-pub(crate) fn histogram_meter() -> ebur128::EbuR128 {
-    ebur128::EbuR128::new(
-        CHANNELS as u32,
-        SAMPLE_RATE,
-        ebur128::Mode::I | ebur128::Mode::HISTOGRAM,
-    )
-    .expect("valid EBU R128 meter settings")
+/// The larger of `so_far` and the highest absolute sample of `samples`. Sixteen running
+/// maxima, so the loop vectorises; a maximum does not depend on the order it is taken in.
+pub(crate) fn peak(so_far: f32, samples: &[f32]) -> f32 {
+    let mut lanes = [so_far; 16];
+    let chunks = samples.chunks_exact(16);
+    let tail = chunks.remainder();
+    for chunk in chunks {
+        for (lane, s) in lanes.iter_mut().zip(chunk) {
+            *lane = lane.max(s.abs());
+        }
+    }
+    let lanes = lanes.iter().fold(so_far, |m, &lane| m.max(lane));
+    tail.iter().fold(lanes, |m, s| m.max(s.abs()))
 }
 
 /// Measures peak, integrated loudness (EBU R128) and DC of interleaved stereo f32.

@@ -6,6 +6,7 @@
 
 pub mod flac;
 pub mod levels;
+pub mod loudness;
 pub mod periods;
 pub mod stream;
 pub mod wav;

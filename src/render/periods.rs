@@ -2,6 +2,7 @@
 //! each period's own EBU R128 integrated loudness and peak, reported as soon as it ends, so
 //! a 24-hour soak shows any drift hour by hour without holding or re-reading the audio.
 
+use super::loudness::Loudness;
 use crate::audio::{CHANNELS, SAMPLE_RATE};
 
 /// One finished period of a render.
@@ -26,7 +27,7 @@ pub struct PeriodMeter {
     frames: u64,
     started: u64,
     peak: f32,
-    loudness: ebur128::EbuR128,
+    loudness: Loudness,
     report: Box<dyn FnMut(&Period) + Send>,
 }
 
@@ -47,7 +48,7 @@ impl PeriodMeter {
             frames: 0,
             started: 0,
             peak: 0.0,
-            loudness: super::levels::histogram_meter(),
+            loudness: Loudness::new(),
             report: Box::new(report),
         }
     }
@@ -57,10 +58,8 @@ impl PeriodMeter {
         while !samples.is_empty() {
             let room = (self.every_frames - self.frames) as usize;
             let (now, rest) = samples.split_at((room * CHANNELS).min(samples.len()));
-            self.peak = now.iter().fold(self.peak, |m, s| m.max(s.abs()));
-            self.loudness
-                .add_frames_f32(now)
-                .expect("interleaved stereo frames");
+            self.peak = super::levels::peak(self.peak, now);
+            self.loudness.add(now);
             self.frames += (now.len() / CHANNELS) as u64;
             if self.frames == self.every_frames {
                 self.close();
@@ -81,7 +80,7 @@ impl PeriodMeter {
         let period = Period {
             start_sec: self.started as f64 / rate,
             seconds: self.frames as f64 / rate,
-            integrated_lufs: self.loudness.loudness_global().unwrap_or(f64::NEG_INFINITY),
+            integrated_lufs: self.loudness.integrated(),
             peak_dbfs: 20.0 * f64::from(self.peak).log10(),
         };
         (self.report)(&period);
