@@ -83,8 +83,9 @@ pub struct Loudness {
     filters: [Biquad; 2],
     /// Per channel, per filter: the two state values.
     state: [[[f64; 2]; 2]; 2],
-    /// Sum of squares (both channels) of the 100 ms step being filled, and its frames so far.
-    step_sum: f64,
+    /// Sums of squares (per channel, in frame order, carried across pieces) of the 100 ms
+    /// step being filled, and its frames so far.
+    step_sums: [f64; 2],
     step_frames: usize,
     /// The last three whole steps' sums (oldest first), for the 400 ms block they begin.
     previous: [f64; BLOCK_STEPS - 1],
@@ -114,7 +115,7 @@ impl Loudness {
         Loudness {
             filters: k_weighting(f64::from(crate::audio::SAMPLE_RATE)),
             state: [[[0.0; 2]; 2]; 2],
-            step_sum: 0.0,
+            step_sums: [0.0; 2],
             step_frames: 0,
             previous: [0.0; BLOCK_STEPS - 1],
             steps_done: 0,
@@ -126,7 +127,7 @@ impl Loudness {
     /// Forgets everything heard (a new period), keeping the memory.
     pub fn reset(&mut self) {
         self.state = [[[0.0; 2]; 2]; 2];
-        self.step_sum = 0.0;
+        self.step_sums = [0.0; 2];
         self.step_frames = 0;
         self.previous = [0.0; BLOCK_STEPS - 1];
         self.steps_done = 0;
@@ -141,7 +142,7 @@ impl Loudness {
         while !rest.is_empty() {
             let frames = (STEP_FRAMES - self.step_frames).min(rest.len() / 2);
             let (now, later) = rest.split_at(2 * frames);
-            self.step_sum += self.filter_and_sum(now);
+            self.filter_and_sum(now);
             self.step_frames += frames;
             if self.step_frames == STEP_FRAMES {
                 self.end_step();
@@ -151,11 +152,11 @@ impl Loudness {
     }
 
     /// K-weights `samples` (both channels at once: two independent chains the CPU overlaps)
-    /// and returns the sum of their squares, summed in frame order.
-    fn filter_and_sum(&mut self, samples: &[f32]) -> f64 {
+    /// and adds their squares to the step's sums, in frame order.
+    fn filter_and_sum(&mut self, samples: &[f32]) {
         let [shelf, high_pass] = self.filters;
         let [[mut s0, mut h0], [mut s1, mut h1]] = self.state;
-        let (mut sum0, mut sum1) = (0.0, 0.0);
+        let [mut sum0, mut sum1] = self.step_sums;
         for frame in samples.chunks_exact(2) {
             let y0 = high_pass.step(shelf.step(f64::from(frame[0]), &mut s0), &mut h0);
             let y1 = high_pass.step(shelf.step(f64::from(frame[1]), &mut s1), &mut h1);
@@ -163,12 +164,12 @@ impl Loudness {
             sum1 += y1 * y1;
         }
         self.state = [[s0, h0], [s1, h1]];
-        sum0 + sum1
+        self.step_sums = [sum0, sum1];
     }
 
     /// A 100 ms step is whole: with the three before it, it makes a 400 ms gating block.
     fn end_step(&mut self) {
-        let sum = self.step_sum;
+        let sum = self.step_sums[0] + self.step_sums[1];
         self.steps_done += 1;
         if self.steps_done >= BLOCK_STEPS as u64 {
             let total = self.previous.iter().sum::<f64>() + sum;
@@ -176,7 +177,7 @@ impl Loudness {
         }
         self.previous.rotate_left(1);
         self.previous[BLOCK_STEPS - 2] = sum;
-        self.step_sum = 0.0;
+        self.step_sums = [0.0; 2];
         self.step_frames = 0;
         // At a step's end, not a piece's: the same wherever the pieces are cut.
         for value in self.state.iter_mut().flatten().flatten() {
@@ -272,7 +273,10 @@ mod tests {
             let mut meter = Loudness::new();
             meter.add(&samples);
             let (ours, theirs) = (meter.integrated(), ebur128_crate(&samples));
-            assert!((ours - theirs).abs() < 0.01, "{key}: {ours} against {theirs}");
+            assert!(
+                (ours - theirs).abs() < 0.01,
+                "{key}: {ours} against {theirs}"
+            );
         }
     }
 
@@ -281,11 +285,17 @@ mod tests {
         let samples = sine(220.0, 0.2, 3.0);
         let mut whole = Loudness::new();
         whole.add(&samples);
-        let mut pieces = Loudness::new();
-        for piece in samples.chunks(2 * 333) {
-            pieces.add(piece);
+        for frames in [1, 333, 4_410, 7_001] {
+            let mut pieces = Loudness::new();
+            for piece in samples.chunks(2 * frames) {
+                pieces.add(piece);
+            }
+            assert_eq!(
+                whole.integrated(),
+                pieces.integrated(),
+                "pieces of {frames}"
+            );
         }
-        assert_eq!(whole.integrated(), pieces.integrated());
     }
 
     #[test]
