@@ -155,6 +155,26 @@ fn render_to_writes_the_in_memory_render_and_measures_it_as_it_goes() {
     );
 }
 
+/// `render_to` runs the post stage's tail on its writer thread and gives it back at the end:
+/// the same generator then renders on, whole, as if it had rendered everything itself.
+#[test]
+fn after_render_to_the_generator_renders_on_whole() {
+    let start = params("E minor", 62, 0.7, 21);
+    // The reference: 20 s in one call, then 10 s in another, block cuts and all.
+    let mut plain = Generator::new(start);
+    let first = render_with(&mut plain, 20.0, &[]);
+    let then = render_with(&mut plain, 10.0, &[]);
+    let mut generator = Generator::new(start);
+    let mut file = Vec::new();
+    render_to(&mut generator, 20.0, &[], &mut file, &mut |_| {}).unwrap();
+    assert!(
+        file[44..] == pcm16_le(&first)[..],
+        "the streamed 20 s differ"
+    );
+    let rest = render_with(&mut generator, 10.0, &[]);
+    assert!(rest == then, "the 10 s rendered after render_to differ");
+}
+
 #[test]
 fn the_level_meter_fed_in_pieces_gives_the_figures_of_the_whole() {
     let audio = render(params("E minor", 80, 0.7, 2), 12.0, &[]);

@@ -9,7 +9,7 @@ use crate::music::{Composer, Phrase};
 use crate::synth::VoiceStage;
 use crate::synth::bus::BusBuffers;
 use crate::synth::cpu::CpuVoiceStage;
-use crate::synth::post::{PostControls, PostStage};
+use crate::synth::post::{PostControls, PostStage, PostTail, TailBlock};
 use crate::synth::score::{MAX_VOICES, Score};
 use crate::synth::voice::Voice;
 
@@ -149,6 +149,23 @@ impl Generator {
     /// of at least this many blocks lets a batching stage fill its batches.
     pub fn batch_blocks(&self) -> usize {
         self.batch.as_ref().map_or(1, |batch| batch.buses.len())
+    }
+
+    /// Takes the post stage's tail (what follows the reverb) out, to run on another thread:
+    /// from now on [`Generator::render`] writes the mix that goes into it and logs each
+    /// block for it ([`PostStage::take_tail`]). For offline renders.
+    pub fn take_post_tail(&mut self, blocks: usize) -> Option<PostTail> {
+        self.post.take_tail(blocks)
+    }
+
+    /// Puts the tail back ([`PostStage::restore_tail`]): renders are whole again.
+    pub fn restore_post_tail(&mut self, tail: PostTail) {
+        self.post.restore_tail(tail);
+    }
+
+    /// The blocks rendered since the last call, for the tail ([`PostStage::drain_tail_log`]).
+    pub fn drain_tail_log(&mut self, into: &mut Vec<TailBlock>) {
+        self.post.drain_tail_log(into);
     }
 
     /// How many times the primary voice stage failed (after the first, the CPU renders).

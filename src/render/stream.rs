@@ -11,6 +11,7 @@ use super::periods::PeriodMeter;
 use super::{ParamChange, change_frames, frames_in, wav};
 use crate::audio::{BLOCK_FRAMES, CHANNELS};
 use crate::engine::generator::Generator;
+use crate::synth::post::{PostTail, TailBlock};
 
 /// Frames in one chunk handed from the renderer to the writer: 64 blocks, 256 KiB of f32
 /// stereo, still in the writer's L2 cache when it reads it, and few hand-offs (each wakes
@@ -20,6 +21,14 @@ use crate::engine::generator::Generator;
 pub const CHUNK_FRAMES: usize = 64 * BLOCK_FRAMES;
 /// Chunks in circulation between the two threads (all the audio memory the render holds).
 const CHUNKS_IN_FLIGHT: usize = 4;
+
+/// A chunk in circulation between the two threads: its samples, the frames of them that hold
+/// audio, and the blocks the writer's post-stage tail runs on them.
+struct Chunk {
+    samples: Vec<f32>,
+    frames: usize,
+    blocks: Vec<TailBlock>,
+}
 
 /// The file format of a streamed render.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
@@ -136,18 +145,30 @@ pub fn render_to_with<W: Write + Send>(
 ) -> Result<Rendered, OutputError> {
     let total = frames_in(seconds);
     let chunk_frames = chunk_frames(generator);
-    let (filled_tx, filled_rx) = sync_channel::<(Vec<f32>, usize)>(CHUNKS_IN_FLIGHT);
-    let (free_tx, free_rx) = sync_channel::<Vec<f32>>(CHUNKS_IN_FLIGHT);
+    // A chunk's blocks: whole ones, plus a short one at each phrase end inside it.
+    let chunk_blocks = chunk_frames / BLOCK_FRAMES + 16;
+    // The chain after the reverb runs on the writer thread, a chunk behind the renderer: the
+    // two threads' shares of the work come out about even (the same samples; put back at
+    // the end, so the generator renders whole again).
+    let mut tail = generator.take_post_tail(chunk_blocks);
+    let (filled_tx, filled_rx) = sync_channel::<Chunk>(CHUNKS_IN_FLIGHT);
+    let (free_tx, free_rx) = sync_channel::<Chunk>(CHUNKS_IN_FLIGHT);
     for _ in 0..CHUNKS_IN_FLIGHT {
+        let chunk = Chunk {
+            samples: vec![0.0; chunk_frames * CHANNELS],
+            frames: 0,
+            blocks: Vec::with_capacity(chunk_blocks),
+        };
         free_tx
-            .send(vec![0.0; chunk_frames * CHANNELS])
+            .send(chunk)
             .expect("the pool channel holds every chunk");
     }
-    std::thread::scope(|scope| {
+    let writer_tail = tail.as_mut();
+    let result = std::thread::scope(|scope| {
         let writer = std::thread::Builder::new()
             .name("render-writer".into())
             .spawn_scoped(scope, move || {
-                write_chunks(out, total, filled_rx, free_tx, options)
+                write_chunks(out, total, filled_rx, free_tx, options, writer_tail)
             })
             .map_err(|source| OutputError::Io { bytes: 0, source })?;
         let mut pending = change_frames(changes, total).peekable();
@@ -162,9 +183,11 @@ pub fn render_to_with<W: Write + Send>(
             }
             // The writer stopped (an error) once it holds no chunk and gives none back.
             let Ok(mut chunk) = free_rx.recv() else { break };
-            let frames = render_chunk(generator, &mut chunk, (end - done) as usize);
+            let frames = render_chunk(generator, &mut chunk.samples, (end - done) as usize);
+            chunk.frames = frames;
+            generator.drain_tail_log(&mut chunk.blocks);
             done += frames as u64;
-            if filled_tx.send((chunk, frames)).is_err() {
+            if filled_tx.send(chunk).is_err() {
                 break;
             }
             progress(done);
@@ -173,7 +196,11 @@ pub fn render_to_with<W: Write + Send>(
         writer
             .join()
             .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-    })
+    });
+    if let Some(tail) = tail {
+        generator.restore_post_tail(tail);
+    }
+    result
 }
 
 /// Frames in each chunk for `generator`: [`CHUNK_FRAMES`], or one whole batch of its voice
@@ -194,14 +221,16 @@ fn render_chunk(generator: &mut Generator, chunk: &mut [f32], remaining: usize) 
     }
 }
 
-/// The writer thread: the header, then each chunk measured, converted (and encoded) and
-/// written, and the chunk handed back for reuse.
+/// The writer thread: the header, then each chunk finished by the post stage's `tail` (when
+/// the renderer handed it over), measured, converted (and encoded) and written, and the
+/// chunk handed back for reuse.
 fn write_chunks<W: Write>(
     mut out: W,
     total: u64,
-    filled: Receiver<(Vec<f32>, usize)>,
-    free: SyncSender<Vec<f32>>,
+    filled: Receiver<Chunk>,
+    free: SyncSender<Chunk>,
     options: Options,
+    mut tail: Option<&mut PostTail>,
 ) -> Result<Rendered, OutputError> {
     let Options {
         format,
@@ -218,8 +247,13 @@ fn write_chunks<W: Write>(
         None => wav::header(total),
     };
     write_counted(&mut out, &header, &mut written)?;
-    for (chunk, frames) in filled {
-        let samples = &chunk[..frames * CHANNELS];
+    for mut chunk in filled {
+        let frames = chunk.frames;
+        if let Some(tail) = tail.as_mut() {
+            let finished = tail.process_interleaved(&chunk.blocks, &mut chunk.samples);
+            debug_assert_eq!(finished, frames, "the blocks cover the chunk's frames");
+        }
+        let samples = &chunk.samples[..frames * CHANNELS];
         meter.add(samples);
         if let Some(periods) = periods.as_mut() {
             periods.add(samples);

@@ -23,18 +23,14 @@ mod presence;
 mod reverb;
 mod ring;
 mod swell;
+mod tail;
 
 use super::bus::{Bus, BusBuffers};
 use crate::audio::BLOCK_FRAMES;
-use air::Air;
 use chorus::Chorus;
 use colour::{Colour, Corners};
-use filter::{DcBlocker, Softener};
-use leveller::Leveller;
-use limiter::Limiter;
-use presence::Presence;
 use reverb::Reverb;
-use swell::Swell;
+pub use tail::{PostTail, TailBlock};
 
 /// Brightness: the corners of the pad and lead two-pole lowpasses at brightness 0 and 1
 /// (they glide between, on a log scale). Open enough at the default that the pads, the
@@ -90,13 +86,11 @@ pub struct PostStage {
     colour: Colour,
     chorus: Chorus,
     reverb: Reverb,
-    air: Air,
-    dc_blocker: DcBlocker,
-    softener: Softener,
-    presence: Presence,
-    leveller: Leveller,
-    swell: Swell,
-    limiter: Limiter,
+    /// The chain after the reverb; `None` while an offline render runs it elsewhere
+    /// ([`PostStage::take_tail`]).
+    tail: Option<PostTail>,
+    /// The blocks processed since the tail was taken, for whoever runs it.
+    tail_log: Vec<TailBlock>,
     /// Echo mix reached at the end of the last block (it glides with intensity).
     echo_mix: f32,
     /// Scratch, one block each: filtered pads and lead, echoes, reverb send, and the mix.
@@ -130,13 +124,8 @@ impl PostStage {
             colour: Colour::new(rate, corners(0.5)),
             chorus: Chorus::new(rate),
             reverb: Reverb::new(rate),
-            air: Air::new(rate),
-            dc_blocker: DcBlocker::new(rate),
-            softener: Softener::new(BLOCK_FRAMES),
-            presence: Presence::new(rate, 0.5),
-            leveller: Leveller::new(rate),
-            swell: Swell::new(rate),
-            limiter: Limiter::new(rate),
+            tail: Some(PostTail::new(rate)),
+            tail_log: Vec::new(),
             echo_mix: echo_mix(0.5),
             pad: [block(), block()],
             lead_dry: [block(), block()],
@@ -144,6 +133,28 @@ impl PostStage {
             send: block(),
             mix: [block(), block()],
         }
+    }
+
+    /// Takes the chain after the reverb out, to be run elsewhere (an offline render's writer
+    /// thread) with [`PostTail::process_interleaved`]: from now on [`PostStage::process`]
+    /// writes the mix that goes into it, interleaved, and logs each block's [`TailBlock`]
+    /// (room for `blocks` before [`PostStage::drain_tail_log`]). `None` if already taken.
+    pub fn take_tail(&mut self, blocks: usize) -> Option<PostTail> {
+        let tail = self.tail.take()?;
+        self.tail_log = Vec::with_capacity(blocks);
+        Some(tail)
+    }
+
+    /// Puts a tail taken with [`PostStage::take_tail`] back, to carry on where it left off.
+    pub fn restore_tail(&mut self, tail: PostTail) {
+        self.tail = Some(tail);
+        self.tail_log = Vec::new();
+    }
+
+    /// Moves the blocks logged since the last call into `into` (which is cleared first).
+    pub fn drain_tail_log(&mut self, into: &mut Vec<TailBlock>) {
+        into.clear();
+        into.append(&mut self.tail_log);
     }
 
     /// Processes one block: reads `buses` (`buses.frames()` frames) and writes interleaved
@@ -199,13 +210,21 @@ impl PostStage {
         self.echo_mix = target_mix;
         // The reverb adds its return on top of the dry mix.
         self.reverb.process(send, REVERB_WET, mix_l, mix_r);
-        self.air.add(intensity, [&mut *mix_l, &mut *mix_r]);
-        self.dc_blocker.process(mix_l, mix_r);
-        self.softener.process(mix_l, mix_r);
-        self.presence.process(intensity, mix_l, mix_r);
-        self.leveller.process(mix_l, mix_r);
-        self.swell.process(controls.swell_db, mix_l, mix_r);
-        self.limiter.process(mix_l, mix_r, out);
+        let block = TailBlock {
+            frames: n,
+            intensity,
+            swell_db: controls.swell_db,
+        };
+        match &mut self.tail {
+            Some(tail) => tail.chain.process_body(&block, mix_l, mix_r, out),
+            None => {
+                for (i, frame) in out.chunks_exact_mut(2).enumerate() {
+                    frame[0] = mix_l[i];
+                    frame[1] = mix_r[i];
+                }
+                self.tail_log.push(block);
+            }
+        }
     }
 }
 
