@@ -9,7 +9,7 @@ use crate::music::{Composer, Phrase};
 use crate::synth::VoiceStage;
 use crate::synth::bus::BusBuffers;
 use crate::synth::cpu::CpuVoiceStage;
-use crate::synth::post::{PostControls, PostStage, PostTail, TailBlock};
+use crate::synth::post::{PostControls, PostStage, PostTail, TailLog};
 use crate::synth::score::{MAX_VOICES, Score};
 use crate::synth::voice::Voice;
 
@@ -154,8 +154,8 @@ impl Generator {
     /// Takes the post stage's tail (what follows the reverb) out, to run on another thread:
     /// from now on [`Generator::render`] writes the mix that goes into it and logs each
     /// block for it ([`PostStage::take_tail`]). For offline renders.
-    pub fn take_post_tail(&mut self, blocks: usize) -> Option<PostTail> {
-        self.post.take_tail(blocks)
+    pub fn take_post_tail(&mut self, blocks: usize, frames: usize) -> Option<PostTail> {
+        self.post.take_tail(blocks, frames)
     }
 
     /// Puts the tail back ([`PostStage::restore_tail`]): renders are whole again.
@@ -164,7 +164,7 @@ impl Generator {
     }
 
     /// The blocks rendered since the last call, for the tail ([`PostStage::drain_tail_log`]).
-    pub fn drain_tail_log(&mut self, into: &mut Vec<TailBlock>) {
+    pub fn drain_tail_log(&mut self, into: &mut TailLog) {
         self.post.drain_tail_log(into);
     }
 

@@ -11,7 +11,7 @@ use super::periods::PeriodMeter;
 use super::{ParamChange, change_frames, frames_in, wav};
 use crate::audio::{BLOCK_FRAMES, CHANNELS};
 use crate::engine::generator::Generator;
-use crate::synth::post::{PostTail, TailBlock};
+use crate::synth::post::{PostTail, TailLog};
 
 /// Frames in one chunk handed from the renderer to the writer: 64 blocks, 256 KiB of f32
 /// stereo, still in the writer's L2 cache when it reads it, and few hand-offs (each wakes
@@ -23,11 +23,11 @@ pub const CHUNK_FRAMES: usize = 64 * BLOCK_FRAMES;
 const CHUNKS_IN_FLIGHT: usize = 4;
 
 /// A chunk in circulation between the two threads: its samples, the frames of them that hold
-/// audio, and the blocks the writer's post-stage tail runs on them.
+/// audio, and what the writer's post-stage tail needs besides them.
 struct Chunk {
     samples: Vec<f32>,
     frames: usize,
-    blocks: Vec<TailBlock>,
+    tail: TailLog,
 }
 
 /// The file format of a streamed render.
@@ -147,17 +147,17 @@ pub fn render_to_with<W: Write + Send>(
     let chunk_frames = chunk_frames(generator);
     // A chunk's blocks: whole ones, plus a short one at each phrase end inside it.
     let chunk_blocks = chunk_frames / BLOCK_FRAMES + 16;
-    // The chain after the reverb runs on the writer thread, a chunk behind the renderer: the
-    // two threads' shares of the work come out about even (the same samples; put back at
-    // the end, so the generator renders whole again).
-    let mut tail = generator.take_post_tail(chunk_blocks);
+    // The chain from the reverb on runs on the writer thread, a chunk behind the renderer:
+    // the two threads' shares of the work come out about even (the same samples; put back
+    // at the end, so the generator renders whole again).
+    let mut tail = generator.take_post_tail(chunk_blocks, chunk_frames);
     let (filled_tx, filled_rx) = sync_channel::<Chunk>(CHUNKS_IN_FLIGHT);
     let (free_tx, free_rx) = sync_channel::<Chunk>(CHUNKS_IN_FLIGHT);
     for _ in 0..CHUNKS_IN_FLIGHT {
         let chunk = Chunk {
             samples: vec![0.0; chunk_frames * CHANNELS],
             frames: 0,
-            blocks: Vec::with_capacity(chunk_blocks),
+            tail: TailLog::with_capacity(chunk_blocks, chunk_frames),
         };
         free_tx
             .send(chunk)
@@ -185,7 +185,7 @@ pub fn render_to_with<W: Write + Send>(
             let Ok(mut chunk) = free_rx.recv() else { break };
             let frames = render_chunk(generator, &mut chunk.samples, (end - done) as usize);
             chunk.frames = frames;
-            generator.drain_tail_log(&mut chunk.blocks);
+            generator.drain_tail_log(&mut chunk.tail);
             done += frames as u64;
             if filled_tx.send(chunk).is_err() {
                 break;
@@ -250,8 +250,9 @@ fn write_chunks<W: Write>(
     for mut chunk in filled {
         let frames = chunk.frames;
         if let Some(tail) = tail.as_mut() {
-            let finished = tail.process_interleaved(&chunk.blocks, &mut chunk.samples);
+            let finished = tail.process_interleaved(&chunk.tail, &mut chunk.samples);
             debug_assert_eq!(finished, frames, "the blocks cover the chunk's frames");
+            debug_assert_eq!(chunk.tail.frames(), frames);
         }
         let samples = &chunk.samples[..frames * CHANNELS];
         meter.add(samples);

@@ -29,8 +29,7 @@ use super::bus::{Bus, BusBuffers};
 use crate::audio::BLOCK_FRAMES;
 use chorus::Chorus;
 use colour::{Colour, Corners};
-use reverb::Reverb;
-pub use tail::{PostTail, TailBlock};
+pub use tail::{PostTail, TailBlock, TailLog};
 
 /// Brightness: the corners of the pad and lead two-pole lowpasses at brightness 0 and 1
 /// (they glide between, on a log scale). Open enough at the default that the pads, the
@@ -85,12 +84,11 @@ impl PostControls {
 pub struct PostStage {
     colour: Colour,
     chorus: Chorus,
-    reverb: Reverb,
-    /// The chain after the reverb; `None` while an offline render runs it elsewhere
+    /// The chain from the reverb on; `None` while an offline render runs it elsewhere
     /// ([`PostStage::take_tail`]).
     tail: Option<PostTail>,
-    /// The blocks processed since the tail was taken, for whoever runs it.
-    tail_log: Vec<TailBlock>,
+    /// What the blocks processed since the tail was taken hand to whoever runs it.
+    tail_log: TailLog,
     /// Echo mix reached at the end of the last block (it glides with intensity).
     echo_mix: f32,
     /// Scratch, one block each: filtered pads and lead, echoes, reverb send, and the mix.
@@ -123,9 +121,8 @@ impl PostStage {
         PostStage {
             colour: Colour::new(rate, corners(0.5)),
             chorus: Chorus::new(rate),
-            reverb: Reverb::new(rate),
             tail: Some(PostTail::new(rate)),
-            tail_log: Vec::new(),
+            tail_log: TailLog::default(),
             echo_mix: echo_mix(0.5),
             pad: [block(), block()],
             lead_dry: [block(), block()],
@@ -135,26 +132,28 @@ impl PostStage {
         }
     }
 
-    /// Takes the chain after the reverb out, to be run elsewhere (an offline render's writer
-    /// thread) with [`PostTail::process_interleaved`]: from now on [`PostStage::process`]
-    /// writes the mix that goes into it, interleaved, and logs each block's [`TailBlock`]
-    /// (room for `blocks` before [`PostStage::drain_tail_log`]). `None` if already taken.
-    pub fn take_tail(&mut self, blocks: usize) -> Option<PostTail> {
+    /// Takes the chain from the reverb on out, to be run elsewhere (an offline render's
+    /// writer thread) with [`PostTail::process_interleaved`]: from now on
+    /// [`PostStage::process`] writes the dry mix that goes into it, interleaved, and logs the
+    /// rest of what it needs (room for `blocks` blocks, `frames` frames, before
+    /// [`PostStage::drain_tail_log`]). `None` if already taken.
+    pub fn take_tail(&mut self, blocks: usize, frames: usize) -> Option<PostTail> {
         let tail = self.tail.take()?;
-        self.tail_log = Vec::with_capacity(blocks);
+        self.tail_log = TailLog::with_capacity(blocks, frames);
         Some(tail)
     }
 
     /// Puts a tail taken with [`PostStage::take_tail`] back, to carry on where it left off.
     pub fn restore_tail(&mut self, tail: PostTail) {
         self.tail = Some(tail);
-        self.tail_log = Vec::new();
+        self.tail_log = TailLog::default();
     }
 
-    /// Moves the blocks logged since the last call into `into` (which is cleared first).
-    pub fn drain_tail_log(&mut self, into: &mut Vec<TailBlock>) {
-        into.clear();
-        into.append(&mut self.tail_log);
+    /// Hands what was logged since the last call over in `into`, whose room the log keeps
+    /// (a swap: nothing is copied or allocated when the two have the same room).
+    pub fn drain_tail_log(&mut self, into: &mut TailLog) {
+        std::mem::swap(into, &mut self.tail_log);
+        self.tail_log.clear();
     }
 
     /// Processes one block: reads `buses` (`buses.frames()` frames) and writes interleaved
@@ -208,21 +207,19 @@ impl PostStage {
             mix_r[i] = pad_r[i] + LEAD_DRY * lead_r[i] + echo * echo_r[i] + bass_mid - bass_side;
         }
         self.echo_mix = target_mix;
-        // The reverb adds its return on top of the dry mix.
-        self.reverb.process(send, REVERB_WET, mix_l, mix_r);
         let block = TailBlock {
             frames: n,
             intensity,
             swell_db: controls.swell_db,
         };
         match &mut self.tail {
-            Some(tail) => tail.chain.process_body(&block, mix_l, mix_r, out),
+            Some(tail) => tail.chain.process_body(&block, send, mix_l, mix_r, out),
             None => {
                 for (i, frame) in out.chunks_exact_mut(2).enumerate() {
                     frame[0] = mix_l[i];
                     frame[1] = mix_r[i];
                 }
-                self.tail_log.push(block);
+                self.tail_log.push(block, send);
             }
         }
     }
