@@ -3,6 +3,7 @@
 
 use super::loudness::Loudness;
 use crate::audio::CHANNELS;
+use crate::synth::post::peak;
 
 /// Level figures of a stereo render.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -52,7 +53,7 @@ impl LevelMeter {
 
     /// Adds the next interleaved stereo frames.
     pub fn add(&mut self, samples: &[f32]) {
-        self.peak = peak(self.peak, samples);
+        self.peak = self.peak.max(peak(samples));
         self.loudness.add(samples);
         // Summed in frame order, each channel on its own: the same figure however the render
         // is cut (both chains in one pass, which the CPU overlaps).
@@ -79,21 +80,6 @@ impl LevelMeter {
             dc,
         }
     }
-}
-
-/// The larger of `so_far` and the highest absolute sample of `samples`. Sixteen running
-/// maxima, so the loop vectorises; a maximum does not depend on the order it is taken in.
-pub(crate) fn peak(so_far: f32, samples: &[f32]) -> f32 {
-    let mut lanes = [so_far; 16];
-    let chunks = samples.chunks_exact(16);
-    let tail = chunks.remainder();
-    for chunk in chunks {
-        for (lane, s) in lanes.iter_mut().zip(chunk) {
-            *lane = lane.max(s.abs());
-        }
-    }
-    let lanes = lanes.iter().fold(so_far, |m, &lane| m.max(lane));
-    tail.iter().fold(lanes, |m, s| m.max(s.abs()))
 }
 
 /// Measures peak, integrated loudness (EBU R128) and DC of interleaved stereo f32.

@@ -58,7 +58,7 @@ impl PeriodMeter {
         while !samples.is_empty() {
             let room = (self.every_frames - self.frames) as usize;
             let (now, rest) = samples.split_at((room * CHANNELS).min(samples.len()));
-            self.peak = super::levels::peak(self.peak, now);
+            self.peak = self.peak.max(crate::synth::post::peak(now));
             self.loudness.add(now);
             self.frames += (now.len() / CHANNELS) as u64;
             if self.frames == self.every_frames {

@@ -44,7 +44,7 @@ pub(super) fn sum(x: &[f32]) -> f32 {
 
 /// The largest absolute value in `x` (0 for none).
 #[inline(always)] // compiled into each SIMD target of `PostStage::process`
-pub(super) fn peak(x: &[f32]) -> f32 {
+pub(crate) fn peak(x: &[f32]) -> f32 {
     let mut lanes = [0.0f32; LANES];
     let chunks = x.chunks_exact(LANES);
     let rest = chunks.remainder();

@@ -29,6 +29,7 @@ use super::bus::{Bus, BusBuffers};
 use crate::audio::BLOCK_FRAMES;
 use chorus::Chorus;
 use colour::{Colour, Corners};
+pub(crate) use filter::peak;
 pub use tail::{PostTail, TailBlock, TailLog};
 
 /// Brightness: the corners of the pad and lead two-pole lowpasses at brightness 0 and 1
@@ -84,11 +85,9 @@ impl PostControls {
 pub struct PostStage {
     colour: Colour,
     chorus: Chorus,
-    /// The chain from the reverb on; `None` while an offline render runs it elsewhere
-    /// ([`PostStage::take_tail`]).
-    tail: Option<PostTail>,
-    /// What the blocks processed since the tail was taken hand to whoever runs it.
-    tail_log: TailLog,
+    /// The chain from the reverb on, or, while an offline render runs it elsewhere
+    /// ([`PostStage::take_tail`]), what the blocks processed since hand to it.
+    tail: Tail,
     /// Echo mix reached at the end of the last block (it glides with intensity).
     echo_mix: f32,
     /// Scratch, one block each: filtered pads and lead, echoes, reverb send, and the mix.
@@ -97,6 +96,15 @@ pub struct PostStage {
     echo: [Vec<f32>; 2],
     send: Vec<f32>,
     mix: [Vec<f32>; 2],
+}
+
+/// Where the post stage's tail is.
+#[derive(Debug)]
+enum Tail {
+    /// Here: [`PostStage::process`] runs it (boxed: it is large, the log is small).
+    Here(Box<PostTail>),
+    /// On another thread, which gets the log of what it needs.
+    Elsewhere(TailLog),
 }
 
 /// The lowpass corners for `intensity`: on a log scale between their calm and bright ends.
@@ -121,8 +129,7 @@ impl PostStage {
         PostStage {
             colour: Colour::new(rate, corners(0.5)),
             chorus: Chorus::new(rate),
-            tail: Some(PostTail::new(rate)),
-            tail_log: TailLog::default(),
+            tail: Tail::Here(Box::new(PostTail::new(rate))),
             echo_mix: echo_mix(0.5),
             pad: [block(), block()],
             lead_dry: [block(), block()],
@@ -138,22 +145,29 @@ impl PostStage {
     /// rest of what it needs (room for `blocks` blocks, `frames` frames, before
     /// [`PostStage::drain_tail_log`]). `None` if already taken.
     pub fn take_tail(&mut self, blocks: usize, frames: usize) -> Option<PostTail> {
-        let tail = self.tail.take()?;
-        self.tail_log = TailLog::with_capacity(blocks, frames);
-        Some(tail)
+        let log = Tail::Elsewhere(TailLog::with_capacity(blocks, frames));
+        match std::mem::replace(&mut self.tail, log) {
+            Tail::Here(tail) => Some(*tail),
+            elsewhere => {
+                self.tail = elsewhere;
+                None
+            }
+        }
     }
 
     /// Puts a tail taken with [`PostStage::take_tail`] back, to carry on where it left off.
     pub fn restore_tail(&mut self, tail: PostTail) {
-        self.tail = Some(tail);
-        self.tail_log = TailLog::default();
+        self.tail = Tail::Here(Box::new(tail));
     }
 
     /// Hands what was logged since the last call over in `into`, whose room the log keeps
     /// (a swap: nothing is copied or allocated when the two have the same room).
+    /// Nothing is logged while the tail is here.
     pub fn drain_tail_log(&mut self, into: &mut TailLog) {
-        std::mem::swap(into, &mut self.tail_log);
-        self.tail_log.clear();
+        into.clear();
+        if let Tail::Elsewhere(log) = &mut self.tail {
+            std::mem::swap(into, log);
+        }
     }
 
     /// Processes one block: reads `buses` (`buses.frames()` frames) and writes interleaved
@@ -213,13 +227,13 @@ impl PostStage {
             swell_db: controls.swell_db,
         };
         match &mut self.tail {
-            Some(tail) => tail.chain.process_body(&block, send, mix_l, mix_r, out),
-            None => {
+            Tail::Here(tail) => tail.chain.process_body(&block, send, mix_l, mix_r, out),
+            Tail::Elsewhere(log) => {
                 for (i, frame) in out.chunks_exact_mut(2).enumerate() {
                     frame[0] = mix_l[i];
                     frame[1] = mix_r[i];
                 }
-                self.tail_log.push(block, send);
+                log.push(block, send);
             }
         }
     }

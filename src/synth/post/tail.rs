@@ -51,11 +51,6 @@ impl TailLog {
         self.blocks.clear();
         self.sends.clear();
     }
-
-    /// Frames of the blocks logged.
-    pub fn frames(&self) -> usize {
-        self.sends.len()
-    }
 }
 
 /// The tail chain, and room to run it on a block handed over interleaved. All buffers are
